@@ -1,1 +1,93 @@
-fn main() {}
+//! The dialtone binary: the command line, logging, and the subcommands —
+//! `run` starts the switch, the others provision the configured database.
+
+mod cli;
+mod config;
+mod http;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dialtone", version, about = "SIP B2BUA softswitch with a realtime-LLM media bridge")]
+struct Args {
+    /// The configuration file. Without it, config/dialtone.toml is used if
+    /// present, else the built-in defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format, overriding log.format: text or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the switch: SIP, HTTP and the database.
+    Run,
+    /// Manage SIP users.
+    #[command(subcommand)]
+    User(cli::UserCommand),
+    /// Show registrations.
+    #[command(subcommand)]
+    Registrations(cli::RegistrationsCommand),
+}
+
+const DEFAULT_CONFIG: &str = "config/dialtone.toml";
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let (path, optional) = match &args.config {
+        Some(p) => (p.clone(), false),
+        None => (PathBuf::from(DEFAULT_CONFIG), true),
+    };
+    let mut cfg = match config::Config::load(&path, optional) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dialtone: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(f) = args.log_format {
+        cfg.log.format = f;
+    }
+    init_logging(&cfg.log);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dialtone: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match args.command {
+            Command::Run => run::run(cfg).await,
+            Command::User(c) => cli::user(&cfg, c).await,
+            Command::Registrations(c) => cli::registrations(&cfg, c).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dialtone: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(log: &config::Log) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

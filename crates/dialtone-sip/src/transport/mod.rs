@@ -1,1 +1,354 @@
-//! placeholder
+//! Transports (RFC 3261 §18): UDP and TCP sockets on the configured
+//! addresses, IPv4 and IPv6. Incoming bytes are framed and parsed here and
+//! handed up as [`Incoming`] messages; requests get `received`/`rport`
+//! stamped on their top Via (RFC 3581). Outgoing messages go to a [`Peer`]:
+//! over the TCP connection to that address when one is open (so responses
+//! return on the connection their request came on), over a new connection
+//! otherwise, or as a UDP datagram.
+
+mod tcp;
+mod udp;
+pub mod via;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use rsip::SipMessage;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util_shim::TaskSet;
+
+/// The transport protocol of a message or a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+impl Protocol {
+    /// Reliable transports need no retransmissions (RFC 3261 §17: Timers A, E, G
+    /// only run on unreliable ones; D, I, J, K are zero on reliable ones).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Protocol::Tcp)
+    }
+
+    /// The token used in a Via header's sent-protocol.
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Protocol::Udp => "UDP",
+            Protocol::Tcp => "TCP",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        })
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = TransportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "udp" => Ok(Protocol::Udp),
+            "tcp" => Ok(Protocol::Tcp),
+            other => Err(TransportError::Config(format!(
+                "unknown transport {other:?} (udp or tcp)"
+            ))),
+        }
+    }
+}
+
+/// The far end of a message: which transport, and the remote address
+/// (for TCP, the remote address identifies the connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+}
+
+impl Peer {
+    pub fn new(protocol: Protocol, addr: SocketAddr) -> Self {
+        Peer { protocol, addr }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.protocol, self.addr)
+    }
+}
+
+/// A listening address as configured: `udp:127.0.0.1:5060`, `tcp:[::1]:5060`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = TransportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (proto, addr) = s.split_once(':').ok_or_else(|| {
+            TransportError::Config(format!("{s:?}: expected transport:address:port"))
+        })?;
+        let addr = addr
+            .parse()
+            .map_err(|e| TransportError::Config(format!("{s:?}: {e}")))?;
+        Ok(Listen {
+            protocol: proto.parse()?,
+            addr,
+        })
+    }
+}
+
+/// A message that arrived, with where it came from and which local socket took it.
+#[derive(Debug)]
+pub struct Incoming {
+    pub msg: SipMessage,
+    pub from: Peer,
+    pub local: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("transport configuration: {0}")]
+    Config(String),
+    #[error("no {0} transport for address family of {1}")]
+    NoTransport(Protocol, SocketAddr),
+    #[error("i/o error to {peer}: {source}")]
+    Io {
+        peer: Peer,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connection to {0} closed")]
+    Closed(Peer),
+    #[error("bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Every open transport; cheap to clone.
+#[derive(Clone)]
+pub struct Transports {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    tcp_listen: Vec<SocketAddr>,
+    /// Open TCP connections by remote address: a writer channel per connection.
+    tcp_conns: DashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    incoming: mpsc::Sender<Incoming>,
+    /// In unit tests, every sent message lands here instead of on a socket.
+    sink: Option<mpsc::UnboundedSender<(Peer, SipMessage)>>,
+    tasks: TaskSet,
+}
+
+impl Transports {
+    /// Binds every listener and starts their receive loops. Parsed messages
+    /// are sent to `incoming`.
+    pub async fn bind(
+        listen: &[Listen],
+        incoming: mpsc::Sender<Incoming>,
+    ) -> Result<Transports, TransportError> {
+        let mut udp = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        for l in listen {
+            match l.protocol {
+                Protocol::Udp => {
+                    let sock = udp::bind(l.addr).await?;
+                    let local = sock.local_addr().map_err(|source| TransportError::Bind {
+                        addr: l.addr.to_string(),
+                        source,
+                    })?;
+                    udp.push((local, Arc::new(sock)));
+                }
+                Protocol::Tcp => {
+                    let listener = tokio::net::TcpListener::bind(l.addr).await.map_err(|source| {
+                        TransportError::Bind {
+                            addr: format!("tcp:{}", l.addr),
+                            source,
+                        }
+                    })?;
+                    tcp_listeners.push(listener);
+                }
+            }
+        }
+        let tcp_listen = tcp_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let t = Transports {
+            inner: Arc::new(Inner {
+                udp,
+                tcp_listen,
+                tcp_conns: DashMap::new(),
+                incoming,
+                sink: None,
+                tasks: TaskSet::default(),
+            }),
+        };
+        for (local, sock) in &t.inner.udp {
+            t.inner
+                .tasks
+                .spawn(udp::recv_loop(t.clone(), sock.clone(), *local));
+        }
+        for listener in tcp_listeners {
+            t.inner.tasks.spawn(tcp::accept_loop(t.clone(), listener));
+        }
+        Ok(t)
+    }
+
+    /// A transport that sends every message to `sink` and receives nothing:
+    /// for unit tests of the layers above.
+    pub fn sink(
+        local: SocketAddr,
+        incoming: mpsc::Sender<Incoming>,
+    ) -> (Transports, mpsc::UnboundedReceiver<(Peer, SipMessage)>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t = Transports {
+            inner: Arc::new(Inner {
+                udp: Vec::new(),
+                tcp_listen: vec![local],
+                tcp_conns: DashMap::new(),
+                incoming,
+                sink: Some(tx),
+                tasks: TaskSet::default(),
+            }),
+        };
+        (t, rx)
+    }
+
+    /// The bound addresses, as `(protocol, address)`.
+    pub fn local_addrs(&self) -> Vec<(Protocol, SocketAddr)> {
+        let udp = self.inner.udp.iter().map(|(a, _)| (Protocol::Udp, *a));
+        let tcp = self.inner.tcp_listen.iter().map(|a| (Protocol::Tcp, *a));
+        udp.chain(tcp).collect()
+    }
+
+    /// The address to put in a Via's sent-by or a Contact for messages to `peer`:
+    /// the first listener of that protocol in the peer's address family.
+    pub fn local_for(&self, peer: &Peer) -> Option<SocketAddr> {
+        let same_family = |a: &SocketAddr| a.is_ipv4() == peer.addr.is_ipv4();
+        match peer.protocol {
+            Protocol::Udp => self
+                .inner
+                .udp
+                .iter()
+                .map(|(a, _)| *a)
+                .find(same_family),
+            Protocol::Tcp => self.inner.tcp_listen.iter().copied().find(same_family),
+        }
+        .or_else(|| self.inner.sink.as_ref().and(self.inner.tcp_listen.first().copied()))
+    }
+
+    /// Sends one message to `peer`.
+    pub async fn send(&self, msg: &SipMessage, peer: &Peer) -> Result<(), TransportError> {
+        if let Some(sink) = &self.inner.sink {
+            let _ = sink.send((*peer, msg.clone()));
+            return Ok(());
+        }
+        let bytes = Bytes::from(crate::message::to_bytes(msg));
+        match peer.protocol {
+            Protocol::Udp => {
+                let sock = self
+                    .inner
+                    .udp
+                    .iter()
+                    .find(|(a, _)| a.is_ipv4() == peer.addr.is_ipv4())
+                    .map(|(_, s)| s.clone())
+                    .ok_or(TransportError::NoTransport(Protocol::Udp, peer.addr))?;
+                sock.send_to(&bytes, peer.addr)
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| TransportError::Io { peer: *peer, source })
+            }
+            Protocol::Tcp => tcp::send(self, bytes, *peer).await,
+        }
+    }
+
+    /// Stops every receive loop and closes connections.
+    pub fn shutdown(&self) {
+        self.inner.tasks.abort_all();
+        self.inner.tcp_conns.clear();
+    }
+
+    async fn deliver(&self, incoming: Incoming) {
+        // A full queue means the switch is overloaded: wait (back-pressure on
+        // this socket) rather than drop, UDP peers will retransmit anyway.
+        let _ = self.inner.incoming.send(incoming).await;
+    }
+}
+
+/// A small set of spawned tasks aborted together (the receive loops).
+mod tokio_util_shim {
+    use std::sync::Mutex;
+    use tokio::task::AbortHandle;
+
+    #[derive(Default)]
+    pub struct TaskSet(Mutex<Vec<AbortHandle>>);
+
+    impl TaskSet {
+        pub fn spawn<F>(&self, fut: F)
+        where
+            F: std::future::Future<Output = ()> + Send + 'static,
+        {
+            let h = tokio::spawn(fut).abort_handle();
+            if let Ok(mut v) = self.0.lock() {
+                v.retain(|h| !h.is_finished());
+                v.push(h);
+            }
+        }
+
+        pub fn abort_all(&self) {
+            if let Ok(mut v) = self.0.lock() {
+                for h in v.drain(..) {
+                    h.abort();
+                }
+            }
+        }
+    }
+}
+
+impl Transports {
+    /// Parses one message's bytes and hands it up. Returns the bytes of an
+    /// error response to send straight back when the message was an
+    /// answerable bad request.
+    async fn ingest(&self, bytes: &[u8], from: Peer, local: SocketAddr) -> Option<Vec<u8>> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return None; // keepalive
+        }
+        match crate::message::parse(bytes) {
+            Ok(mut msg) => {
+                if let SipMessage::Request(req) = &mut msg {
+                    via::stamp(req, &from);
+                }
+                self.deliver(Incoming { msg, from, local }).await;
+                None
+            }
+            Err(crate::message::ParseError::Reject {
+                status,
+                reason,
+                response,
+            }) => {
+                tracing::debug!(%from, status, %reason, "rejected malformed request");
+                Some(response)
+            }
+            Err(crate::message::ParseError::Drop { reason }) => {
+                tracing::debug!(%from, %reason, "dropped unparseable message");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Runs one transaction state machine as a tokio task: feeds it inputs from
+//! its channel and expired timers from its [`TimerSet`], carries out what it
+//! asks (send a message, tell the TU), and removes the transaction from the
+//! layer's tables once it reaches Terminated.
+
+use rsip::SipMessage;
+use tokio::sync::mpsc;
+
+use super::timer::{Timer, TimerConfig, TimerSet};
+use crate::transport::{Peer, Transports};
+
+/// What a state machine asks its driver to do in reaction to one event.
+pub(crate) struct Effects<E> {
+    pub timers: TimerSet,
+    pub config: TimerConfig,
+    pub reliable: bool,
+    send: Vec<SipMessage>,
+    tu: Vec<E>,
+}
+
+impl<E> Effects<E> {
+    pub fn send(&mut self, msg: impl Into<SipMessage>) {
+        self.send.push(msg.into());
+    }
+
+    pub fn tell_tu(&mut self, event: E) {
+        self.tu.push(event);
+    }
+}
+
+/// A transaction state machine (RFC 3261 §17).
+pub(crate) trait Machine: Send + 'static {
+    type Input: Send + 'static;
+    type Event: Send + 'static;
+    /// Called once when the transaction starts.
+    fn start(&mut self, fx: &mut Effects<Self::Event>);
+    fn on_input(&mut self, input: Self::Input, fx: &mut Effects<Self::Event>);
+    fn on_timer(&mut self, timer: Timer, fx: &mut Effects<Self::Event>);
+    /// §17.1.4 / §17.2.4: a transport failure ends the transaction.
+    fn on_transport_error(&mut self, error: String, fx: &mut Effects<Self::Event>);
+    fn is_terminated(&self) -> bool;
+}
+
+/// Drives `machine` until it terminates, then calls `done`.
+pub(crate) async fn run<M: Machine>(
+    mut machine: M,
+    mut inputs: mpsc::UnboundedReceiver<M::Input>,
+    events: mpsc::UnboundedSender<M::Event>,
+    transports: Transports,
+    peer: Peer,
+    config: TimerConfig,
+    done: impl FnOnce(),
+) {
+    let mut fx = Effects {
+        timers: TimerSet::default(),
+        config,
+        reliable: peer.protocol.is_reliable(),
+        send: Vec::new(),
+        tu: Vec::new(),
+    };
+    machine.start(&mut fx);
+    flush(&mut machine, &mut fx, &events, &transports, &peer).await;
+    while !machine.is_terminated() {
+        let deadline = fx.timers.next_deadline();
+        tokio::select! {
+            input = inputs.recv() => match input {
+                Some(input) => machine.on_input(input, &mut fx),
+                // The layer holds a sender until `done`, so this only
+                // happens when the whole layer is gone.
+                None => break,
+            },
+            _ = sleep_until_opt(deadline), if deadline.is_some() => {
+                fire_expired(&mut machine, &mut fx);
+            }
+        }
+        flush(&mut machine, &mut fx, &events, &transports, &peer).await;
+    }
+    done();
+}
+
+fn fire_expired<M: Machine>(machine: &mut M, fx: &mut Effects<M::Event>) {
+    let now = tokio::time::Instant::now();
+    while let Some(t) = fx.timers.pop_expired(now) {
+        machine.on_timer(t, fx);
+        if machine.is_terminated() {
+            break;
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends what the machine queued and passes its events to the TU. A send
+/// failure is fed back to the machine, which may queue more (loop).
+async fn flush<M: Machine>(
+    machine: &mut M,
+    fx: &mut Effects<M::Event>,
+    events: &mpsc::UnboundedSender<M::Event>,
+    transports: &Transports,
+    peer: &Peer,
+) {
+    loop {
+        for e in fx.tu.drain(..) {
+            let _ = events.send(e);
+        }
+        let outgoing: Vec<SipMessage> = fx.send.drain(..).collect();
+        if outgoing.is_empty() {
+            return;
+        }
+        for msg in outgoing {
+            if let Err(e) = transports.send(&msg, peer).await {
+                tracing::debug!(%peer, error = %e, "transaction send failed");
+                machine.on_transport_error(e.to_string(), fx);
+                break;
+            }
+        }
+    }
+}

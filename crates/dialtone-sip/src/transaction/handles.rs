@@ -1,0 +1,122 @@
+//! The handles the TU holds: a [`ServerTransaction`] to answer a request
+//! and hear of its CANCEL, ACK or failure, and a [`ClientTransaction`] to
+//! read the responses to a request it sent.
+
+use std::net::SocketAddr;
+
+use rsip::headers::UntypedHeader;
+use rsip::prelude::*;
+use rsip::{Request, Response};
+use tokio::sync::mpsc;
+
+use super::{ClientEvent, ServerEvent, ServerInput, TransactionError};
+use crate::message::reply;
+use crate::transport::Peer;
+
+/// A request delivered to the TU, to be answered through this handle.
+pub struct ServerTransaction {
+    pub(super) request: Request,
+    pub(super) source: Peer,
+    pub(super) local: SocketAddr,
+    pub(super) input: mpsc::UnboundedSender<ServerInput>,
+    pub(super) events: mpsc::UnboundedReceiver<ServerEvent>,
+    pub(super) to_tag: String,
+}
+
+impl ServerTransaction {
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// Where the request came from (after rport/received processing).
+    pub fn source(&self) -> Peer {
+        self.source
+    }
+
+    /// The local socket the request arrived on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The To tag this transaction puts on its responses: the request's own
+    /// tag for an in-dialog request, a fresh one otherwise.
+    pub fn to_tag(&self) -> &str {
+        &self.to_tag
+    }
+
+    /// A response to this request (§8.2.6) with our To tag, to fill in and
+    /// pass to [`respond`](Self::respond).
+    pub fn response(&self, status: u16) -> Response {
+        let mut r = reply::response_to(&self.request, status, None);
+        if status > 100 {
+            reply::with_to_tag(&mut r, &self.to_tag);
+        }
+        r
+    }
+
+    /// Sends a response through the transaction. A response without a To
+    /// tag gets ours (except 100 Trying).
+    pub fn respond(&self, mut resp: Response) -> Result<(), TransactionError> {
+        if resp.status_code.code() > 100 {
+            reply::with_to_tag(&mut resp, &self.to_tag);
+        }
+        self.input
+            .send(ServerInput::Respond(resp))
+            .map_err(|_| TransactionError::Terminated)
+    }
+
+    /// Answers with a bare status.
+    pub fn reply(&self, status: u16) -> Result<(), TransactionError> {
+        self.respond(self.response(status))
+    }
+
+    /// The next event of this transaction (CANCEL, ACK, timeout); None once
+    /// it has terminated.
+    pub async fn next_event(&mut self) -> Option<ServerEvent> {
+        self.events.recv().await
+    }
+
+    pub(super) fn tag_of(req: &Request) -> String {
+        req.to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .map(|t| t.value().to_string())
+            .unwrap_or_else(reply::new_tag)
+    }
+}
+
+/// A request sent by the TU, and the responses that come back.
+pub struct ClientTransaction {
+    pub(super) request: Request,
+    pub(super) peer: Peer,
+    pub(super) events: mpsc::UnboundedReceiver<ClientEvent>,
+}
+
+impl ClientTransaction {
+    /// The request as sent (with our Via and branch).
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// The next response or failure; None once the transaction has ended.
+    pub async fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.recv().await
+    }
+
+    /// Waits for the final response, skipping provisionals.
+    pub async fn final_response(&mut self) -> Result<Response, TransactionError> {
+        loop {
+            match self.events.recv().await {
+                Some(ClientEvent::Provisional(_)) => continue,
+                Some(ClientEvent::Final(r)) => return Ok(r),
+                Some(ClientEvent::Timeout) => return Err(TransactionError::Timeout),
+                Some(ClientEvent::TransportError(e)) => return Err(TransactionError::Transport(e)),
+                None => return Err(TransactionError::Terminated),
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The TCP transport: accepted and outbound connections, each with a reader
+//! that frames messages by Content-Length (RFC 3261 §18.3) and a writer fed
+//! by a channel, registered by remote address so that responses and later
+//! requests to that address reuse the connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::{Peer, Protocol, TransportError, Transports};
+use crate::message::framing::{frame, FrameResult};
+
+/// A peer that sends more than this without completing a message is cut off.
+const MAX_BUFFERED: usize = 256 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                start(&t, stream, remote);
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Sends over the open connection to `peer`, connecting first if there is none.
+pub(super) async fn send(t: &Transports, bytes: Bytes, peer: Peer) -> Result<(), TransportError> {
+    if let Some(tx) = t.inner.tcp_conns.get(&peer.addr).map(|c| c.clone()) {
+        if tx.send(bytes.clone()).is_ok() {
+            return Ok(());
+        }
+        t.inner.tcp_conns.remove(&peer.addr);
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer.addr))
+        .await
+        .map_err(|_| TransportError::Io {
+            peer,
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+        })?
+        .map_err(|source| TransportError::Io { peer, source })?;
+    let _ = stream.set_nodelay(true);
+    let tx = start(t, stream, peer.addr);
+    tx.send(bytes).map_err(|_| TransportError::Closed(peer))
+}
+
+fn start(t: &Transports, stream: TcpStream, remote: SocketAddr) -> mpsc::UnboundedSender<Bytes> {
+    let local = stream.local_addr().unwrap_or(remote);
+    let (reader, writer) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    t.inner.tcp_conns.insert(remote, tx.clone());
+    tokio::spawn(write_loop(writer, rx));
+    let t2 = t.clone();
+    let tx2 = tx.clone();
+    tokio::spawn(async move {
+        read_loop(&t2, reader, remote, local, &tx2).await;
+        // Only forget the connection if it is still this one.
+        t2.inner
+            .tcp_conns
+            .remove_if(&remote, |_, v| v.same_channel(&tx2));
+    });
+    tx
+}
+
+async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(b) = rx.recv().await {
+        if let Err(e) = w.write_all(&b).await {
+            tracing::debug!(error = %e, "tcp write failed");
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+async fn read_loop(
+    t: &Transports,
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    remote: SocketAddr,
+    local: SocketAddr,
+    tx: &mpsc::UnboundedSender<Bytes>,
+) {
+    let peer = Peer::new(Protocol::Tcp, remote);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        // Take every complete message out of the buffer.
+        loop {
+            match frame(&buf) {
+                FrameResult::NeedMore => break,
+                FrameResult::Keepalive { len } => {
+                    // RFC 5626 §3.5.1: answer a double-CRLF ping with a CRLF pong.
+                    buf.drain(..len);
+                    let _ = tx.send(Bytes::from_static(b"\r\n"));
+                }
+                FrameResult::Complete { len } => {
+                    let msg: Vec<u8> = buf.drain(..len).collect();
+                    if let Some(reply) = t.ingest(&msg, peer, local).await {
+                        let _ = tx.send(Bytes::from(reply));
+                    }
+                }
+                FrameResult::Invalid(reason) => {
+                    // RFC 4475 §3.1.2.3: answer if we can, then close, since
+                    // the stream can no longer be framed.
+                    tracing::debug!(%peer, %reason, "unframeable tcp stream, closing");
+                    if let Some(reply) = t.ingest(&buf, peer, local).await {
+                        let _ = tx.send(Bytes::from(reply));
+                    }
+                    return;
+                }
+            }
+        }
+        if buf.len() > MAX_BUFFERED {
+            tracing::debug!(%peer, "tcp message too large, closing");
+            return;
+        }
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

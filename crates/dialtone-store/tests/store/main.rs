@@ -1,0 +1,13 @@
+//! Integration tests. Every test body in `accounts`, `users`, `registrations`
+//! and `lifecycle` runs twice, as `<module>::sqlite::<name>` on a fresh SQLite
+//! file and as `<module>::postgres::<name>` on a fresh PostgreSQL database
+//! (see `common`). `sqlite_only` covers what only exists on SQLite.
+
+#[macro_use]
+mod common;
+
+mod accounts;
+mod lifecycle;
+mod registrations;
+mod sqlite_only;
+mod users;

@@ -1,0 +1,124 @@
+//! Digest authentication of requests against the users in the store, with
+//! failed attempts rate-limited per source address: after `max_failures`
+//! failures within `window`, that address is locked out until the window
+//! has passed (answered 403, or not at all).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use dialtone_sip::auth::{AuthError, ChallengeKind, DigestServer};
+use dialtone_store::{Store, User};
+use rsip::Request;
+
+/// What to do with an address over its failure limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lockout {
+    /// Answer 403 Forbidden.
+    Forbidden,
+    /// Send nothing: a scanner learns nothing and spends its timers.
+    Silence,
+}
+
+#[derive(Clone, Debug)]
+pub struct GuardConfig {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub lockout: Lockout,
+}
+
+/// The verdict on one request.
+pub enum Verdict {
+    /// Authenticated as this user.
+    Authenticated(User),
+    /// No (usable) credentials, or a stale nonce: send this challenge.
+    Challenge { stale: bool },
+    /// Wrong credentials: counted; challenge again.
+    Failed,
+    /// Malformed Authorization header.
+    Malformed(String),
+    /// The source is locked out.
+    Locked(Lockout),
+    /// The store failed; answer 500 and do not count it against the peer.
+    StoreError(String),
+}
+
+/// Authenticates requests and keeps the per-address failure counts.
+pub struct AuthGuard {
+    digest: Arc<DigestServer>,
+    store: Store,
+    cfg: GuardConfig,
+    failures: DashMap<IpAddr, (u32, Instant)>,
+}
+
+impl AuthGuard {
+    pub fn new(digest: Arc<DigestServer>, store: Store, cfg: GuardConfig) -> Self {
+        AuthGuard {
+            digest,
+            store,
+            cfg,
+            failures: DashMap::new(),
+        }
+    }
+
+    pub fn digest(&self) -> &DigestServer {
+        &self.digest
+    }
+
+    fn locked(&self, ip: IpAddr) -> bool {
+        self.failures
+            .get(&ip)
+            .map(|e| e.0 >= self.cfg.max_failures && e.1.elapsed() < self.cfg.window)
+            .unwrap_or(false)
+    }
+
+    fn record_failure(&self, ip: IpAddr) {
+        let mut e = self.failures.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= self.cfg.window {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    /// Checks the request's credentials (`kind` says which header).
+    pub async fn check(&self, req: &Request, kind: ChallengeKind, source: IpAddr) -> Verdict {
+        if self.locked(source) {
+            return Verdict::Locked(self.cfg.lockout);
+        }
+        let creds = match self.digest.credentials(req, kind) {
+            None => return Verdict::Challenge { stale: false },
+            Some(Err(e)) => return Verdict::Malformed(e.to_string()),
+            Some(Ok(c)) => c,
+        };
+        let user = match self.store.users().get(&creds.username).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                // Same answer as a wrong password: do not reveal which users exist.
+                self.record_failure(source);
+                return Verdict::Failed;
+            }
+            Err(e) => return Verdict::StoreError(e.to_string()),
+        };
+        let ha1 = match creds.algorithm {
+            dialtone_sip::auth::Algorithm::Md5 => &user.ha1_md5,
+            dialtone_sip::auth::Algorithm::Sha256 => &user.ha1_sha256,
+        };
+        match self.digest.verify(&creds, &req.method, ha1) {
+            Ok(()) => Verdict::Authenticated(user),
+            Err(AuthError::Stale) => Verdict::Challenge { stale: true },
+            Err(e) => {
+                tracing::info!(%source, user = %creds.username, error = %e, "authentication failed");
+                self.record_failure(source);
+                Verdict::Failed
+            }
+        }
+    }
+
+    /// Forgets failure counts whose window has passed.
+    pub fn purge(&self) {
+        let window = self.cfg.window;
+        self.failures.retain(|_, e| e.1.elapsed() < window);
+        self.digest.purge();
+    }
+}

@@ -1,0 +1,100 @@
+//! Provisioning subcommands: they open the configured database directly,
+//! so they work whether or not the switch is running.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use dialtone_sip::auth::{ha1, Algorithm};
+use dialtone_store::{NewUser, Store};
+
+use crate::config::Config;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a SIP user (the password is stored only as HA1 digests).
+    Add {
+        name: String,
+        #[arg(long)]
+        password: String,
+        /// The account the user belongs to.
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// List users, one per line: username, account id.
+    List,
+    /// Remove a user and its registrations.
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum RegistrationsCommand {
+    /// One binding per line: AOR, contact, seconds left, source.
+    List,
+}
+
+async fn open(cfg: &Config) -> Result<Store> {
+    Store::connect(&cfg.database.url)
+        .await
+        .with_context(|| format!("opening database {}", cfg.database.url))
+}
+
+fn valid_username(name: &str) -> bool {
+    // RFC 3261 user part, unreserved characters only: safe in any URI.
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+".contains(c))
+}
+
+pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
+    let store = open(cfg).await?;
+    match cmd {
+        UserCommand::Add { name, password, account } => {
+            if !valid_username(&name) {
+                bail!("invalid username {name:?}: use letters, digits and -_.!~*'()+");
+            }
+            if password.is_empty() {
+                bail!("the password must not be empty");
+            }
+            let realm = cfg.sip.domain.as_str();
+            let account = store.accounts().ensure(&account).await?;
+            store
+                .users()
+                .create(NewUser {
+                    account_id: &account.id,
+                    username: &name,
+                    realm,
+                    ha1_md5: &ha1(Algorithm::Md5, &name, realm, &password),
+                    ha1_sha256: &ha1(Algorithm::Sha256, &name, realm, &password),
+                })
+                .await
+                .with_context(|| format!("adding user {name}"))?;
+            println!("user {name} added (realm {realm})");
+        }
+        UserCommand::List => {
+            for u in store.users().list().await? {
+                println!("{}\t{}\t{}", u.username, u.realm, u.account_id);
+            }
+        }
+        UserCommand::Remove { name } => {
+            if !store.users().remove(&name).await? {
+                bail!("no user {name}");
+            }
+            println!("user {name} removed");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub async fn registrations(cfg: &Config, cmd: RegistrationsCommand) -> Result<()> {
+    let store = open(cfg).await?;
+    match cmd {
+        RegistrationsCommand::List => {
+            let now = dialtone_switch::registrar::unix_now();
+            for b in store.registrations().list_all(now).await? {
+                println!("{}\t{}\t{}\t{}", b.aor, b.contact, b.expires_at - now, b.source);
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The configuration file (`config/dialtone.toml`), its defaults, and the
+//! environment overrides: every key `section.key` can be set by
+//! `DIALTONE_SECTION__KEY`, the value read as TOML when it parses as TOML
+//! (numbers, booleans, arrays) and as a plain string otherwise.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: Sip,
+    pub registrar: Registrar,
+    pub auth: Auth,
+    pub media: Media,
+    pub database: Database,
+    pub http: Http,
+    pub log: Log,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sip {
+    pub listen: Vec<String>,
+    pub domain: String,
+    pub t1_ms: u64,
+    pub t2_ms: u64,
+    pub t4_ms: u64,
+    pub user_agent: String,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            listen: vec!["udp:127.0.0.1:5060".into(), "tcp:127.0.0.1:5060".into()],
+            domain: "127.0.0.1".into(),
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            user_agent: format!("dialtone/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Registrar {
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub purge_interval_secs: u64,
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Registrar {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            purge_interval_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    pub nonce_ttl_secs: u64,
+    pub max_failures: u32,
+    pub failure_window_secs: u64,
+    pub lockout: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            nonce_ttl_secs: 300,
+            max_failures: 10,
+            failure_window_secs: 60,
+            lockout: "403".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Media {
+    pub rtp_ports: String,
+    pub advertise_ip: String,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media {
+            rtp_ports: "20000-29999".into(),
+            advertise_ip: "127.0.0.1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    pub url: String,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: "sqlite://data/dialtone.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    pub listen: String,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "DIALTONE_";
+
+impl Config {
+    /// Reads `path` (a missing file is an error unless `optional`), then
+    /// applies the environment overrides.
+    pub fn load(path: &Path, optional: bool) -> Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading config {}", path.display())),
+        };
+        let mut doc: toml::Table = text
+            .parse()
+            .with_context(|| format!("parsing config {}", path.display()))?;
+        apply_env(&mut doc, std::env::vars())?;
+        let cfg: Config = toml::Value::Table(doc)
+            .try_into()
+            .with_context(|| format!("in config {} (or a DIALTONE_ variable)", path.display()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.sip.listen.is_empty() {
+            bail!("sip.listen is empty: nothing to listen on");
+        }
+        if !matches!(self.auth.lockout.as_str(), "403" | "silence") {
+            bail!("auth.lockout must be \"403\" or \"silence\", not {:?}", self.auth.lockout);
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("log.format must be \"text\" or \"json\", not {:?}", self.log.format);
+        }
+        if self.registrar.min_expires > self.registrar.max_expires {
+            bail!("registrar.min_expires is above registrar.max_expires");
+        }
+        Ok(())
+    }
+}
+
+/// Applies `DIALTONE_SECTION__KEY=value` overrides to the document.
+fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some((section, key)) = rest.split_once("__") else { continue };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let parsed = parse_value(&value);
+        let table = doc
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(table) = table.as_table_mut() else {
+            bail!("{name}: config section {section} is not a table");
+        };
+        table.insert(key, parsed);
+    }
+    Ok(())
+}
+
+fn parse_value(s: &str) -> toml::Value {
+    // Parse as the right-hand side of a TOML assignment.
+    match format!("v = {s}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(s.into())),
+        Err(_) => toml::Value::String(s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config> {
+        let mut doc: toml::Table = text.parse()?;
+        apply_env(&mut doc, vars.iter().map(|(a, b)| (a.to_string(), b.to_string())))?;
+        let cfg: Config = toml::Value::Table(doc).try_into()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn the_shipped_config_parses_and_matches_defaults() -> Result<()> {
+        let text = include_str!("../../../config/dialtone.toml");
+        let cfg = load_with(text, &[])?;
+        let def = Config::default();
+        assert_eq!(cfg.sip.listen, def.sip.listen);
+        assert_eq!(cfg.database.url, def.database.url);
+        assert_eq!(cfg.http.listen, def.http.listen);
+        assert_eq!(cfg.registrar.min_expires, def.registrar.min_expires);
+        Ok(())
+    }
+
+    #[test]
+    fn env_overrides_strings_numbers_and_arrays() -> Result<()> {
+        let cfg = load_with(
+            "[sip]\ndomain = \"a\"\n",
+            &[
+                ("DIALTONE_SIP__DOMAIN", "example.com"),
+                ("DIALTONE_SIP__T1_MS", "250"),
+                ("DIALTONE_SIP__LISTEN", "[\"udp:[::1]:5070\"]"),
+                ("DIALTONE_HTTP__LISTEN", "127.0.0.1:9000"),
+                ("OTHER_VAR", "x"),
+            ],
+        )?;
+        assert_eq!(cfg.sip.domain, "example.com");
+        assert_eq!(cfg.sip.t1_ms, 250);
+        assert_eq!(cfg.sip.listen, vec!["udp:[::1]:5070"]);
+        assert_eq!(cfg.http.listen, "127.0.0.1:9000");
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(load_with("[sip]\nlisten_typo = []\n", &[]).is_err());
+        assert!(load_with("", &[("DIALTONE_AUTH__LOCKOUT", "maybe")]).is_err());
+        assert!(load_with("", &[("DIALTONE_SIP__T1_MS", "fast")]).is_err());
+    }
+}

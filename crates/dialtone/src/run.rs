@@ -1,0 +1,110 @@
+//! `dialtone run`: opens the database, binds the SIP transports and the
+//! HTTP listener, starts the switch, and on SIGTERM or SIGINT shuts down in
+//! order — stop taking new SIP traffic, let requests in hand finish, close
+//! HTTP and the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
+use dialtone_sip::transport::{Listen, Transports};
+use dialtone_store::Store;
+use dialtone_switch::auth_guard::{GuardConfig, Lockout};
+use dialtone_switch::registrar::RegistrarConfig;
+use dialtone_switch::{Switch, SwitchConfig};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::http;
+
+pub async fn run(cfg: Config) -> Result<()> {
+    let listen: Vec<Listen> = cfg
+        .sip
+        .listen
+        .iter()
+        .map(|l| l.parse().with_context(|| format!("sip.listen entry {l:?}")))
+        .collect::<Result<_>>()?;
+    let store = Store::connect(&cfg.database.url)
+        .await
+        .with_context(|| format!("opening database {}", cfg.database.url))?;
+
+    let (in_tx, in_rx) = mpsc::channel(8192);
+    let transports = Transports::bind(&listen, in_tx).await?;
+    for (proto, addr) in transports.local_addrs() {
+        tracing::info!(%proto, %addr, "SIP listening");
+    }
+    let timers = TimerConfig {
+        t1: Duration::from_millis(cfg.sip.t1_ms),
+        t2: Duration::from_millis(cfg.sip.t2_ms),
+        t4: Duration::from_millis(cfg.sip.t4_ms),
+    };
+    let layer = TransactionLayer::new(transports.clone(), timers);
+    let events = layer.start(in_rx);
+    let switch = Switch::new(switch_config(&cfg), layer, store.clone());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let switch_task = tokio::spawn(switch.clone().run(events, stop_rx.clone()));
+
+    let http_listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
+    tracing::info!(addr = %cfg.http.listen, "HTTP listening");
+    let state = Arc::new(http::AppState {
+        store: store.clone(),
+        switch_running: switch_task_alive(&switch_task),
+    });
+    let http_task = tokio::spawn(http::serve(http_listener, state, stop_rx));
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    transports.shutdown();
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(8), switch_task).await.is_err() {
+        tracing::warn!("switch did not stop within 8 s");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn switch_config(cfg: &Config) -> SwitchConfig {
+    SwitchConfig {
+        domain: cfg.sip.domain.clone(),
+        user_agent: cfg.sip.user_agent.clone(),
+        registrar: RegistrarConfig {
+            min_expires: cfg.registrar.min_expires,
+            max_expires: cfg.registrar.max_expires,
+            default_expires: cfg.registrar.default_expires,
+        },
+        nonce_ttl: Duration::from_secs(cfg.auth.nonce_ttl_secs),
+        guard: GuardConfig {
+            max_failures: cfg.auth.max_failures,
+            window: Duration::from_secs(cfg.auth.failure_window_secs),
+            lockout: if cfg.auth.lockout == "silence" {
+                Lockout::Silence
+            } else {
+                Lockout::Forbidden
+            },
+        },
+        purge_interval: Duration::from_secs(cfg.registrar.purge_interval_secs.max(1)),
+    }
+}
+
+/// A flag the health check reads: true while the switch task runs.
+fn switch_task_alive(task: &tokio::task::JoinHandle<()>) -> Arc<dyn Fn() -> bool + Send + Sync> {
+    let handle = task.abort_handle();
+    Arc::new(move || !handle.is_finished())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

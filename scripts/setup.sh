@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests and the benchmarks need, when missing:
+#   - Debian packages: sip-tester (SIPp), baresip-core, kamailio, sox
+#   - tests/.venv: a Python virtualenv with pytest (pinned)
+# Idempotent, and fast (well under 2 s) when everything is already present.
+# Usage: scripts/setup.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/tests/.venv"
+PYTEST_VERSION="8.3.5"
+APT_PACKAGES=(sip-tester baresip-core kamailio sox)
+
+log() { echo "setup: $*" >&2; }
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    # dpkg-query is much faster than apt; "install ok installed" means present.
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]})); then
+    log "missing Debian packages: ${missing[*]}"
+    SUDO=()
+    if [[ "$(id -u)" != 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            SUDO=(sudo)
+        else
+            log "not root and no sudo: install these by hand: apt-get install ${missing[*]}"
+            exit 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # The kamailio package may try to start a system service; we never rely on it.
+fi
+
+for bin in sipp baresip kamailio sox; do
+    command -v "$bin" >/dev/null 2>&1 || { log "still missing after install: $bin"; exit 1; }
+done
+
+# --- Python venv with pytest -----------------------------------------------
+PYTHON="${PYTHON:-python3}"
+want="pytest==$PYTEST_VERSION"
+stamp="$VENV/.dialtone-requirements"
+if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    :
+else
+    log "creating $VENV with $want"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$want"
+    echo "$want" >"$stamp"
+fi
+
+log "ok"
