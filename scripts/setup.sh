@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the benchmarks need, when missing:
 #   - Debian packages: sip-tester (SIPp), baresip-core, kamailio, sox
-#   - tests/.venv: a Python virtualenv with pytest (pinned)
+#   - tests/.venv: a Python virtualenv with tests/requirements.txt (pinned:
+#     pytest, pytest-timeout)
 # Idempotent, and fast (well under 2 s) when everything is already present.
 # Usage: scripts/setup.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/tests/.venv"
-PYTEST_VERSION="8.3.5"
+REQUIREMENTS="$ROOT/tests/requirements.txt"
 APT_PACKAGES=(sip-tester baresip-core kamailio sox)
 
 log() { echo "setup: $*" >&2; }
@@ -46,18 +47,19 @@ for bin in sipp baresip kamailio sox; do
 done
 
 # --- Python venv with pytest -----------------------------------------------
+# The venv is (re)filled when tests/requirements.txt changed since the last
+# install: a copy of it is kept in the venv as the stamp.
 PYTHON="${PYTHON:-python3}"
-want="pytest==$PYTEST_VERSION"
 stamp="$VENV/.dialtone-requirements"
-if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+if [[ -x "$VENV/bin/python" && -f "$stamp" ]] && cmp -s "$stamp" "$REQUIREMENTS"; then
     :
 else
-    log "creating $VENV with $want"
+    log "installing $(tr '\n' ' ' <"$REQUIREMENTS")into $VENV"
     if [[ ! -x "$VENV/bin/python" ]]; then
         "$PYTHON" -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$want"
-    echo "$want" >"$stamp"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
+    cp "$REQUIREMENTS" "$stamp"
 fi
 
 log "ok"

@@ -37,12 +37,13 @@ impl<'a> Accounts<'a> {
             name: name.to_owned(),
             created_at: unix_now(),
         };
-        let inserted = sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(account.id.as_str())
-            .bind(account.name.as_str())
-            .bind(account.created_at)
-            .execute(self.store.pool())
-            .await;
+        let inserted =
+            sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(account.id.as_str())
+                .bind(account.name.as_str())
+                .bind(account.created_at)
+                .execute(self.store.pool())
+                .await;
         match inserted {
             Ok(_) => Ok(account),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
@@ -74,9 +75,11 @@ impl<'a> Accounts<'a> {
         .bind(unix_now())
         .execute(self.store.pool())
         .await?;
-        self.get_by_name(name).await?.ok_or_else(|| StoreError::NotFound {
-            what: format!("account {name:?}"),
-        })
+        self.get_by_name(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("account {name:?}"),
+            })
     }
 
     /// Every account, ordered by name.

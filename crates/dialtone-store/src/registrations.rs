@@ -129,7 +129,12 @@ impl<'a> Registrations<'a> {
         });
         if out_of_order {
             tx.rollback().await?;
-            tracing::debug!(aor, call_id, cseq, "REGISTER out of order; bindings unchanged");
+            tracing::debug!(
+                aor,
+                call_id,
+                cseq,
+                "REGISTER out of order; bindings unchanged"
+            );
             return Err(StoreError::OutOfOrder);
         }
 

@@ -59,8 +59,10 @@ impl Store {
         let target = parse_target(url)?;
         let (backend, options, pool) = match &target {
             Target::Postgres => {
-                let options = AnyConnectOptions::from_str(url)
-                    .map_err(|e| StoreError::InvalidUrl { reason: e.to_string() })?;
+                let options =
+                    AnyConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+                        reason: e.to_string(),
+                    })?;
                 let pool = AnyPoolOptions::new().max_connections(POSTGRES_POOL_SIZE);
                 (Backend::Postgres, options, pool)
             }
@@ -227,8 +229,11 @@ fn parse_target(url: &str) -> Result<Target, StoreError> {
         });
     }
     // Let sqlx decode the path (percent-escapes) the same way it would itself.
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{database}"))
-        .map_err(|e| StoreError::InvalidUrl { reason: e.to_string() })?;
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{database}")).map_err(|e| {
+        StoreError::InvalidUrl {
+            reason: e.to_string(),
+        }
+    })?;
     Ok(Target::SqliteFile(options.get_filename().to_path_buf()))
 }
 
@@ -245,23 +250,45 @@ mod tests {
 
     #[test]
     fn sqlite_url_forms() {
-        assert_eq!(file("sqlite://data/dialtone.db"), Path::new("data/dialtone.db"));
+        assert_eq!(
+            file("sqlite://data/dialtone.db"),
+            Path::new("data/dialtone.db")
+        );
         assert_eq!(file("sqlite:///abs/path.db"), Path::new("/abs/path.db"));
         assert_eq!(file("sqlite:rel.db"), Path::new("rel.db"));
         assert_eq!(file("sqlite://data/x.db?mode=rwc"), Path::new("data/x.db"));
         assert_eq!(file("sqlite://data/a%20b.db"), Path::new("data/a b.db"));
         assert_eq!(file("data/plain.db"), Path::new("data/plain.db"));
-        assert!(matches!(parse_target("sqlite::memory:"), Ok(Target::SqliteMemory)));
-        assert!(matches!(parse_target("sqlite://:memory:"), Ok(Target::SqliteMemory)));
-        assert!(matches!(parse_target("sqlite://?mode=memory"), Ok(Target::SqliteMemory)));
+        assert!(matches!(
+            parse_target("sqlite::memory:"),
+            Ok(Target::SqliteMemory)
+        ));
+        assert!(matches!(
+            parse_target("sqlite://:memory:"),
+            Ok(Target::SqliteMemory)
+        ));
+        assert!(matches!(
+            parse_target("sqlite://?mode=memory"),
+            Ok(Target::SqliteMemory)
+        ));
     }
 
     #[test]
     fn postgres_and_bad_urls() {
-        for url in ["postgres://u@h/db", "postgresql://u@h/db", "POSTGRES://u@h/db"] {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+            "POSTGRES://u@h/db",
+        ] {
             assert!(matches!(parse_target(url), Ok(Target::Postgres)), "{url}");
         }
-        assert!(matches!(parse_target("mysql://h/db"), Err(StoreError::InvalidUrl { .. })));
-        assert!(matches!(parse_target("sqlite://"), Err(StoreError::InvalidUrl { .. })));
+        assert!(matches!(
+            parse_target("mysql://h/db"),
+            Err(StoreError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            parse_target("sqlite://"),
+            Err(StoreError::InvalidUrl { .. })
+        ));
     }
 }

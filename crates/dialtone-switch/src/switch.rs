@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialtone_sip::auth::{DigestConfig, DigestServer};
+use dialtone_sip::auth::{Algorithm, DigestConfig, DigestServer};
 use dialtone_sip::message::uas_check::{uas_check, UasPolicy};
 use dialtone_sip::transaction::{ServerTransaction, TransactionLayer, TuEvent};
 use dialtone_store::Store;
@@ -31,6 +31,8 @@ pub struct SwitchConfig {
     pub user_agent: String,
     pub registrar: RegistrarConfig,
     pub nonce_ttl: Duration,
+    /// Digest algorithms offered, most preferred first (one challenge each).
+    pub algorithms: Vec<Algorithm>,
     pub guard: GuardConfig,
     pub purge_interval: Duration,
 }
@@ -49,7 +51,7 @@ impl Switch {
         let digest = Arc::new(DigestServer::new(DigestConfig {
             realm: cfg.domain.clone(),
             nonce_ttl: cfg.nonce_ttl,
-            ..DigestConfig::default()
+            algorithms: cfg.algorithms.clone(),
         }));
         Arc::new(Switch {
             registrar: Registrar::new(cfg.registrar.clone(), store.clone()),

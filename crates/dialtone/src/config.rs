@@ -71,6 +71,7 @@ pub struct Auth {
     pub max_failures: u32,
     pub failure_window_secs: u64,
     pub lockout: String,
+    pub algorithms: Vec<String>,
 }
 
 impl Default for Auth {
@@ -80,6 +81,7 @@ impl Default for Auth {
             max_failures: 10,
             failure_window_secs: 60,
             lockout: "403".into(),
+            algorithms: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }
@@ -175,6 +177,13 @@ impl Config {
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format must be \"text\" or \"json\", not {:?}", self.log.format);
+        }
+        if self.auth.algorithms.is_empty() {
+            bail!("auth.algorithms is empty: offer at least one of MD5, SHA-256");
+        }
+        for a in &self.auth.algorithms {
+            a.parse::<dialtone_sip::auth::Algorithm>()
+                .map_err(|_| anyhow::anyhow!("auth.algorithms: unknown algorithm {a:?} (MD5 or SHA-256)"))?;
         }
         if self.registrar.min_expires > self.registrar.max_expires {
             bail!("registrar.min_expires is above registrar.max_expires");

@@ -79,6 +79,8 @@ fn switch_config(cfg: &Config) -> SwitchConfig {
             default_expires: cfg.registrar.default_expires,
         },
         nonce_ttl: Duration::from_secs(cfg.auth.nonce_ttl_secs),
+        // Checked by Config::validate.
+        algorithms: cfg.auth.algorithms.iter().filter_map(|a| a.parse().ok()).collect(),
         guard: GuardConfig {
             max_failures: cfg.auth.max_failures,
             window: Duration::from_secs(cfg.auth.failure_window_secs),

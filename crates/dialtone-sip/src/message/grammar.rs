@@ -6,9 +6,57 @@
 
 use std::borrow::Cow;
 
+/// `token` characters (RFC 3261 §25.1), as a lookup table.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        i += 1;
+    }
+    t
+};
+
 /// `token` characters (RFC 3261 §25.1).
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[usize::from(b)]
+}
+
+/// Byte index of the ASCII byte `c` in a (short) string; cheaper than
+/// `str::find` for the few dozen bytes of a header field.
+pub(crate) fn pos(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
+}
+
+/// `s` split at the first ASCII byte `c` (which is dropped).
+pub(crate) fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    pos(s, c).map(|i| (&s[..i], &s[i + 1..]))
+}
+
+/// Index of the first `needle` in `hay`, eight bytes at a time.
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| base + i)
 }
 
 /// Whether `s` is a non-empty `token`.
@@ -217,6 +265,19 @@ impl std::fmt::Display for GenericParam {
 /// with `;`.
 pub(crate) fn parse_params(s: &str) -> Result<Vec<(&str, Option<&str>)>, String> {
     let mut out = Vec::new();
+    for_each_param(s, |n, v| out.push((n, v)))?;
+    Ok(out)
+}
+
+/// Checks parameters like [`parse_params`] without collecting them.
+pub(crate) fn check_params(s: &str) -> Result<(), String> {
+    for_each_param(s, |_, _| {})
+}
+
+fn for_each_param<'a>(
+    s: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), String> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -253,9 +314,9 @@ pub(crate) fn parse_params(s: &str) -> Result<Vec<(&str, Option<&str>)>, String>
         if i < b.len() && b[i] != b';' {
             return Err(format!("bad character {:?} in parameter {name}", char::from(b[i])));
         }
-        out.push((name, value));
+        f(name, value);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decodes `%HH` escapes (RFC 3261 §25.1 `escaped`); invalid escapes are
@@ -280,6 +341,7 @@ pub fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -322,6 +384,19 @@ mod tests {
         assert_eq!(quoted_end("\"ab\\\"c\" x"), Some(7));
         assert_eq!(quoted_end("\"abc"), None);
         assert_eq!(quoted_end("\"a\\"), None);
+    }
+
+    #[test]
+    fn byte_search() {
+        let hay: Vec<u8> = (0..100u8).collect();
+        for n in 0..100u8 {
+            assert_eq!(find_byte(n, &hay), Some(usize::from(n)));
+        }
+        assert_eq!(find_byte(200, &hay), None);
+        assert_eq!(find_byte(b'x', b""), None);
+        assert_eq!(find_byte(0x80, &[0x7f, 0x81, 0x00, 0x80]), Some(3));
+        assert_eq!(find_byte(1, &[0u8, 0, 0, 0, 0, 0, 0, 0, 1]), Some(8));
+        assert_eq!(find_byte(0, &[1u8, 0, 0, 0, 0, 0, 0, 0]), Some(1));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use rsip::{Auth, Domain, Host, HostWithPort, Param, Port, Scheme, Uri};
 
-use super::grammar::has_ws_or_ctl;
+use super::grammar::pos;
+
 
 /// A parsed URI: the rsip form plus the raw `?headers` part, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,16 +32,88 @@ pub struct ParsedUri {
 /// Parses an absolute URI. SIP and SIPS URIs are parsed in full; other
 /// schemes only need a valid scheme name and a non-empty remainder.
 pub fn parse_uri(s: &str) -> Result<ParsedUri, String> {
+    Ok(split_uri(s)?.build())
+}
+
+/// A URI split into its parts, borrowing the text.
+pub(crate) struct UriParts<'a> {
+    scheme: UriScheme<'a>,
+    user: Option<(&'a str, Option<&'a str>)>,
+    host: Host0<'a>,
+    port: Option<u16>,
+    /// `;name[=value]...` as written (already checked).
+    params: &'a str,
+    headers: Option<&'a str>,
+}
+
+enum UriScheme<'a> {
+    Sip,
+    Sips,
+    /// Scheme name and the opaque rest.
+    Other(&'a str, &'a str),
+}
+
+enum Host0<'a> {
+    Ip(IpAddr),
+    Name(&'a str),
+}
+
+impl UriParts<'_> {
+    pub(crate) fn has_headers(&self) -> bool {
+        self.headers.is_some()
+    }
+
+    pub(crate) fn build(self) -> ParsedUri {
+        let scheme = match self.scheme {
+            UriScheme::Sip => Scheme::Sip,
+            UriScheme::Sips => Scheme::Sips,
+            UriScheme::Other(name, rest) => {
+                return ParsedUri {
+                    uri: Uri {
+                        scheme: Some(Scheme::Other(name.to_string())),
+                        host_with_port: HostWithPort::from(Host::Domain(Domain::from(
+                            rest.to_string(),
+                        ))),
+                        ..Default::default()
+                    },
+                    headers: None,
+                }
+            }
+        };
+        let host = match self.host {
+            Host0::Ip(ip) => Host::IpAddr(ip),
+            Host0::Name(n) => Host::Domain(Domain::from(n.to_string())),
+        };
+        ParsedUri {
+            uri: Uri {
+                scheme: Some(scheme),
+                auth: self.user.map(|(user, password)| Auth {
+                    user: user.to_string(),
+                    password: password.map(str::to_string),
+                }),
+                host_with_port: HostWithPort {
+                    host,
+                    port: self.port.map(Port::from),
+                },
+                params: uri_params(self.params)
+                    .map(|(n, v)| make_param(n, v))
+                    .collect(),
+                headers: Vec::new(),
+            },
+            headers: self.headers.map(str::to_string),
+        }
+    }
+}
+
+/// Splits and checks a URI.
+pub(crate) fn split_uri(s: &str) -> Result<UriParts<'_>, String> {
     if s.is_empty() {
         return Err("empty URI".into());
     }
-    if has_ws_or_ctl(s) {
-        return Err(format!("whitespace or control character in URI {s:?}"));
+    if s.bytes().any(|b| b <= b' ' || matches!(b, 0x7f | b'<' | b'>' | b'"')) {
+        return Err(format!("whitespace or illegal character in URI {s:?}"));
     }
-    if s.contains(['<', '>', '"']) {
-        return Err(format!("illegal character in URI {s:?}"));
-    }
-    let colon = s.find(':').ok_or_else(|| format!("URI without scheme: {s:?}"))?;
+    let colon = pos(s, b':').ok_or_else(|| format!("URI without scheme: {s:?}"))?;
     let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
     let valid_scheme = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
         && scheme
@@ -53,72 +126,81 @@ pub fn parse_uri(s: &str) -> Result<ParsedUri, String> {
         return Err(format!("empty {scheme} URI"));
     }
     if scheme.eq_ignore_ascii_case("sip") {
-        parse_sip(Scheme::Sip, rest)
+        split_sip(UriScheme::Sip, rest)
     } else if scheme.eq_ignore_ascii_case("sips") {
-        parse_sip(Scheme::Sips, rest)
+        split_sip(UriScheme::Sips, rest)
     } else {
-        Ok(ParsedUri {
-            uri: Uri {
-                scheme: Some(Scheme::Other(scheme.to_string())),
-                host_with_port: HostWithPort::from(Host::Domain(Domain::from(rest.to_string()))),
-                ..Default::default()
-            },
+        Ok(UriParts {
+            scheme: UriScheme::Other(scheme, rest),
+            user: None,
+            host: Host0::Name(rest),
+            port: None,
+            params: "",
             headers: None,
         })
     }
 }
 
-fn parse_sip(scheme: Scheme, rest: &str) -> Result<ParsedUri, String> {
+fn split_sip<'a>(scheme: UriScheme<'a>, rest: &'a str) -> Result<UriParts<'a>, String> {
     // The user part may contain ';', '?', '/' and ',' but never '@', and
     // nothing after the host may contain '@': the first '@' ends userinfo.
-    let (auth, after) = match rest.find('@') {
+    let (user, after) = match pos(rest, b'@') {
         Some(at) => {
             let userinfo = &rest[..at];
-            let (user, password) = match userinfo.find(':') {
+            let (user, password) = match pos(userinfo, b':') {
                 Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                 None => (userinfo, None),
             };
             if user.is_empty() {
                 return Err("empty user part in SIP URI".into());
             }
-            let auth = Auth {
-                user: user.to_string(),
-                password: password.map(str::to_string),
-            };
-            (Some(auth), &rest[at + 1..])
+            (Some((user, password)), &rest[at + 1..])
         }
         None => (None, rest),
     };
-    let (before_headers, headers) = match after.find('?') {
+    let (before_headers, headers) = match pos(after, b'?') {
         Some(q) => (&after[..q], Some(&after[q + 1..])),
         None => (after, None),
     };
-    if headers.is_some_and(|h| h.is_empty() || h.contains('@')) {
+    if headers.is_some_and(|h| h.is_empty() || pos(h, b'@').is_some()) {
         return Err("bad URI headers".into());
     }
-    let (hostport, params) = match before_headers.find(';') {
+    let (hostport, params) = match pos(before_headers, b';') {
         Some(p) => (&before_headers[..p], &before_headers[p..]),
         None => (before_headers, ""),
     };
-    let host_with_port = parse_hostport(hostport)?;
-    let params = parse_uri_params(params)?;
-    Ok(ParsedUri {
-        uri: Uri {
-            scheme: Some(scheme),
-            auth,
-            host_with_port,
-            params,
-            headers: Vec::new(),
-        },
-        headers: headers.map(str::to_string),
+    let (host, port) = split_hostport(hostport)?;
+    Ok(UriParts {
+        scheme,
+        user,
+        host,
+        port,
+        params: check_uri_params(params)?,
+        headers,
     })
 }
 
 /// `host [ ":" port ]`, host being a hostname, an IPv4 address or an IPv6
 /// reference in brackets.
 pub fn parse_hostport(s: &str) -> Result<HostWithPort, String> {
+    let (host, port) = split_hostport(s)?;
+    Ok(HostWithPort {
+        host: match host {
+            Host0::Ip(ip) => Host::IpAddr(ip),
+            Host0::Name(n) => Host::Domain(Domain::from(n.to_string())),
+        },
+        port: port.map(Port::from),
+    })
+}
+
+/// Checks `host [ ":" port ]` without building it.
+pub(crate) fn check_hostport(s: &str) -> Result<(), String> {
+    split_hostport(s).map(|_| ())
+}
+
+fn split_hostport(s: &str) -> Result<(Host0<'_>, Option<u16>), String> {
     let (host, port) = if let Some(inner) = s.strip_prefix('[') {
-        let close = inner.find(']').ok_or("unterminated IPv6 reference")?;
+        let close = pos(inner, b']').ok_or("unterminated IPv6 reference")?;
         let addr: Ipv6Addr = inner[..close]
             .parse()
             .map_err(|_| format!("bad IPv6 address {:?}", &inner[..close]))?;
@@ -127,9 +209,9 @@ pub fn parse_hostport(s: &str) -> Result<HostWithPort, String> {
             "" => None,
             t => Some(t.strip_prefix(':').ok_or("junk after IPv6 reference")?),
         };
-        (Host::IpAddr(IpAddr::V6(addr)), port)
+        (Host0::Ip(IpAddr::V6(addr)), port)
     } else {
-        let (name, port) = match s.find(':') {
+        let (name, port) = match pos(s, b':') {
             Some(c) => (&s[..c], Some(&s[c + 1..])),
             None => (s, None),
         };
@@ -141,8 +223,8 @@ pub fn parse_hostport(s: &str) -> Result<HostWithPort, String> {
             return Err(format!("bad host {name:?}"));
         }
         let host = match name.parse::<std::net::Ipv4Addr>() {
-            Ok(v4) => Host::IpAddr(IpAddr::V4(v4)),
-            Err(_) => Host::Domain(Domain::from(name.to_string())),
+            Ok(v4) => Host0::Ip(IpAddr::V4(v4)),
+            Err(_) => Host0::Name(name),
         };
         (host, port)
     };
@@ -152,34 +234,32 @@ pub fn parse_hostport(s: &str) -> Result<HostWithPort, String> {
             if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("bad port {p:?}"));
             }
-            let n: u16 = p.parse().map_err(|_| format!("port out of range {p:?}"))?;
-            Some(Port::from(n))
+            Some(p.parse::<u16>().map_err(|_| format!("port out of range {p:?}"))?)
         }
     };
-    Ok(HostWithPort { host, port })
+    Ok((host, port))
 }
 
-/// `;name[=value]` URI parameters (liberal about characters, strict about
-/// structure: no empty names or values).
-fn parse_uri_params(s: &str) -> Result<Vec<Param>, String> {
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for raw in s[1..].split(';') {
-        let (name, value) = match raw.find('=') {
-            Some(e) => (&raw[..e], Some(&raw[e + 1..])),
-            None => (raw, None),
-        };
+/// The `(name, value)` pairs of `;name[=value]...`.
+fn uri_params(s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    s.split(';').skip(1).map(|raw| match raw.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (raw, None),
+    })
+}
+
+/// Checks `;name[=value]` URI parameters (liberal about characters, strict
+/// about structure: no empty names or values) and returns them as given.
+fn check_uri_params(s: &str) -> Result<&str, String> {
+    for (name, value) in uri_params(s) {
         if name.is_empty() {
             return Err("empty URI parameter".into());
         }
         if value.is_some_and(|v| v.is_empty() || v.contains('=')) {
             return Err(format!("bad value for URI parameter {name}"));
         }
-        out.push(make_param(name, value));
     }
-    Ok(out)
+    Ok(s)
 }
 
 /// Builds an rsip `Param`, falling back to `Param::Other` where rsip's typed
@@ -248,6 +328,7 @@ pub fn scheme_name(uri: &Uri) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -4,7 +4,7 @@
 //! §17.1.1.3), Calling/Proceeding → Accepted → Terminated for a 2xx (every
 //! 2xx is passed to the TU, which ACKs it, since that ACK is end to end).
 
-use rsip::{Request, Response};
+use rsip::Request;
 
 use super::build::ack_for_non2xx;
 use super::driver::{Effects, Machine};

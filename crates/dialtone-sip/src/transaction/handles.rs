@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use rsip::headers::UntypedHeader;
 use rsip::prelude::*;
 use rsip::{Request, Response};
 use tokio::sync::mpsc;

@@ -203,7 +203,9 @@ impl TransactionLayer {
             local,
             reply::new_branch()
         );
-        req.headers.0.insert(0, Header::Via(rsip::headers::Via::from(via)));
+        let mut headers = vec![Header::Via(rsip::headers::Via::from(via))];
+        headers.extend(std::mem::take(&mut req.headers));
+        req.headers = headers.into();
         self.start_client(req, to)
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
+use rsip::headers::UntypedHeader;
 use crate::transport::{Incoming, Peer, Protocol, Transports};
 
 type Sink = mpsc::UnboundedReceiver<(Peer, SipMessage)>;

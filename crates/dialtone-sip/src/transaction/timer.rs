@@ -142,10 +142,6 @@ impl TimerSet {
         self.deadlines = [None; 13];
     }
 
-    pub fn is_running(&self, timer: Timer) -> bool {
-        self.deadlines[Self::idx(timer)].is_some()
-    }
-
     /// The interval `timer` was last started with.
     pub fn interval(&self, timer: Timer) -> Duration {
         self.intervals[Self::idx(timer)]

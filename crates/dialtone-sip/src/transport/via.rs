@@ -13,15 +13,11 @@ use super::{Peer, Protocol};
 /// Adds `received=<source ip>` when the sent-by host differs from it (always
 /// when `rport` was asked for), and fills an empty `rport` with the source port.
 pub fn stamp(req: &mut Request, from: &Peer) {
-    let Some(pos) = req.headers.iter().position(|h| matches!(h, Header::Via(_))) else {
+    let Some(Header::Via(via)) = req.headers.iter_mut().find(|h| matches!(h, Header::Via(_))) else {
         return;
     };
-    let Header::Via(via) = &req.headers[pos] else {
-        return;
-    };
-    let value = via.value().to_string();
-    if let Some(new) = stamped(&value, from.addr) {
-        req.headers.0[pos] = Header::Via(rsip::headers::Via::new(new));
+    if let Some(new) = stamped(via.value(), from.addr) {
+        *via = rsip::headers::Via::new(new);
     }
 }
 

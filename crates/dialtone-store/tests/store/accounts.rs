@@ -4,7 +4,11 @@ use dialtone_store::StoreError;
 
 use crate::common::TestDb;
 
-backend_tests!(create_get_and_list, create_conflicts_on_taken_name, ensure_creates_once);
+backend_tests!(
+    create_get_and_list,
+    create_conflicts_on_taken_name,
+    ensure_creates_once
+);
 
 async fn create_get_and_list(db: TestDb) {
     let accounts = db.store.accounts();
@@ -15,11 +19,22 @@ async fn create_get_and_list(db: TestDb) {
     let acme = accounts.create("acme").await.expect("create acme");
     assert_eq!(acme.name, "acme");
     assert_ne!(acme.id, zeta.id);
-    assert!(acme.created_at > 1_600_000_000, "created_at is unix seconds");
+    assert!(
+        acme.created_at > 1_600_000_000,
+        "created_at is unix seconds"
+    );
 
-    let got = accounts.get_by_name("acme").await.expect("get").expect("acme exists");
+    let got = accounts
+        .get_by_name("acme")
+        .await
+        .expect("get")
+        .expect("acme exists");
     assert_eq!(got, acme);
-    assert_eq!(accounts.list().await.expect("list"), vec![acme, zeta], "ordered by name");
+    assert_eq!(
+        accounts.list().await.expect("list"),
+        vec![acme, zeta],
+        "ordered by name"
+    );
 }
 
 async fn create_conflicts_on_taken_name(db: TestDb) {
@@ -43,14 +58,21 @@ async fn ensure_creates_once(db: TestDb) {
     // ensure returns an account made by create, and create conflicts with ensure's.
     let made = accounts.create("acme").await.expect("create");
     assert_eq!(accounts.ensure("acme").await.expect("ensure"), made);
-    assert!(matches!(accounts.create("default").await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        accounts.create("default").await,
+        Err(StoreError::Conflict { .. })
+    ));
 
     // Racing ensures agree on one row.
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
-            store.accounts().ensure("raced").await.expect("ensure raced")
+            store
+                .accounts()
+                .ensure("raced")
+                .await
+                .expect("ensure raced")
         }));
     }
     let mut ids = Vec::new();

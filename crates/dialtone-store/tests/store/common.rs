@@ -8,6 +8,7 @@
 //! when `CI=true` and otherwise prints a SKIPPED notice and returns.
 
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,7 +56,10 @@ macro_rules! backend_tests {
 
 /// A unique path under the temp dir; nothing is created.
 pub fn temp_path(suffix: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("dialtone-store-test-{}{suffix}", Uuid::new_v4().simple()))
+    std::env::temp_dir().join(format!(
+        "dialtone-store-test-{}{suffix}",
+        Uuid::new_v4().simple()
+    ))
 }
 
 /// Runs `body` on its own task so a panic in it is caught, then re-raises it
@@ -133,19 +137,22 @@ where
 /// Connects to the base PostgreSQL URL, or applies the unreachable-server rule:
 /// fail under CI, otherwise say loudly that the test is skipped.
 async fn connect_admin(base: &str) -> Option<PgConnection> {
-    let error = match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(base)).await
-    {
-        Ok(Ok(conn)) => return Some(conn),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timed out after 5 s".to_owned(),
-    };
+    let error =
+        match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(base)).await {
+            Ok(Ok(conn)) => return Some(conn),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out after 5 s".to_owned(),
+        };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!(
             "PostgreSQL unreachable at {base} ({error}); CI=true, so PostgreSQL tests must run. \
              Set DIALTONE_TEST_POSTGRES_URL or start PostgreSQL."
         );
     }
-    eprintln!(
+    // Written to the real stderr, not through eprintln!, which libtest
+    // captures and hides for passing tests: a skip must never be silent.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED: PostgreSQL unreachable at {base} ({error}); \
          set DIALTONE_TEST_POSTGRES_URL or start PostgreSQL to run this test"
     );
@@ -166,7 +173,9 @@ pub fn with_database(base: &str, name: &str) -> String {
         None => (base, None),
     };
     let authority = main.find("://").map_or(0, |i| i + 3);
-    let path = main[authority..].find('/').map_or(main.len(), |i| authority + i);
+    let path = main[authority..]
+        .find('/')
+        .map_or(main.len(), |i| authority + i);
     match query {
         Some(query) => format!("{}/{name}?{query}", &main[..path]),
         None => format!("{}/{name}", &main[..path]),
@@ -175,7 +184,10 @@ pub fn with_database(base: &str, name: &str) -> String {
 
 #[test]
 fn with_database_replaces_the_path() {
-    assert_eq!(with_database("postgres://u@h:1/test", "x"), "postgres://u@h:1/x");
+    assert_eq!(
+        with_database("postgres://u@h:1/test", "x"),
+        "postgres://u@h:1/x"
+    );
     assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     assert_eq!(
         with_database("postgresql://u:p@h/test?sslmode=disable", "x"),

@@ -34,15 +34,28 @@ async fn migrations_run_twice_are_idempotent(db: TestDb) {
         let again = db.reopen().await;
         again.ping().await.expect("ping");
         let found = again.accounts().get_by_name("acme").await.expect("get");
-        assert_eq!(found.as_ref(), Some(&account), "migrations must not reset data");
+        assert_eq!(
+            found.as_ref(),
+            Some(&account),
+            "migrations must not reset data"
+        );
         again.close().await;
     }
     // The first store still works alongside.
-    db.store.accounts().create("beta").await.expect("create after reconnects");
+    db.store
+        .accounts()
+        .create("beta")
+        .await
+        .expect("create after reconnects");
 }
 
 async fn data_survives_reopen(db: TestDb) {
-    let account = db.store.accounts().ensure("default").await.expect("account");
+    let account = db
+        .store
+        .accounts()
+        .ensure("default")
+        .await
+        .expect("account");
     let user = db
         .store
         .users()
@@ -72,14 +85,30 @@ async fn data_survives_reopen(db: TestDb) {
     db.store.close().await;
 
     let reopened = db.reopen().await;
-    assert_eq!(reopened.accounts().list().await.expect("accounts"), vec![account]);
-    assert_eq!(reopened.users().get("1001").await.expect("user"), Some(user));
-    assert_eq!(reopened.registrations().list_all(NOW).await.expect("bindings"), bound);
+    assert_eq!(
+        reopened.accounts().list().await.expect("accounts"),
+        vec![account]
+    );
+    assert_eq!(
+        reopened.users().get("1001").await.expect("user"),
+        Some(user)
+    );
+    assert_eq!(
+        reopened
+            .registrations()
+            .list_all(NOW)
+            .await
+            .expect("bindings"),
+        bound
+    );
     // The ordering state survived too.
     let stale = reopened
         .registrations()
         .apply("1001", "call-a", 3, &[BindingChange::RemoveAll], NOW)
         .await;
-    assert!(matches!(stale, Err(dialtone_store::StoreError::OutOfOrder)), "{stale:?}");
+    assert!(
+        matches!(stale, Err(dialtone_store::StoreError::OutOfOrder)),
+        "{stale:?}"
+    );
     reopened.close().await;
 }

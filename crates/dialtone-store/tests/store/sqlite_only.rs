@@ -28,7 +28,9 @@ async fn creates_missing_parent_directories_and_uses_wal() {
     let outcome = tokio::spawn({
         let file = file.clone();
         async move {
-            let store = Store::connect(&url).await.expect("connect creates dirs and file");
+            let store = Store::connect(&url)
+                .await
+                .expect("connect creates dirs and file");
             assert_eq!(store.backend(), Backend::Sqlite);
             assert!(file.is_file(), "database file created");
             store.accounts().ensure("default").await.expect("write");
@@ -69,7 +71,15 @@ async fn in_memory_database_works_with_concurrent_writers() {
     for task in tasks {
         task.await.expect("join").expect("apply");
     }
-    assert_eq!(store.registrations().list("1001", NOW).await.expect("list").len(), 20);
+    assert_eq!(
+        store
+            .registrations()
+            .list("1001", NOW)
+            .await
+            .expect("list")
+            .len(),
+        20
+    );
 
     // Another memory store is a separate, empty database.
     let other = Store::connect("sqlite::memory:").await.expect("connect");
@@ -80,7 +90,15 @@ async fn in_memory_database_works_with_concurrent_writers() {
 
 #[tokio::test]
 async fn rejects_unsupported_urls() {
-    let err = Store::connect("mysql://root@localhost/db").await.expect_err("mysql is not supported");
-    assert!(matches!(err, dialtone_store::StoreError::InvalidUrl { .. }), "{err}");
-    assert!(!err.to_string().contains("root@"), "the URL is not echoed: {err}");
+    let err = Store::connect("mysql://root@localhost/db")
+        .await
+        .expect_err("mysql is not supported");
+    assert!(
+        matches!(err, dialtone_store::StoreError::InvalidUrl { .. }),
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains("root@"),
+        "the URL is not echoed: {err}"
+    );
 }

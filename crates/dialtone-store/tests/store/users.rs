@@ -28,12 +28,21 @@ async fn new_user(store: &Store, account_id: &str, username: &str) -> Result<Use
 }
 
 async fn create_get_and_list(db: TestDb) {
-    let account = db.store.accounts().ensure("default").await.expect("account");
+    let account = db
+        .store
+        .accounts()
+        .ensure("default")
+        .await
+        .expect("account");
     let users = db.store.users();
     assert!(users.get("1001").await.expect("get").is_none());
 
-    let b = new_user(&db.store, &account.id, "1002").await.expect("create 1002");
-    let a = new_user(&db.store, &account.id, "1001").await.expect("create 1001");
+    let b = new_user(&db.store, &account.id, "1002")
+        .await
+        .expect("create 1002");
+    let a = new_user(&db.store, &account.id, "1001")
+        .await
+        .expect("create 1001");
     assert_eq!(a.account_id, account.id);
     assert_eq!(a.username, "1001");
     assert_eq!(a.realm, "dialtone");
@@ -42,12 +51,26 @@ async fn create_get_and_list(db: TestDb) {
     assert!(a.created_at > 1_600_000_000);
 
     assert_eq!(users.get("1001").await.expect("get").as_ref(), Some(&a));
-    assert_eq!(users.list().await.expect("list"), vec![a, b], "ordered by username");
+    assert_eq!(
+        users.list().await.expect("list"),
+        vec![a, b],
+        "ordered by username"
+    );
 }
 
 async fn username_is_unique_across_accounts(db: TestDb) {
-    let one = db.store.accounts().create("one").await.expect("account one");
-    let two = db.store.accounts().create("two").await.expect("account two");
+    let one = db
+        .store
+        .accounts()
+        .create("one")
+        .await
+        .expect("account one");
+    let two = db
+        .store
+        .accounts()
+        .create("two")
+        .await
+        .expect("account two");
     let first = new_user(&db.store, &one.id, "1001").await.expect("create");
     match new_user(&db.store, &two.id, "1001").await {
         Err(StoreError::Conflict { what }) => assert!(what.contains("1001"), "{what}"),
@@ -76,12 +99,23 @@ fn upsert(contact: &str) -> BindingChange {
 }
 
 async fn remove_deletes_user_and_registrations(db: TestDb) {
-    let account = db.store.accounts().ensure("default").await.expect("account");
-    new_user(&db.store, &account.id, "1001").await.expect("create 1001");
-    let other = new_user(&db.store, &account.id, "1002").await.expect("create 1002");
+    let account = db
+        .store
+        .accounts()
+        .ensure("default")
+        .await
+        .expect("account");
+    new_user(&db.store, &account.id, "1001")
+        .await
+        .expect("create 1001");
+    let other = new_user(&db.store, &account.id, "1002")
+        .await
+        .expect("create 1002");
     let regs = db.store.registrations();
     let changes = [upsert("sip:1001@10.0.0.1"), upsert("sip:1001@10.0.0.2")];
-    regs.apply("1001", "c1", 1, &changes, NOW).await.expect("register 1001");
+    regs.apply("1001", "c1", 1, &changes, NOW)
+        .await
+        .expect("register 1001");
     regs.apply("1002", "c2", 1, &[upsert("sip:1002@10.0.0.3")], NOW)
         .await
         .expect("register 1002");
@@ -96,10 +130,17 @@ async fn remove_deletes_user_and_registrations(db: TestDb) {
     assert_eq!(left[0].aor, "1002");
 
     assert!(!db.store.users().remove("1001").await.expect("remove again"));
-    assert!(!db.store.users().remove("nobody").await.expect("remove unknown"));
+    assert!(!db
+        .store
+        .users()
+        .remove("nobody")
+        .await
+        .expect("remove unknown"));
 
     // The username is free again, and its AOR can register afresh.
-    new_user(&db.store, &account.id, "1001").await.expect("re-create 1001");
+    new_user(&db.store, &account.id, "1001")
+        .await
+        .expect("re-create 1001");
     let bound = regs
         .apply("1001", "c1", 1, &[upsert("sip:1001@10.0.0.1")], NOW)
         .await

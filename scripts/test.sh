@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# THE test command of the project (CI runs it with CI=true on a fresh clone):
+#   1. scripts/setup.sh                 tools the tests need (SIPp, baresip, kamailio, sox, pytest venv)
+#   2. cargo fmt --all -- --check
+#   3. cargo clippy --workspace --all-targets -- -D warnings
+#   4. cargo test --workspace --release
+#   5. cargo build --release -p dialtone  (the binary the e2e tests and benchmarks drive)
+#   6. pytest -q tests/                 end-to-end tests against $DIALTONE_BIN
+# Usage: scripts/test.sh [extra pytest args...]
+# Env:   DIALTONE_BIN  the binary for step 6 (default target/<profile>/dialtone)
+#        BUILD_PROFILE=debug build and test in the dev profile instead (default: release)
+#        SKIP_CARGO=1  skip steps 2-5 (iterate on the e2e tests only)
+#
+# Why release for the unit tests too: the machine has 2 cores; `cargo test`
+# in the dev profile plus a release build of the binary would compile every
+# dependency twice. With --release both steps share one set of artifacts.
+# (The price: unit tests run without debug assertions/overflow checks.)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "scripts/setup.sh"
+scripts/setup.sh
+
+BUILD_PROFILE="${BUILD_PROFILE:-release}"
+case "$BUILD_PROFILE" in
+    release) PROFILE_FLAG=(--release) ;;
+    debug) PROFILE_FLAG=() ;;
+    *) echo "BUILD_PROFILE must be release or debug, not $BUILD_PROFILE" >&2; exit 2 ;;
+esac
+
+if [[ "${SKIP_CARGO:-}" != 1 ]]; then
+    step "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
+
+    step "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
+
+    step "cargo test --workspace ${PROFILE_FLAG[*]}"
+    cargo test --workspace "${PROFILE_FLAG[@]}"
+
+    step "cargo build ${PROFILE_FLAG[*]} -p dialtone"
+    cargo build "${PROFILE_FLAG[@]}" -p dialtone
+fi
+
+export DIALTONE_BIN="${DIALTONE_BIN:-target/$BUILD_PROFILE/dialtone}"
+step "pytest -q tests/ (DIALTONE_BIN=$DIALTONE_BIN)"
+set +e
+tests/.venv/bin/pytest -q tests/ "$@"
+rc=$?
+set -e
+if [[ $rc == 5 ]]; then
+    echo "pytest collected no tests: that is a failure" >&2
+    exit 1
+fi
+exit $rc

@@ -1,0 +1,723 @@
+"""End-to-end test harness for the dialtone binary.
+
+Fixtures and helpers:
+  free_port()            a loopback port free for both UDP and TCP
+  dialtone               a running switch with its own config, ports and DB
+  dialtone_factory       start(...) more switches, or with other settings/env
+  sipp                   run a SIPp scenario from sipp-scenarios/ against a port
+  baresip                start baresip as a headless phone
+  kamailio               Kamailio as a reference registrar (bench/kamailio-registrar.cfg)
+
+The binary is $DIALTONE_BIN (default target/release/dialtone, relative to the
+repository). Nothing here talks to any address but loopback, and every wait is
+bounded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = REPO / "sipp-scenarios"
+LOOPBACK = "127.0.0.1"
+
+
+def dialtone_bin() -> Path:
+    p = Path(os.environ.get("DIALTONE_BIN", "target/release/dialtone"))
+    return p if p.is_absolute() else REPO / p
+
+
+# --------------------------------------------------------------------------
+# ports
+
+_handed_out: set[int] = set()
+
+
+def _port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(family, kind)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port(consecutive: int = 1, host: str = LOOPBACK) -> int:
+    """A port P such that P..P+consecutive-1 are free on `host` for UDP and
+    TCP, and were not handed out before in this session. Ports are picked in
+    15000-19999: below the kernel's ephemeral range and dialtone's default
+    RTP range (20000-29999)."""
+    for _ in range(500):
+        base = random.randint(15000, 19999 - consecutive)
+        ports = range(base, base + consecutive)
+        if any(p in _handed_out for p in ports):
+            continue
+        if all(_port_is_free(p, host) for p in ports):
+            _handed_out.update(ports)
+            return base
+    raise RuntimeError("no free loopback port found")
+
+
+@pytest.fixture
+def port() -> Callable[..., int]:
+    return free_port
+
+
+# --------------------------------------------------------------------------
+# TOML (just what the config needs: tables of str/int/bool/list[str])
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def to_toml(cfg: dict[str, dict[str, Any]]) -> str:
+    out = []
+    for section, table in cfg.items():
+        out.append(f"[{section}]")
+        for k, v in table.items():
+            if v is None:
+                continue
+            out.append(f"{k} = {_toml_value(v)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+# --------------------------------------------------------------------------
+# dialtone
+
+@dataclass
+class Binding:
+    aor: str
+    contact: str
+    seconds: int | None
+    line: str
+
+    def user(self) -> str:
+        m = re.search(r"(?:^|:)([^:@]+)@", self.aor)
+        return m.group(1) if m else ""
+
+
+class Dialtone:
+    """One dialtone process with its own config file, ports and database."""
+
+    def __init__(self, workdir: Path, config: dict, env: dict[str, str], http_port: int,
+                 sip_port: int, name: str = "dialtone"):
+        self.workdir = workdir
+        self.config = config
+        self.env_overrides = env
+        self.http_port = http_port  # where /healthz is expected (env may move it)
+        self.sip_port = sip_port
+        self.name = name
+        self.config_path = workdir / "dialtone.toml"
+        self.stderr_path = workdir / "dialtone.stderr.log"
+        self.stdout_path = workdir / "dialtone.stdout.log"
+        self.proc: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self.stop_problem: str | None = None
+        self.config_path.write_text(to_toml(config))
+
+    @property
+    def domain(self) -> str:
+        return self.env_overrides.get("DIALTONE_SIP__DOMAIN", self.config["sip"]["domain"])
+
+    def environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("DIALTONE_") and k not in ("RUST_LOG",)}
+        env["RUST_BACKTRACE"] = "1"
+        env.update(self.env_overrides)
+        return env
+
+    # -- process --------------------------------------------------------
+    def start(self, wait: bool = True, timeout: float = 20.0) -> "Dialtone":
+        binary = dialtone_bin()
+        if not binary.exists():
+            pytest.fail(f"dialtone binary not found at {binary} (build it, or set DIALTONE_BIN)")
+        self.stderr_file = open(self.stderr_path, "ab")
+        self.stdout_file = open(self.stdout_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(binary), "--config", str(self.config_path), "run"],
+            cwd=self.workdir, env=self.environ(), stdin=subprocess.DEVNULL,
+            stdout=self.stdout_file, stderr=self.stderr_file, start_new_session=True)
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def healthz(self, port: int | None = None, timeout: float = 1.0) -> int | None:
+        """HTTP status of GET /healthz, or None when nothing answers."""
+        url = f"http://{LOOPBACK}:{port or self.http_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def wait_healthy(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                pytest.fail(f"{self.name} exited with {self.proc.returncode} before /healthz "
+                            f"answered 200.\n--- stderr ---\n{self.log()}")
+            if self.healthz() == 200:
+                return
+            time.sleep(0.1)
+        pytest.fail(f"{self.name}: /healthz on port {self.http_port} did not answer 200 within "
+                    f"{timeout} s.\n--- stderr ---\n{self.log()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Signal the process and wait for it; kill it if it takes longer than
+        `timeout` (then returns -9 and records the problem)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                self.stop_problem = (f"{self.name} did not exit within {timeout} s of "
+                                     f"{signal.Signals(sig).name}: killed")
+                self.returncode = -9
+                return -9
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def close_files(self) -> None:
+        for f in ("stderr_file", "stdout_file"):
+            if hasattr(self, f):
+                getattr(self, f).close()
+
+    def log(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # -- CLI ------------------------------------------------------------
+    def cli(self, *args: str, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        cmd = [str(dialtone_bin()), "--config", str(self.config_path), *args]
+        try:
+            cp = subprocess.run(cmd, cwd=self.workdir, env=self.environ(), stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(f"`{' '.join(cmd)}` took more than {timeout} s\n"
+                                 f"stdout: {e.stdout}\nstderr: {e.stderr}") from None
+        if check and cp.returncode != 0:
+            raise AssertionError(f"`{' '.join(cmd)}` exited with {cp.returncode}\n"
+                                 f"--- stdout ---\n{cp.stdout}\n--- stderr ---\n{cp.stderr}")
+        return cp
+
+    def add_user(self, name: str, password: str) -> None:
+        self.cli("user", "add", name, "--password", password)
+
+    def users(self) -> list[str]:
+        out = self.cli("user", "list").stdout
+        return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+    def registrations(self) -> list[Binding]:
+        """`registrations list`: one binding a line, AOR, contact URI, seconds left."""
+        out = self.cli("registrations", "list").stdout
+        result = []
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            secs = None
+            if len(parts) >= 3:
+                m = re.match(r"^(\d+)s?$", parts[2])
+                secs = int(m.group(1)) if m else None
+            result.append(Binding(parts[0].strip("<>"), parts[1].strip("<>"), secs, line))
+        return result
+
+    def bindings_of(self, user: str) -> list[Binding]:
+        return [b for b in self.registrations() if b.user() == user]
+
+
+def base_config(workdir: Path, sip_port: int, http_port: int) -> dict:
+    return {
+        "sip": {
+            "listen": [f"udp:{LOOPBACK}:{sip_port}", f"tcp:{LOOPBACK}:{sip_port}"],
+            "domain": LOOPBACK,
+            "t1_ms": 500,
+            "t2_ms": 4000,
+            "t4_ms": 5000,
+        },
+        "registrar": {
+            "min_expires": 1,  # so that expiry tests are quick
+            "max_expires": 3600,
+            "default_expires": 3600,
+            "purge_interval_secs": 1,
+        },
+        "auth": {
+            "nonce_ttl_secs": 300,
+            "max_failures": 10,
+            "failure_window_secs": 60,
+            "lockout": "403",
+        },
+        "media": {
+            "rtp_ports": "20000-29999",
+            "advertise_ip": LOOPBACK,
+        },
+        "database": {
+            "url": f"sqlite://{workdir / 'dialtone.db'}",
+        },
+        "http": {
+            "listen": f"{LOOPBACK}:{http_port}",
+        },
+        "log": {
+            "format": "text",
+            "level": "debug",
+        },
+    }
+
+
+_INSTANCES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def dialtone_factory(request, tmp_path):
+    """start(config=None, env=None, wait=True) -> Dialtone.
+
+    `config` is merged into the default test config (own ports, sqlite DB in
+    the test's tmp dir, min_expires=1, purge every second). `env` is added to
+    the process environment (DIALTONE_SECTION__KEY overrides). Every instance
+    is stopped at teardown with SIGTERM and must exit 0 within 10 s."""
+    instances: list[Dialtone] = []
+    request.node.stash[_INSTANCES] = instances
+
+    def start(config: dict | None = None, env: dict[str, str] | None = None, wait: bool = True,
+              http_port: int | None = None) -> Dialtone:
+        n = len(instances)
+        workdir = tmp_path / (f"dialtone{n}" if n else "dialtone")
+        workdir.mkdir()
+        sip_port, cfg_http_port = free_port(), free_port()
+        cfg = deep_merge(base_config(workdir, sip_port, cfg_http_port), config or {})
+        # the ports really in force, should `config` have changed them
+        m = re.search(r":(\d+)$", cfg["sip"]["listen"][0])
+        sip_port = int(m.group(1)) if m else sip_port
+        cfg_http_port = int(cfg["http"]["listen"].rsplit(":", 1)[1])
+        d = Dialtone(workdir, cfg, dict(env or {}), http_port or cfg_http_port, sip_port,
+                     name=workdir.name)
+        instances.append(d)
+        d.start(wait=wait)
+        return d
+
+    yield start
+
+    problems = []
+    for d in instances:
+        if d.proc is None:
+            continue
+        if d.running():
+            rc = d.stop(signal.SIGTERM, 10.0)
+            if d.stop_problem:
+                problems.append(d.stop_problem)
+            elif rc != 0:
+                problems.append(f"{d.name} exited with {rc} after SIGTERM (expected 0)")
+        d.close_files()
+    if problems:
+        pytest.fail("; ".join(problems) + "\n--- stderr ---\n" +
+                    "\n".join(_tail(d.log()) for d in instances), pytrace=False)
+
+
+@pytest.fixture
+def dialtone(dialtone_factory) -> Dialtone:
+    """A running dialtone with the default test config."""
+    return dialtone_factory()
+
+
+def _tail(text: str, lines: int = 300) -> str:
+    ls = text.splitlines()
+    if len(ls) > lines:
+        return f"[... {len(ls) - lines} lines cut ...]\n" + "\n".join(ls[-lines:])
+    return text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for d in item.stash.get(_INSTANCES, []):
+            report.sections.append((f"{d.name} stderr ({d.stderr_path})", _tail(d.log())))
+
+
+# --------------------------------------------------------------------------
+# SIPp
+
+@dataclass
+class SippResult:
+    cmd: list[str]
+    rc: int
+    successful: int
+    failed: int
+    errors: str
+    messages: str
+    stdout: str
+    stats: dict[str, str] = field(default_factory=dict)
+
+    def ok(self, calls: int = 1) -> bool:
+        return self.rc == 0 and self.successful == calls and self.failed == 0
+
+    def __str__(self) -> str:
+        return (f"sipp exit {self.rc}, {self.successful} successful, {self.failed} failed\n"
+                f"command: {' '.join(self.cmd)}\n"
+                f"--- error log ---\n{_tail(self.errors, 80)}\n"
+                f"--- messages ---\n{_tail(self.messages, 150)}\n"
+                f"--- stdout (tail) ---\n{_tail(self.stdout, 40)}")
+
+
+def _parse_sipp_stats(path: Path) -> dict[str, str]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f, delimiter=";"))
+    except FileNotFoundError:
+        return {}
+    if len(rows) < 2:
+        return {}
+    header, last = rows[0], rows[-1]
+    return dict(zip(header, last))
+
+
+class Sipp:
+    """Runs SIPp scenarios; each run gets its own local port and log files."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.runs = 0
+
+    def __call__(self, scenario: str, target_port: int, *, transport: str = "u1",
+                 service: str | None = None, password: str | None = None,
+                 auth_user: str | None = None, keys: dict[str, Any] | None = None,
+                 inf: Path | None = None, calls: int = 1, rate: float | None = None,
+                 limit: int | None = None, timeout: float = 10.0, target_host: str = LOOPBACK,
+                 trace_msg: bool = True, extra: list[str] | tuple = ()) -> SippResult:
+        if shutil.which("sipp") is None:
+            pytest.fail("sipp is not installed (scripts/setup.sh installs it)")
+        self.runs += 1
+        stem = f"sipp{self.runs:02d}-{Path(scenario).stem}"
+        d = self.tmp / "sipp"
+        d.mkdir(exist_ok=True)
+        err, msg, stf = d / f"{stem}-errors.log", d / f"{stem}-messages.log", d / f"{stem}-stats.csv"
+        scen = Path(scenario) if os.path.isabs(scenario) else SCENARIOS / scenario
+        host = f"[{target_host}]" if ":" in target_host else target_host
+        local_ip = "::1" if ":" in target_host else LOOPBACK
+        cmd = ["sipp", f"{host}:{target_port}", "-sf", str(scen),
+               "-t", transport, "-i", local_ip, "-p", str(free_port(host=local_ip)),
+               "-m", str(calls), "-nostdin",
+               "-timeout", f"{int(timeout)}s", "-timeout_error",
+               "-trace_err", "-error_file", str(err),
+               "-trace_stat", "-stf", str(stf)]
+        if trace_msg:
+            cmd += ["-trace_msg", "-message_file", str(msg)]
+        if service is not None:
+            cmd += ["-s", service]
+        if auth_user is not None:
+            cmd += ["-au", auth_user]
+        if password is not None:
+            cmd += ["-ap", password]
+        if inf is not None:
+            cmd += ["-inf", str(inf)]
+        if rate is not None:
+            cmd += ["-r", str(rate)]
+        if limit is not None:
+            cmd += ["-l", str(limit)]
+        for k, v in (keys or {}).items():
+            cmd += ["-key", k, str(v)]
+        cmd += list(extra)
+        try:
+            cp = subprocess.run(cmd, cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
+                                text=True, errors="replace", timeout=timeout + 20)
+            rc, out = cp.returncode, cp.stdout + cp.stderr
+        except subprocess.TimeoutExpired as e:
+            rc = -1
+            out = f"(killed: sipp ran past {timeout + 20} s)\n{e.stdout or ''}"
+        stats = _parse_sipp_stats(stf)
+
+        def num(k: str) -> int:
+            try:
+                return int(stats.get(k, "-1"))
+            except ValueError:
+                return -1
+
+        read = lambda p: p.read_text(errors="replace") if p.exists() else ""
+        return SippResult(cmd, rc, num("SuccessfulCall(C)"), num("FailedCall(C)"),
+                          read(err), read(msg), out, stats)
+
+
+@pytest.fixture
+def sipp(tmp_path) -> Sipp:
+    return Sipp(tmp_path)
+
+
+def received_messages(messages_log: str) -> list[str]:
+    """The messages SIPp received, from its -trace_msg log."""
+    out = []
+    for block in re.split(r"\n-{10,} [^\n]*\n", "\n" + messages_log):
+        m = re.match(r"\s*(UDP|TCP) message received \[\d+\] bytes :\n\n(.*)", block, re.S)
+        if m:
+            out.append(m.group(2).strip("\n"))
+    return out
+
+
+def header_values(message: str, name: str) -> list[str]:
+    vals = []
+    for line in message.split("\n\n", 1)[0].splitlines()[1:]:
+        if ":" in line:
+            n, v = line.split(":", 1)
+            if n.strip().lower() == name.lower():
+                vals.append(v.strip())
+    return vals
+
+
+# --------------------------------------------------------------------------
+# baresip
+
+BARESIP_MODULE_PATH = "/usr/lib/baresip/modules"
+
+
+class Baresip:
+    """baresip 1.0 as a headless phone: no sound card (aufile/aubridge), no
+    stdio console (ctrl_tcp on loopback instead), bound to 127.0.0.1 only.
+
+    form="port": account <sip:user@127.0.0.1:PORT>  (AOR carries the port)
+    form="outbound": account <sip:user@DOMAIN> with outbound="sip:127.0.0.1:PORT"
+    """
+
+    REG_OK = re.compile(r"\{\d+/(?:UDP|TCP)/v[46]\} 200 OK")
+    # "reg: sip:...: Register: <errno text>" or "{0/UDP/v4} 403 Forbidden"
+    REG_FAIL = re.compile(r"reg: .*: Register: |\{\d+/(?:UDP|TCP)/v[46]\} [3-6]\d\d ")
+
+    def __init__(self, tmp: Path, user: str, password: str, server_port: int, *,
+                 domain: str = LOOPBACK, transport: str = "udp", regint: int = 600,
+                 form: str = "port", run_seconds: int = 60):
+        self.dir = tmp / f"baresip-{user}-{free_port()}"
+        self.cfgdir = self.dir / "cfg"
+        self.cfgdir.mkdir(parents=True)
+        self.user = user
+        self.sip_port = free_port(consecutive=2)  # baresip may bind PORT+1 too
+        self.ctrl_port = free_port()
+        self.log_path = self.dir / "baresip.log"
+        self.run_seconds = run_seconds
+        (self.cfgdir / "config").write_text(self.config_text())
+        if form == "port":
+            aor = f"<sip:{user}@{LOOPBACK}:{server_port};transport={transport}>"
+            extra = ""
+        else:
+            aor = f"<sip:{user}@{domain}>"
+            extra = f';outbound="sip:{LOOPBACK}:{server_port};transport={transport}"'
+        (self.cfgdir / "accounts").write_text(
+            f"{aor};auth_pass={password};regint={regint}{extra}\n")
+        self.proc: subprocess.Popen | None = None
+
+    def config_text(self) -> str:
+        mods = BARESIP_MODULE_PATH
+        wanted = ["g711.so", "aufile.so", "aubridge.so", "ausine.so"]
+        apps = ["account.so", "menu.so", "ctrl_tcp.so"]
+        lines = [
+            "poll_method\t\tepoll",
+            f"sip_listen\t\t{LOOPBACK}:{self.sip_port}",
+            f"net_interface\t\t{LOOPBACK}",  # else it picks eth0's address
+            # no sound card: play into aubridge (a sink nobody reads),
+            # record from a sine generator
+            "audio_player\t\taubridge,nil",
+            "audio_alert\t\taubridge,nil",
+            "audio_source\t\tausine,440",
+            "rtp_ports\t\t30000-30999",
+            f"module_path\t\t{mods}",
+        ]
+        lines += [f"module\t\t\t{m}" for m in wanted if os.path.exists(f"{mods}/{m}")]
+        lines += [f"module_app\t\t{m}" for m in apps if os.path.exists(f"{mods}/{m}")]
+        lines.append(f"ctrl_tcp_listen\t\t{LOOPBACK}:{self.ctrl_port}")
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> "Baresip":
+        if shutil.which("baresip") is None:
+            pytest.fail("baresip is not installed (scripts/setup.sh installs it)")
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["baresip", "-f", str(self.cfgdir), "-t", str(self.run_seconds)],
+            cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_registered(self, timeout: float = 10.0) -> bool:
+        """True once baresip logged a 200 OK to its REGISTER; False on timeout
+        or as soon as it logged a failed registration."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if self.REG_OK.search(log):
+                return True
+            if self.REG_FAIL.search(log):
+                return False
+            if self.proc is not None and self.proc.poll() is not None:
+                return bool(self.REG_OK.search(self.log()))
+            time.sleep(0.1)
+        return False
+
+    def command(self, command: str, params: str = "", timeout: float = 3.0) -> dict | None:
+        """Send a command over ctrl_tcp (netstring-framed JSON); the response."""
+        body = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        try:
+            with socket.create_connection((LOOPBACK, self.ctrl_port), timeout=timeout) as s:
+                s.sendall(str(len(body)).encode() + b":" + body + b",")
+                buf, deadline = b"", time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    s.settimeout(max(deadline - time.monotonic(), 0.01))
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        break
+                    if not chunk:
+                        break
+                    buf += chunk
+                    while True:
+                        m = re.match(rb"(\d+):", buf)
+                        if not m or len(buf) < m.end() + int(m.group(1)) + 1:
+                            break
+                        n = int(m.group(1))
+                        msg, buf = buf[m.end():m.end() + n], buf[m.end() + n + 1:]
+                        obj = json.loads(msg)
+                        if obj.get("response"):
+                            return obj
+        except OSError:
+            return None
+        return None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.command("quit", timeout=1.0)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(3)
+        self.logf.close()
+
+
+@pytest.fixture
+def baresip(tmp_path):
+    """start(user, password, server_port, **kw) -> a started Baresip."""
+    phones: list[Baresip] = []
+
+    def start(user: str, password: str, server_port: int, **kw) -> Baresip:
+        b = Baresip(tmp_path, user, password, server_port, **kw)
+        phones.append(b)
+        return b.start()
+
+    yield start
+    for b in phones:
+        b.stop()
+
+
+# --------------------------------------------------------------------------
+# Kamailio (the reference registrar the scenarios are validated against)
+
+class Kamailio:
+    def __init__(self, tmp: Path, password: str = "secret"):
+        self.dir = tmp / "kamailio"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.password = password
+        self.log_path = self.dir / "kamailio.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> "Kamailio":
+        if shutil.which("kamailio") is None:
+            pytest.fail("kamailio is not installed (scripts/setup.sh installs it)")
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["kamailio", "-f", str(REPO / "bench" / "kamailio-registrar.cfg"), "-DD", "-E",
+             "-m", "64", "-M", "8", "-n", "1",
+             "-A", f"KAM_PORT={self.port}", "-A", f'REG_PASSWORD="{self.password}"',
+             "-P", str(self.dir / "kamailio.pid"), "-Y", str(self.dir)],
+            cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        from siptool import SipClient
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"kamailio exited with {self.proc.returncode}:\n{self.log()}")
+            with SipClient(self.port) as c:
+                r = c.options(timeout=0.3)
+            if r is not None:
+                return self
+        pytest.fail(f"kamailio did not answer OPTIONS within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            # the whole process group: kamailio forks its workers
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if hasattr(self, "logf"):
+            self.logf.close()
+
+
+@pytest.fixture(scope="module")
+def kamailio(tmp_path_factory):
+    k = Kamailio(tmp_path_factory.mktemp("kam")).start()
+    yield k
+    k.stop()
