@@ -131,8 +131,9 @@ class Binding:
     line: str
 
     def user(self) -> str:
-        m = re.search(r"(?:^|:)([^:@]+)@", self.aor)
-        return m.group(1) if m else ""
+        """The user part of the AOR: "sip:alice@dom" / "alice@dom" / "alice" -> alice."""
+        aor = re.sub(r"^sips?:", "", self.aor)
+        return aor.split("@", 1)[0]
 
 
 class Dialtone:
@@ -309,7 +310,7 @@ def base_config(workdir: Path, sip_port: int, http_port: int) -> dict:
         },
         "log": {
             "format": "text",
-            "level": "debug",
+            "level": "debug,sqlx=warn",
         },
     }
 
@@ -388,7 +389,7 @@ def pytest_runtest_makereport(item, call):
 # --------------------------------------------------------------------------
 # SIPp
 
-@dataclass
+@dataclass(repr=False)
 class SippResult:
     cmd: list[str]
     rc: int
@@ -408,6 +409,8 @@ class SippResult:
                 f"--- error log ---\n{_tail(self.errors, 80)}\n"
                 f"--- messages ---\n{_tail(self.messages, 150)}\n"
                 f"--- stdout (tail) ---\n{_tail(self.stdout, 40)}")
+
+    __repr__ = __str__  # pytest shows a non-str assertion message by its repr
 
 
 def _parse_sipp_stats(path: Path) -> dict[str, str]:

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use dialtone_sip::message::framing::{frame, FrameResult};
 use dialtone_sip::message::headers::{ExtHeader, NameAddr};
 use dialtone_sip::message::{
-    header_name_value, parse, to_bytes, uas_check, Header, Method, ParseError, Request,
-    Response, Scheme, SipMessage, StatusCode, UasPolicy, UntypedHeader,
+    header_name_value, parse, to_bytes, uas_check, Header, Method, ParseError, Request, Response,
+    Scheme, SipMessage, StatusCode, UasPolicy, UntypedHeader,
 };
 
 /// What RFC 4475 (and dialtone's policy) expects for a fixture.
@@ -96,9 +96,13 @@ const CASES: &[(&str, &str, Expect)] = &[
 ];
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/rfc4475", &format!("{name}.dat")]
-        .iter()
-        .collect();
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests/fixtures/rfc4475",
+        &format!("{name}.dat"),
+    ]
+    .iter()
+    .collect();
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -121,15 +125,23 @@ fn every_fixture_gets_its_verdict() {
     for &(name, section, expect) in CASES {
         let got = outcome(&fixture(name));
         if got != expect {
-            mismatches.push(format!("{name} (§{section}): expected {expect:?}, got {got:?}"));
+            mismatches.push(format!(
+                "{name} (§{section}): expected {expect:?}, got {got:?}"
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "mismatches:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
 fn the_fixture_list_is_complete() {
-    let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/rfc4475"].iter().collect();
+    let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests/fixtures/rfc4475"]
+        .iter()
+        .collect();
     let mut on_disk: Vec<String> = std::fs::read_dir(dir)
         .expect("fixture dir")
         .filter_map(|e| {
@@ -179,9 +191,15 @@ fn one<'a>(headers: &'a dialtone_sip::message::Headers, name: &str) -> &'a str {
 
 fn rejection(name: &str) -> (u16, String, String) {
     match parse(&fixture(name)) {
-        Err(ParseError::Reject { status, reason, response }) => {
-            (status, reason, String::from_utf8_lossy(&response).into_owned())
-        }
+        Err(ParseError::Reject {
+            status,
+            reason,
+            response,
+        }) => (
+            status,
+            reason,
+            String::from_utf8_lossy(&response).into_owned(),
+        ),
         other => panic!("{name}: expected a rejection, got {other:?}"),
     }
 }
@@ -199,10 +217,16 @@ fn wsinv_whitespace_everywhere() {
     let r = request("wsinv");
     assert_eq!(r.method, Method::Invite);
     assert_eq!(r.uri.user(), Some("vivekg"));
-    assert_eq!(one(&r.headers, "To"), "sip:vivekg@chair-dnrc.example.com;tag=1918181833n");
+    assert_eq!(
+        one(&r.headers, "To"),
+        "sip:vivekg@chair-dnrc.example.com;tag=1918181833n"
+    );
     let from = NameAddr::parse(one(&r.headers, "From")).unwrap();
     assert_eq!(from.tag(), Some("98asjd8"));
-    assert_eq!(from.display_name_unquoted().as_deref(), Some("J Rosenberg \\\""));
+    assert_eq!(
+        from.display_name_unquoted().as_deref(),
+        Some("J Rosenberg \\\"")
+    );
     assert_eq!(one(&r.headers, "Max-Forwards"), "0068");
     assert_eq!(one(&r.headers, "CSeq"), "0009 INVITE");
     assert_eq!(
@@ -227,7 +251,10 @@ fn wsinv_whitespace_everywhere() {
     use rsip::prelude::*;
     assert_eq!(r.cseq_header().unwrap().typed().unwrap().seq, 9);
     assert_eq!(r.max_forwards_header().unwrap().num().unwrap(), 68);
-    assert_eq!(r.to_header().unwrap().tag().unwrap().unwrap().value(), "1918181833n");
+    assert_eq!(
+        r.to_header().unwrap().tag().unwrap().unwrap().value(),
+        "1918181833n"
+    );
 }
 
 #[test]
@@ -253,7 +280,10 @@ fn esc01_escapes_stay_escaped() {
         "<sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31>"
     );
     assert_eq!(one(&r.headers, "Content-Type"), "application/sdp");
-    assert_eq!(one(&r.headers, "Call-ID"), "esc01.239409asdfakjkn23onasd0-3234");
+    assert_eq!(
+        one(&r.headers, "Call-ID"),
+        "esc01.239409asdfakjkn23onasd0-3234"
+    );
     let from = NameAddr::parse(one(&r.headers, "From")).unwrap();
     assert_eq!(from.uri.user(), Some("I%20have%20spaces"));
 }
@@ -290,7 +320,9 @@ fn longreq_long_values_and_many_vias() {
     assert_eq!(values(&r.headers, "Via").len(), 34);
     let to = NameAddr::parse(one(&r.headers, "To")).unwrap();
     assert_eq!(to.uri.port().map(|p| *p.value()), Some(6000));
-    assert!(to.display_name_unquoted().is_some_and(|d| d.ends_with("extreme proportion")));
+    assert!(to
+        .display_name_unquoted()
+        .is_some_and(|d| d.ends_with("extreme proportion")));
     assert!(one(&r.headers, "Call-ID").ends_with("reallylongcallid"));
     assert_eq!(r.body.len(), 150);
 }
@@ -301,7 +333,10 @@ fn dblreq_first_message_only() {
     let r = request("dblreq");
     assert_eq!(r.method, Method::Register);
     assert!(r.body.is_empty());
-    assert_eq!(one(&r.headers, "Call-ID"), "dblreq.0ha0isndaksdj99sdfafnl3lk233412");
+    assert_eq!(
+        one(&r.headers, "Call-ID"),
+        "dblreq.0ha0isndaksdj99sdfafnl3lk233412"
+    );
     // On a stream the same bytes frame as the REGISTER alone.
     match frame(&bytes) {
         FrameResult::Complete { len } => {
@@ -328,10 +363,20 @@ fn transports_all_via_transports() {
     let r = request("transports");
     let transports: Vec<&str> = values(&r.headers, "Via")
         .iter()
-        .map(|v| v.split(' ').next().unwrap_or_default().rsplit('/').next().unwrap_or_default())
+        .map(|v| {
+            v.split(' ')
+                .next()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+        })
         .collect();
     assert_eq!(transports, ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]);
-    assert_eq!(one(&r.headers, "Call-ID"), "transports.kijh4akdnaqjkwendsasfdj");
+    assert_eq!(
+        one(&r.headers, "Call-ID"),
+        "transports.kijh4akdnaqjkwendsasfdj"
+    );
 }
 
 #[test]
@@ -341,7 +386,10 @@ fn mpart01_binary_multipart_body_survives() {
     assert_eq!(r.method, Method::Message);
     assert_eq!(r.body.len(), 553);
     assert!(bytes.ends_with(&r.body));
-    assert_eq!(one(&r.headers, "Content-Type"), "multipart/mixed;boundary=7a9cbec02ceef655");
+    assert_eq!(
+        one(&r.headers, "Content-Type"),
+        "multipart/mixed;boundary=7a9cbec02ceef655"
+    );
     let out = to_bytes(&SipMessage::Request(r.clone()));
     assert!(out.ends_with(&r.body), "body must be written byte for byte");
     let mut policy = UasPolicy::default();
@@ -367,14 +415,21 @@ fn error_responses_copy_the_request_identity() {
         let Reject(status) = expect else { continue };
         let (got, reason, resp) = rejection(name);
         assert_eq!(got, status, "{name}");
-        assert!(resp.starts_with(&format!("SIP/2.0 {status} ")), "{name}: {resp}");
+        assert!(
+            resp.starts_with(&format!("SIP/2.0 {status} ")),
+            "{name}: {resp}"
+        );
         assert!(!reason.is_empty());
         assert!(resp.ends_with("\r\nContent-Length: 0\r\n\r\n"), "{name}");
         let lines: Vec<&str> = resp.split("\r\n").collect();
         for h in ["Via: ", "From: ", "To: ", "Call-ID: ", "CSeq: "] {
             assert!(lines.iter().any(|l| l.starts_with(h)), "{name}: no {h}");
         }
-        let to = lines.iter().find(|l| l.starts_with("To: ")).copied().unwrap_or_default();
+        let to = lines
+            .iter()
+            .find(|l| l.starts_with("To: "))
+            .copied()
+            .unwrap_or_default();
         assert!(to.contains("tag="), "{name}: untagged {to}");
     }
 }
@@ -399,7 +454,14 @@ fn invalid_verdict_details() {
     assert!(resp.starts_with("SIP/2.0 505 Version Not Supported\r\n"));
     // The error response for a request whose From/To/CSeq parse can itself
     // be parsed (the others echo the malformed values, as they must).
-    for name in ["clerr", "mismatch01", "badvers", "mismatch02", "ncl", "ltgtruri"] {
+    for name in [
+        "clerr",
+        "mismatch01",
+        "badvers",
+        "mismatch02",
+        "ncl",
+        "ltgtruri",
+    ] {
         let (status, _, resp) = rejection(name);
         match parse(resp.as_bytes()) {
             Ok(SipMessage::Response(r)) => assert_eq!(r.status_code.code(), status, "{name}"),
@@ -411,7 +473,10 @@ fn invalid_verdict_details() {
 #[test]
 fn tolerated_start_line_whitespace_is_not_forwarded() {
     let r = request("lwsstart");
-    assert_eq!(start_line(&SipMessage::Request(r)), "INVITE sip:user@example.com SIP/2.0");
+    assert_eq!(
+        start_line(&SipMessage::Request(r)),
+        "INVITE sip:user@example.com SIP/2.0"
+    );
     let r = request("trws");
     assert_eq!(
         start_line(&SipMessage::Request(r)),
@@ -428,7 +493,10 @@ fn baddate_is_ignored() {
 #[test]
 fn dropped_responses() {
     for name in ["scalarlg", "bigcode"] {
-        assert!(matches!(parse(&fixture(name)), Err(ParseError::Drop { .. })), "{name}");
+        assert!(
+            matches!(parse(&fixture(name)), Err(ParseError::Drop { .. })),
+            "{name}"
+        );
     }
 }
 
@@ -437,16 +505,28 @@ fn dropped_responses() {
 #[test]
 fn badbranch_bare_magic_cookie() {
     let r = request("badbranch");
-    assert_eq!(one(&r.headers, "Via"), "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK");
+    assert_eq!(
+        one(&r.headers, "Via"),
+        "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK"
+    );
 }
 
 #[test]
 fn application_verdict_details() {
     let r = request("unkscm");
-    assert_eq!(r.uri.scheme, Some(Scheme::Other("nobodyKnowsThisScheme".into())));
-    assert_eq!(start_line(&SipMessage::Request(r)), "OPTIONS nobodyKnowsThisScheme:totallyopaquecontent SIP/2.0");
+    assert_eq!(
+        r.uri.scheme,
+        Some(Scheme::Other("nobodyKnowsThisScheme".into()))
+    );
+    assert_eq!(
+        start_line(&SipMessage::Request(r)),
+        "OPTIONS nobodyKnowsThisScheme:totallyopaquecontent SIP/2.0"
+    );
     let r = request("novelsc");
-    assert_eq!(start_line(&SipMessage::Request(r.clone())), "OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0");
+    assert_eq!(
+        start_line(&SipMessage::Request(r.clone())),
+        "OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0"
+    );
     let mut policy = UasPolicy::default();
     policy.supported_schemes.push("soap.beep".into());
     assert!(uas_check(&r, &policy).is_ok());
@@ -459,17 +539,31 @@ fn application_verdict_details() {
     let r = request("bext01");
     let rej = uas_check(&r, &UasPolicy::default()).unwrap_err();
     assert_eq!(rej.headers.len(), 1);
-    assert_eq!(header_name_value(&rej.headers[0]), ("Unsupported", "nothingSupportsThis, nothingSupportsThisEither"));
+    assert_eq!(
+        header_name_value(&rej.headers[0]),
+        (
+            "Unsupported",
+            "nothingSupportsThis, nothingSupportsThisEither"
+        )
+    );
     let resp = rej.response(&r);
     assert_eq!(resp.status_code.code(), 420);
-    assert_eq!(one(&resp.headers, "Unsupported"), "nothingSupportsThis, nothingSupportsThisEither");
+    assert_eq!(
+        one(&resp.headers, "Unsupported"),
+        "nothingSupportsThis, nothingSupportsThisEither"
+    );
 
     let r = request("invut");
     let rej = uas_check(&r, &UasPolicy::default()).unwrap_err();
-    assert!(matches!(&rej.headers[..], [Header::Accept(a)] if a.value().contains("application/sdp")));
+    assert!(
+        matches!(&rej.headers[..], [Header::Accept(a)] if a.value().contains("application/sdp"))
+    );
 
     let r = request("regaut01");
-    assert_eq!(one(&r.headers, "Authorization"), "NoOneKnowsThisScheme opaque-data=here");
+    assert_eq!(
+        one(&r.headers, "Authorization"),
+        "NoOneKnowsThisScheme opaque-data=here"
+    );
 
     let r = request("multi01");
     assert_eq!(values(&r.headers, "CSeq").len(), 2);
@@ -485,16 +579,29 @@ fn application_verdict_details() {
 
     let r = request("cparam01");
     let c = NameAddr::parse(one(&r.headers, "Contact")).unwrap();
-    assert_eq!(c.param("unknownparam"), Some(None), "addr-spec: a header parameter");
+    assert_eq!(
+        c.param("unknownparam"),
+        Some(None),
+        "addr-spec: a header parameter"
+    );
     assert!(c.uri.params.is_empty());
     let r = request("cparam02");
     let c = NameAddr::parse(one(&r.headers, "Contact")).unwrap();
     assert!(c.params.is_empty(), "inside <>: a URI parameter");
-    assert_eq!(c.uri.params, [rsip::Param::Other("unknownparam".into(), None)]);
+    assert_eq!(
+        c.uri.params,
+        [rsip::Param::Other("unknownparam".into(), None)]
+    );
     let r = request("regescrt");
     let c = NameAddr::parse(one(&r.headers, "Contact")).unwrap();
-    assert_eq!(c.uri_headers.as_deref(), Some("Route=%3Csip:sip.example.com%3E"));
-    assert_eq!(c.to_string(), "<sip:user@example.com?Route=%3Csip:sip.example.com%3E>");
+    assert_eq!(
+        c.uri_headers.as_deref(),
+        Some("Route=%3Csip:sip.example.com%3E")
+    );
+    assert_eq!(
+        c.to_string(),
+        "<sip:user@example.com?Route=%3Csip:sip.example.com%3E>"
+    );
 
     let r = request("sdp01");
     let rej = uas_check(&r, &UasPolicy::default()).unwrap_err();
@@ -519,15 +626,37 @@ fn inv2543_rfc2543_syntax() {
 fn parsed_fixtures_serialize_stably_and_read_with_rsip_typed_views() {
     use rsip::prelude::*;
     for &(name, _, _) in CASES {
-        let Ok(msg) = parse(&fixture(name)) else { continue };
+        let Ok(msg) = parse(&fixture(name)) else {
+            continue;
+        };
         let once = to_bytes(&msg);
         let again = parse(&once).unwrap_or_else(|e| panic!("{name}: reparse: {e}"));
         assert_eq!(to_bytes(&again), once, "{name}: serialization not stable");
         let cseq = msg.cseq_header().and_then(|c| c.typed());
         assert!(cseq.is_ok(), "{name}: rsip cannot read CSeq");
         if name != "transports" {
-            assert!(msg.via_header().and_then(|v| v.typed()).is_ok(), "{name}: top Via");
+            assert!(
+                msg.via_header().and_then(|v| v.typed()).is_ok(),
+                "{name}: top Via"
+            );
         }
+    }
+}
+
+#[test]
+fn normalizing_first_changes_nothing() {
+    use dialtone_sip::message::compact::normalize;
+    for &(name, _, _) in CASES {
+        let raw = fixture(name);
+        let normal = normalize(&raw);
+        match (parse(&raw), parse(&normal)) {
+            (Ok(a), Ok(b)) => assert_eq!(to_bytes(&a), to_bytes(&b), "{name}"),
+            (Err(a), Err(b)) => assert_eq!(a.status(), b.status(), "{name}"),
+            (a, b) => panic!("{name}: {a:?} vs {b:?}"),
+        }
+        // Already-normal input is borrowed, not copied.
+        let again = normalize(&normal);
+        assert!(matches!(again, std::borrow::Cow::Borrowed(_)), "{name}");
     }
 }
 
@@ -557,7 +686,10 @@ fn exercise(bytes: &[u8]) {
         Ok(msg) => {
             let out = to_bytes(&msg);
             let again = parse(&out).unwrap_or_else(|e| {
-                panic!("reserialized message does not parse: {e}\n{}", String::from_utf8_lossy(&out))
+                panic!(
+                    "reserialized message does not parse: {e}\n{}",
+                    String::from_utf8_lossy(&out)
+                )
             });
             assert_eq!(to_bytes(&again), out, "unstable serialization");
             let headers = match &msg {

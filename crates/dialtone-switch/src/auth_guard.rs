@@ -88,7 +88,11 @@ impl AuthGuard {
         }
         let creds = match self.digest.credentials(req, kind) {
             None => return Verdict::Challenge { stale: false },
-            Some(Err(e)) => return Verdict::Malformed(e.to_string()),
+            // Malformed syntax or a digest-uri that is not the Request-URI
+            // is a bad request (RFC 2617 §3.2.2.5); anything else (an
+            // algorithm we did not offer, say) gets a fresh challenge.
+            Some(Err(e)) if e.is_bad_request() => return Verdict::Malformed(e.to_string()),
+            Some(Err(_)) => return Verdict::Challenge { stale: false },
             Some(Ok(c)) => c,
         };
         let user = match self.store.users().get(&creds.username).await {

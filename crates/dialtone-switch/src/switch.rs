@@ -73,7 +73,11 @@ impl Switch {
 
     /// Serves until `shutdown` turns true, then waits (bounded) for the
     /// requests in hand to finish.
-    pub async fn run(self: Arc<Self>, mut events: mpsc::Receiver<TuEvent>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut events: mpsc::Receiver<TuEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut tasks = JoinSet::new();
         let mut purge = tokio::time::interval(self.cfg.purge_interval);
         loop {
@@ -117,12 +121,18 @@ impl Switch {
                 let _ = tx.respond(self.options(&tx));
             }
             // No dialogs exist yet: anything in-dialog is for no one.
-            Method::Bye | Method::Info | Method::Update | Method::Refer | Method::Notify | Method::PRack => {
+            Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Refer
+            | Method::Notify
+            | Method::PRack => {
                 let _ = tx.reply(481);
             }
             _ => {
                 let mut r = tx.response(405);
-                r.headers.push(Header::Allow(rsip::headers::Allow::from(ALLOW)));
+                r.headers
+                    .push(Header::Allow(rsip::headers::Allow::from(ALLOW)));
                 let _ = tx.respond(r);
             }
         }
@@ -131,10 +141,15 @@ impl Switch {
     /// §11.2: 200 with what we can do.
     fn options(&self, tx: &ServerTransaction) -> rsip::Response {
         let mut r = tx.response(200);
-        r.headers.push(Header::Allow(rsip::headers::Allow::from(ALLOW)));
-        r.headers.push(Header::Accept(rsip::headers::Accept::from(ACCEPT)));
-        r.headers.push(Header::Supported(rsip::headers::Supported::from(SUPPORTED)));
-        r.headers.push(Header::Server(rsip::headers::Server::from(self.cfg.user_agent.as_str())));
+        r.headers
+            .push(Header::Allow(rsip::headers::Allow::from(ALLOW)));
+        r.headers
+            .push(Header::Accept(rsip::headers::Accept::from(ACCEPT)));
+        r.headers
+            .push(Header::Supported(rsip::headers::Supported::from(SUPPORTED)));
+        r.headers.push(Header::Server(rsip::headers::Server::from(
+            self.cfg.user_agent.as_str(),
+        )));
         r
     }
 }

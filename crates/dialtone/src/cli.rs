@@ -41,13 +41,19 @@ fn valid_username(name: &str) -> bool {
     // RFC 3261 user part, unreserved characters only: safe in any URI.
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()+".contains(c))
 }
 
 pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
     let store = open(cfg).await?;
     match cmd {
-        UserCommand::Add { name, password, account } => {
+        UserCommand::Add {
+            name,
+            password,
+            account,
+        } => {
             if !valid_username(&name) {
                 bail!("invalid username {name:?}: use letters, digits and -_.!~*'()+");
             }
@@ -91,7 +97,13 @@ pub async fn registrations(cfg: &Config, cmd: RegistrationsCommand) -> Result<()
         RegistrationsCommand::List => {
             let now = dialtone_switch::registrar::unix_now();
             for b in store.registrations().list_all(now).await? {
-                println!("{}\t{}\t{}\t{}", b.aor, b.contact, b.expires_at - now, b.source);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    b.aor,
+                    b.contact,
+                    b.expires_at - now,
+                    b.source
+                );
             }
         }
     }

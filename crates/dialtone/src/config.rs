@@ -173,17 +173,24 @@ impl Config {
             bail!("sip.listen is empty: nothing to listen on");
         }
         if !matches!(self.auth.lockout.as_str(), "403" | "silence") {
-            bail!("auth.lockout must be \"403\" or \"silence\", not {:?}", self.auth.lockout);
+            bail!(
+                "auth.lockout must be \"403\" or \"silence\", not {:?}",
+                self.auth.lockout
+            );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            bail!("log.format must be \"text\" or \"json\", not {:?}", self.log.format);
+            bail!(
+                "log.format must be \"text\" or \"json\", not {:?}",
+                self.log.format
+            );
         }
         if self.auth.algorithms.is_empty() {
             bail!("auth.algorithms is empty: offer at least one of MD5, SHA-256");
         }
         for a in &self.auth.algorithms {
-            a.parse::<dialtone_sip::auth::Algorithm>()
-                .map_err(|_| anyhow::anyhow!("auth.algorithms: unknown algorithm {a:?} (MD5 or SHA-256)"))?;
+            a.parse::<dialtone_sip::auth::Algorithm>().map_err(|_| {
+                anyhow::anyhow!("auth.algorithms: unknown algorithm {a:?} (MD5 or SHA-256)")
+            })?;
         }
         if self.registrar.min_expires > self.registrar.max_expires {
             bail!("registrar.min_expires is above registrar.max_expires");
@@ -195,8 +202,12 @@ impl Config {
 /// Applies `DIALTONE_SECTION__KEY=value` overrides to the document.
 fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
-        let Some((section, key)) = rest.split_once("__") else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let parsed = parse_value(&value);
         let table = doc
@@ -213,7 +224,9 @@ fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>
 fn parse_value(s: &str) -> toml::Value {
     // Parse as the right-hand side of a TOML assignment.
     match format!("v = {s}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(s.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(s.into())),
         Err(_) => toml::Value::String(s.to_string()),
     }
 }
@@ -224,7 +237,10 @@ mod tests {
 
     fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config> {
         let mut doc: toml::Table = text.parse()?;
-        apply_env(&mut doc, vars.iter().map(|(a, b)| (a.to_string(), b.to_string())))?;
+        apply_env(
+            &mut doc,
+            vars.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+        )?;
         let cfg: Config = toml::Value::Table(doc).try_into()?;
         cfg.validate()?;
         Ok(cfg)

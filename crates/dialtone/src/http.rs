@@ -15,12 +15,21 @@ pub struct AppState {
     pub switch_running: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let app = Router::new().route("/healthz", get(healthz)).with_state(state);
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state);
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(error = %e, "HTTP server failed");
     }
 }
@@ -29,7 +38,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, mut 
 /// reason otherwise.
 async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
     if !(state.switch_running)() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "sip: switch stopped\n".into());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sip: switch stopped\n".into(),
+        );
     }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n".into()),

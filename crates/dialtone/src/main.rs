@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dialtone", version, about = "SIP B2BUA softswitch with a realtime-LLM media bridge")]
+#[command(
+    name = "dialtone",
+    version,
+    about = "SIP B2BUA softswitch with a realtime-LLM media bridge"
+)]
 struct Args {
     /// The configuration file. Without it, config/dialtone.toml is used if
     /// present, else the built-in defaults.
@@ -56,7 +60,10 @@ fn main() -> ExitCode {
         cfg.log.format = f;
     }
     init_logging(&cfg.log);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dialtone: starting the runtime: {e}");
@@ -84,7 +91,9 @@ fn init_logging(log: &config::Log) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if log.format == "json" {
         builder.json().init();
     } else {

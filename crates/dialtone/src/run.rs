@@ -60,7 +60,10 @@ pub async fn run(cfg: Config) -> Result<()> {
     tracing::info!("shutting down");
     transports.shutdown();
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(Duration::from_secs(8), switch_task).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(8), switch_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("switch did not stop within 8 s");
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
@@ -80,7 +83,12 @@ fn switch_config(cfg: &Config) -> SwitchConfig {
         },
         nonce_ttl: Duration::from_secs(cfg.auth.nonce_ttl_secs),
         // Checked by Config::validate.
-        algorithms: cfg.auth.algorithms.iter().filter_map(|a| a.parse().ok()).collect(),
+        algorithms: cfg
+            .auth
+            .algorithms
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
         guard: GuardConfig {
             max_failures: cfg.auth.max_failures,
             window: Duration::from_secs(cfg.auth.failure_window_secs),

@@ -7,10 +7,11 @@
 mod route;
 
 use rsip::headers::UntypedHeader;
-use rsip::prelude::*;
 use rsip::{Header, Headers, Method, Request, Response, Uri};
 
 pub use route::split_list;
+
+use crate::transaction::{tag_of, Party};
 
 /// Identifies a dialog from one side's point of view.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -25,9 +26,9 @@ impl DialogId {
     /// side for this request: our tag is in To, theirs in From).
     pub fn of_request(req: &Request) -> Option<DialogId> {
         Some(DialogId {
-            call_id: req.call_id_header().ok()?.value().to_string(),
-            local_tag: tag_of(req.to_header().ok()?.tag())?,
-            remote_tag: tag_of(req.from_header().ok()?.tag())?,
+            call_id: call_id(&req.headers)?,
+            local_tag: nonempty(tag_of(&req.headers, Party::To)?)?,
+            remote_tag: nonempty(tag_of(&req.headers, Party::From)?)?,
         })
     }
 
@@ -35,15 +36,22 @@ impl DialogId {
     /// request: our tag is in From, theirs in To).
     pub fn of_response(resp: &Response) -> Option<DialogId> {
         Some(DialogId {
-            call_id: resp.call_id_header().ok()?.value().to_string(),
-            local_tag: tag_of(resp.from_header().ok()?.tag())?,
-            remote_tag: tag_of(resp.to_header().ok()?.tag())?,
+            call_id: call_id(&resp.headers)?,
+            local_tag: nonempty(tag_of(&resp.headers, Party::From)?)?,
+            remote_tag: nonempty(tag_of(&resp.headers, Party::To)?)?,
         })
     }
 }
 
-fn tag_of(t: Result<Option<rsip::param::Tag>, rsip::Error>) -> Option<String> {
-    t.ok().flatten().map(|t| t.value().to_string())
+fn nonempty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn call_id(headers: &Headers) -> Option<String> {
+    headers.iter().find_map(|h| match h {
+        Header::CallId(c) => Some(c.value().to_string()),
+        _ => None,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,15 +168,11 @@ impl Dialog {
     /// carries the To tag (a 2xx, or a 101–199 for an early dialog).
     pub fn uas(req: &Request, resp: &Response, local_contact: &str) -> Result<Dialog, DialogError> {
         let id = DialogId {
-            call_id: req
-                .call_id_header()
-                .map_err(|_| DialogError::Missing("Call-ID"))?
-                .value()
-                .to_string(),
-            local_tag: tag_of(resp.to_header().map_err(|_| DialogError::Missing("To"))?.tag())
+            call_id: call_id(&req.headers).ok_or(DialogError::Missing("Call-ID"))?,
+            local_tag: tag_of(&resp.headers, Party::To)
+                .and_then(nonempty)
                 .ok_or(DialogError::Missing("To tag"))?,
-            remote_tag: tag_of(req.from_header().map_err(|_| DialogError::Missing("From"))?.tag())
-                .unwrap_or_default(),
+            remote_tag: tag_of(&req.headers, Party::From).unwrap_or_default(),
         };
         let (from, to) = from_to(&req.headers).ok_or(DialogError::Missing("From/To"))?;
         Ok(Dialog {
@@ -234,12 +238,20 @@ impl Dialog {
             format!("{};tag={}", self.remote_party, self.id.remote_tag)
         };
         headers.push(Header::To(rsip::headers::To::new(to)));
-        headers.push(Header::CallId(rsip::headers::CallId::new(self.id.call_id.clone())));
-        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!("{seq} {method}"))));
+        headers.push(Header::CallId(rsip::headers::CallId::new(
+            self.id.call_id.clone(),
+        )));
+        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+            "{seq} {method}"
+        ))));
         if !matches!(method, Method::Bye | Method::Cancel | Method::Ack) {
-            headers.push(Header::Contact(rsip::headers::Contact::new(self.local_contact.clone())));
+            headers.push(Header::Contact(rsip::headers::Contact::new(
+                self.local_contact.clone(),
+            )));
         }
-        headers.push(Header::ContentLength(rsip::headers::ContentLength::new("0")));
+        headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+            "0",
+        )));
         Request {
             method,
             uri,
@@ -288,7 +300,10 @@ impl Dialog {
 }
 
 fn is_target_refresh(m: &Method) -> bool {
-    matches!(m, Method::Invite | Method::Update | Method::Subscribe | Method::Notify | Method::Refer)
+    matches!(
+        m,
+        Method::Invite | Method::Update | Method::Subscribe | Method::Notify | Method::Refer
+    )
 }
 
 fn state_for(resp: &Response) -> DialogState {

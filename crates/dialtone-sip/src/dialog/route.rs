@@ -35,11 +35,7 @@ pub fn split_list(value: &str) -> Vec<String> {
 
 /// The URI inside a name-addr (`"A" <sip:a@b;lr>;p=1`) or addr-spec.
 pub fn uri_of(entry: &str) -> Option<Uri> {
-    let raw = match (entry.find('<'), entry.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &entry[a + 1..b],
-        _ => entry.split(';').next().unwrap_or(entry).trim(),
-    };
-    Uri::try_from(raw.trim()).ok()
+    crate::message::NameAddr::parse(entry).ok().map(|n| n.uri)
 }
 
 fn is_loose(entry: &str) -> bool {
@@ -58,7 +54,7 @@ pub fn request_target(target: &Uri, route_set: &[String]) -> (Uri, Vec<String>) 
         Some(first) => {
             let uri = uri_of(first).unwrap_or_else(|| target.clone());
             let mut rest: Vec<String> = route_set[1..].to_vec();
-            rest.push(format!("<{target}>"));
+            rest.push(format!("<{}>", crate::message::uri::format_uri(target)));
             (uri, rest)
         }
     }

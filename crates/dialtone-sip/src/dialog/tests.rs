@@ -26,27 +26,50 @@ const OK: &str = "SIP/2.0 200 OK\r\n\
 
 #[test]
 fn uas_dialog_keeps_record_route_order_and_tags() {
-    let d = Dialog::uas(&req(INVITE), &resp(OK), "<sip:sw@10.0.0.5>").unwrap_or_else(|e| panic!("{e}"));
+    let d =
+        Dialog::uas(&req(INVITE), &resp(OK), "<sip:sw@10.0.0.5>").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(d.id.local_tag, "bob");
     assert_eq!(d.id.remote_tag, "ali");
     assert_eq!(d.remote_seq, Some(10));
-    assert_eq!(d.route_set, vec!["<sip:p2.example.com;lr>", "<sip:p1.example.com;lr>"]);
+    assert_eq!(
+        d.route_set,
+        vec!["<sip:p2.example.com;lr>", "<sip:p1.example.com;lr>"]
+    );
     assert_eq!(d.remote_target.to_string(), "sip:alice@10.0.0.1:5062");
     assert_eq!(d.state, DialogState::Confirmed);
 }
 
 #[test]
 fn uac_dialog_reverses_route_set_and_builds_bye() {
-    let mut d = Dialog::uac(&req(INVITE), &resp(OK), "<sip:alice@10.0.0.1:5062>").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(d.route_set, vec!["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]);
+    let mut d = Dialog::uac(&req(INVITE), &resp(OK), "<sip:alice@10.0.0.1:5062>")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        d.route_set,
+        vec!["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
+    );
     let bye = d.request(Method::Bye);
     let s = bye.to_string();
-    assert!(s.starts_with("BYE sip:bob@10.0.0.9:5080 SIP/2.0\r\n"), "{s}");
+    assert!(
+        s.starts_with("BYE sip:bob@10.0.0.9:5080 SIP/2.0\r\n"),
+        "{s}"
+    );
     assert!(s.contains("CSeq: 11 BYE"), "{s}");
-    assert!(s.contains("From: \"Alice\" <sip:alice@atlanta.example.com>;tag=ali"), "{s}");
-    assert!(s.contains("To: <sip:bob@biloxi.example.com>;tag=bob"), "{s}");
+    assert!(
+        s.contains("From: \"Alice\" <sip:alice@atlanta.example.com>;tag=ali"),
+        "{s}"
+    );
+    assert!(
+        s.contains("To: <sip:bob@biloxi.example.com>;tag=bob"),
+        "{s}"
+    );
     let routes: Vec<_> = s.lines().filter(|l| l.starts_with("Route:")).collect();
-    assert_eq!(routes, vec!["Route: <sip:p1.example.com;lr>", "Route: <sip:p2.example.com;lr>"]);
+    assert_eq!(
+        routes,
+        vec![
+            "Route: <sip:p1.example.com;lr>",
+            "Route: <sip:p2.example.com;lr>"
+        ]
+    );
 }
 
 #[test]
@@ -59,9 +82,15 @@ fn strict_router_takes_the_request_uri() {
 
 #[test]
 fn lower_cseq_is_out_of_order_and_reinvite_refreshes_target() {
-    let mut d = Dialog::uas(&req(INVITE), &resp(OK), "<sip:sw@10.0.0.5>").unwrap_or_else(|e| panic!("{e}"));
-    let old = req(&INVITE.replace("CSeq: 10 INVITE", "CSeq: 9 BYE").replace("INVITE sip", "BYE sip"));
-    assert_eq!(d.on_request(&old), Err(DialogError::OutOfOrder { got: 9, last: 10 }));
+    let mut d =
+        Dialog::uas(&req(INVITE), &resp(OK), "<sip:sw@10.0.0.5>").unwrap_or_else(|e| panic!("{e}"));
+    let old = req(&INVITE
+        .replace("CSeq: 10 INVITE", "CSeq: 9 BYE")
+        .replace("INVITE sip", "BYE sip"));
+    assert_eq!(
+        d.on_request(&old),
+        Err(DialogError::OutOfOrder { got: 9, last: 10 })
+    );
     let reinvite = req(&INVITE
         .replace("CSeq: 10 INVITE", "CSeq: 11 INVITE")
         .replace("sip:alice@10.0.0.1:5062", "sip:alice@10.0.0.77:5062"));
@@ -73,7 +102,8 @@ fn lower_cseq_is_out_of_order_and_reinvite_refreshes_target() {
 #[test]
 fn early_dialog_confirms_on_2xx() {
     let ringing = OK.replace("200 OK", "180 Ringing");
-    let mut d = Dialog::uac(&req(INVITE), &resp(&ringing), "<sip:a@h>").unwrap_or_else(|e| panic!("{e}"));
+    let mut d =
+        Dialog::uac(&req(INVITE), &resp(&ringing), "<sip:a@h>").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(d.state, DialogState::Early);
     d.on_response(&Method::Invite, &resp(OK));
     assert_eq!(d.state, DialogState::Confirmed);
@@ -83,7 +113,10 @@ fn early_dialog_confirms_on_2xx() {
 fn dialog_ids_from_both_sides_agree() {
     let ok = resp(OK);
     let uac = DialogId::of_response(&ok).unwrap_or_else(|| panic!());
-    let bye = req(&INVITE.replace("To: <sip:bob@biloxi.example.com>", "To: <sip:bob@biloxi.example.com>;tag=bob"));
+    let bye = req(&INVITE.replace(
+        "To: <sip:bob@biloxi.example.com>",
+        "To: <sip:bob@biloxi.example.com>;tag=bob",
+    ));
     let uas = DialogId::of_request(&bye).unwrap_or_else(|| panic!());
     assert_eq!(uac.local_tag, "ali");
     assert_eq!(uas.local_tag, "bob");

@@ -225,7 +225,10 @@ mod tests {
         header_lines(s.as_bytes())
             .map(|h| {
                 let h = h.unwrap();
-                (h.name.to_string(), String::from_utf8(h.value.into_owned()).unwrap())
+                (
+                    h.name.to_string(),
+                    String::from_utf8(h.value.into_owned()).unwrap(),
+                )
             })
             .collect()
     }
@@ -233,12 +236,26 @@ mod tests {
     #[test]
     fn expands_every_compact_form() {
         let pairs = [
-            ("i", "Call-ID"), ("m", "Contact"), ("v", "Via"), ("f", "From"), ("t", "To"),
-            ("l", "Content-Length"), ("c", "Content-Type"), ("k", "Supported"),
-            ("s", "Subject"), ("e", "Content-Encoding"), ("o", "Event"),
-            ("u", "Allow-Events"), ("r", "Refer-To"), ("b", "Referred-By"),
-            ("x", "Session-Expires"), ("a", "Accept-Contact"), ("j", "Reject-Contact"),
-            ("d", "Request-Disposition"), ("y", "Identity"), ("n", "Identity-Info"),
+            ("i", "Call-ID"),
+            ("m", "Contact"),
+            ("v", "Via"),
+            ("f", "From"),
+            ("t", "To"),
+            ("l", "Content-Length"),
+            ("c", "Content-Type"),
+            ("k", "Supported"),
+            ("s", "Subject"),
+            ("e", "Content-Encoding"),
+            ("o", "Event"),
+            ("u", "Allow-Events"),
+            ("r", "Refer-To"),
+            ("b", "Referred-By"),
+            ("x", "Session-Expires"),
+            ("a", "Accept-Contact"),
+            ("j", "Reject-Contact"),
+            ("d", "Request-Disposition"),
+            ("y", "Identity"),
+            ("n", "Identity-Info"),
         ];
         for (c, full) in pairs {
             assert_eq!(expand(c), Some(full));
@@ -251,18 +268,27 @@ mod tests {
     #[test]
     fn unfolds_and_trims() {
         let got = lines("TO :\r\n sip:a@b ;tag = 1\r\ncseq: 0009\r\n  INVITE\r\nXy: a,\r\n\t b \r\nv  : SIP/2.0/UDP h");
-        assert_eq!(got, vec![
-            ("TO".into(), "sip:a@b ;tag = 1".into()),
-            ("cseq".into(), "0009 INVITE".into()),
-            ("Xy".into(), "a, b".into()),
-            ("Via".into(), "SIP/2.0/UDP h".into()),
-        ]);
+        assert_eq!(
+            got,
+            vec![
+                ("TO".into(), "sip:a@b ;tag = 1".into()),
+                ("cseq".into(), "0009 INVITE".into()),
+                ("Xy".into(), "a, b".into()),
+                ("Via".into(), "SIP/2.0/UDP h".into()),
+            ]
+        );
     }
 
     #[test]
     fn borrows_unfolded_values() {
         let mut it = header_lines(b"Via: SIP/2.0/UDP h\r\nl: 0");
-        assert!(matches!(it.next(), Some(Ok(RawHeader { value: Cow::Borrowed(_), .. }))));
+        assert!(matches!(
+            it.next(),
+            Some(Ok(RawHeader {
+                value: Cow::Borrowed(_),
+                ..
+            }))
+        ));
         let h = it.next().unwrap().unwrap();
         assert_eq!(h.name, "Content-Length");
     }

@@ -52,7 +52,10 @@ pub fn frame(buf: &[u8]) -> FrameResult {
         _ => &rest[..0],
     };
     match content_length(section) {
-        Ok(Some(len)) => match skip.checked_add(body_start).and_then(|n| n.checked_add(len)) {
+        Ok(Some(len)) => match skip
+            .checked_add(body_start)
+            .and_then(|n| n.checked_add(len))
+        {
             Some(total) if buf.len() >= total => FrameResult::Complete { len: total },
             Some(_) => FrameResult::NeedMore,
             None => FrameResult::Invalid("Content-Length overflows".into()),
@@ -84,7 +87,10 @@ pub(crate) fn content_length(section: &[u8]) -> Result<Option<usize>, String> {
 /// Parses a Content-Length value: 1*DIGIT, at most [`MAX_CONTENT_LENGTH`].
 pub(crate) fn parse_length(v: &[u8]) -> Result<usize, String> {
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-        return Err(format!("bad Content-Length {:?}", String::from_utf8_lossy(v)));
+        return Err(format!(
+            "bad Content-Length {:?}",
+            String::from_utf8_lossy(v)
+        ));
     }
     let mut n: usize = 0;
     for &d in v {
@@ -144,7 +150,11 @@ mod tests {
             b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 1x\r\n\r\n",
         ];
         for c in cases {
-            assert!(matches!(frame(c), FrameResult::Invalid(_)), "{:?}", String::from_utf8_lossy(c));
+            assert!(
+                matches!(frame(c), FrameResult::Invalid(_)),
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
         }
         // The same value twice is not a conflict.
         let m = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\nl: 0\r\n\r\n";
@@ -153,6 +163,9 @@ mod tests {
 
     #[test]
     fn no_headers_at_all() {
-        assert!(matches!(frame(b"OPTIONS sip:a SIP/2.0\r\n\r\n"), FrameResult::Invalid(_)));
+        assert!(matches!(
+            frame(b"OPTIONS sip:a SIP/2.0\r\n\r\n"),
+            FrameResult::Invalid(_)
+        ));
     }
 }

@@ -13,7 +13,10 @@ static TOKEN: [bool; 256] = {
     while i < 256 {
         let b = i as u8;
         t[i] = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
         i += 1;
     }
     t
@@ -282,7 +285,10 @@ fn for_each_param<'a>(
     let mut i = 0;
     while i < b.len() {
         if b[i] != b';' {
-            return Err(format!("unexpected {:?} before parameter", char::from(b[i])));
+            return Err(format!(
+                "unexpected {:?} before parameter",
+                char::from(b[i])
+            ));
         }
         i += 1;
         let name_start = i;
@@ -312,7 +318,10 @@ fn for_each_param<'a>(
             value = Some(v);
         }
         if i < b.len() && b[i] != b';' {
-            return Err(format!("bad character {:?} in parameter {name}", char::from(b[i])));
+            return Err(format!(
+                "bad character {:?} in parameter {name}",
+                char::from(b[i])
+            ));
         }
         f(name, value);
     }
@@ -348,30 +357,46 @@ mod tests {
     #[test]
     fn squeeze_removes_lws_around_separators() {
         assert_eq!(squeeze("a ; b = c"), "a;b=c");
-        assert_eq!(squeeze("  SIP  /  2.0 / UDP   host ;branch = x , SIP/2.0/TCP h"),
-            "SIP/2.0/UDP host;branch=x,SIP/2.0/TCP h");
-        assert_eq!(squeeze("\"a  b\"    <sip:x>  ;  tag = 1"), "\"a  b\" <sip:x>;tag=1");
+        assert_eq!(
+            squeeze("  SIP  /  2.0 / UDP   host ;branch = x , SIP/2.0/TCP h"),
+            "SIP/2.0/UDP host;branch=x,SIP/2.0/TCP h"
+        );
+        assert_eq!(
+            squeeze("\"a  b\"    <sip:x>  ;  tag = 1"),
+            "\"a  b\" <sip:x>;tag=1"
+        );
         assert_eq!(squeeze("< sip:x >"), "< sip:x >");
         assert_eq!(squeeze("0009   INVITE"), "0009 INVITE");
         assert!(matches!(squeeze("sip:a@b;tag=1"), Cow::Borrowed(_)));
         assert!(matches!(squeeze("\"J R\" <sip:a@b>"), Cow::Borrowed(_)));
-        assert_eq!(squeeze("\"J Rosenberg \\\\\\\"\"       <sip:a@b> ; tag = 98"),
-            "\"J Rosenberg \\\\\\\"\" <sip:a@b>;tag=98");
+        assert_eq!(
+            squeeze("\"J Rosenberg \\\\\\\"\"       <sip:a@b> ; tag = 98"),
+            "\"J Rosenberg \\\\\\\"\" <sip:a@b>;tag=98"
+        );
         assert_eq!(squeeze("ä  ö"), "ä ö");
         assert_eq!(squeeze(" \t"), "");
     }
 
     #[test]
     fn top_level_split_respects_quotes_and_angles() {
-        assert_eq!(split_top_level("\"a,b\" <sip:x;a=1,2>, <sip:y>", b','),
-            vec!["\"a,b\" <sip:x;a=1,2>", " <sip:y>"]);
+        assert_eq!(
+            split_top_level("\"a,b\" <sip:x;a=1,2>, <sip:y>", b','),
+            vec!["\"a,b\" <sip:x;a=1,2>", " <sip:y>"]
+        );
         assert_eq!(split_top_level("a", b','), vec!["a"]);
     }
 
     #[test]
     fn params() {
-        assert_eq!(parse_params(";a=1;b;c=\"x;y\";d=[::1]").unwrap(),
-            vec![("a", Some("1")), ("b", None), ("c", Some("\"x;y\"")), ("d", Some("[::1]"))]);
+        assert_eq!(
+            parse_params(";a=1;b;c=\"x;y\";d=[::1]").unwrap(),
+            vec![
+                ("a", Some("1")),
+                ("b", None),
+                ("c", Some("\"x;y\"")),
+                ("d", Some("[::1]"))
+            ]
+        );
         assert!(parse_params(";;").is_err());
         assert!(parse_params(";a=").is_err());
         assert!(parse_params(";a=\"x").is_err());

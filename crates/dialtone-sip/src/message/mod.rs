@@ -1,6 +1,6 @@
 //! SIP messages for dialtone: [`parse`] bytes into rsip's `SipMessage`,
 //! [`to_bytes`] back, plus framing for streams ([`framing`]), typed
-//! extension headers ([`headers`]), UAS admission checks ([`uas_check`]) and
+//! extension headers ([`headers`]), UAS admission checks ([`uas_check`](mod@uas_check)) and
 //! response building ([`reply`]). The rest of dialtone uses only this
 //! module, so the parser behind it can change.
 //!
@@ -32,6 +32,7 @@ pub mod compact;
 pub mod framing;
 mod grammar;
 pub mod headers;
+mod names;
 mod parser;
 pub mod reply;
 pub mod uas_check;
@@ -83,13 +84,15 @@ pub fn parse(bytes: &[u8]) -> Result<SipMessage, ParseError> {
     parser::parse(bytes)
 }
 
-/// Serializes a message (rsip's Display) to bytes, making sure Content-Length
-/// matches the body (fixed up in place or inserted; never duplicated).
+/// Serializes a message (rsip's Display for the headers; the start line and
+/// body written by dialtone) to bytes, making sure
+/// Content-Length matches the body (fixed up in place or inserted; never
+/// duplicated).
 pub fn to_bytes(msg: &SipMessage) -> Vec<u8> {
     write::to_bytes(msg)
 }
 
 /// A header's name and value, whatever its rsip variant.
 pub fn header_name_value(header: &Header) -> (&str, &str) {
-    validate::name_value(header)
+    names::name_value(header)
 }

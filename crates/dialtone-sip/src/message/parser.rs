@@ -74,7 +74,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SipMessage, ParseError> {
         return Err(reject(&raw, start_line, Fail::bad("Malformed header line")));
     }
     if bare_cr_lf {
-        return Err(reject(&raw, start_line, Fail::bad("Bare CR or LF in header section")));
+        return Err(reject(
+            &raw,
+            start_line,
+            Fail::bad("Bare CR or LF in header section"),
+        ));
     }
     match build(&raw, body, Some(line.method)) {
         Ok((headers, body)) => match known_method(line.method) {
@@ -199,5 +203,128 @@ fn reject(raw: &[RawHeader<'_>], start_line: &[u8], fail: Fail) -> ParseError {
         None => ParseError::Drop {
             reason: format!("{} ({}; cannot answer)", fail.reason, fail.status),
         },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\n";
+
+    fn req(method: &str, cseq: &str, extra: impl AsRef<[u8]>, body: &str) -> Vec<u8> {
+        let mut m = format!("{method} sip:c@d SIP/2.0\r\n{HEAD}CSeq: {cseq}\r\n").into_bytes();
+        m.extend_from_slice(extra.as_ref());
+        m.extend_from_slice(b"\r\n");
+        m.extend_from_slice(body.as_bytes());
+        m
+    }
+
+    fn status(bytes: &[u8]) -> Option<u16> {
+        match parse(bytes) {
+            Ok(_) => Some(0),
+            Err(e) => e.status(),
+        }
+    }
+
+    #[test]
+    fn leading_crlf_and_missing_empty_line() {
+        let mut m = b"\r\n\r\n".to_vec();
+        m.extend(req("OPTIONS", "1 OPTIONS", "", ""));
+        assert_eq!(status(&m), Some(0));
+        let m = format!("OPTIONS sip:c@d SIP/2.0\r\n{HEAD}CSeq: 1 OPTIONS\r\n");
+        assert_eq!(status(m.as_bytes()), Some(0));
+    }
+
+    #[test]
+    fn methods_and_cseq() {
+        assert_eq!(status(&req("INVITE", "1 INVITE", "", "")), Some(0));
+        assert_eq!(status(&req("invite", "1 invite", "", "")), Some(501));
+        assert_eq!(status(&req("FOO", "1 BAR", "", "")), Some(501));
+        assert_eq!(status(&req("OPTIONS", "1 INVITE", "", "")), Some(400));
+        assert_eq!(status(&req("CANCEL", "1 INVITE", "", "")), Some(400));
+        // ACK never gets a response, not even an error.
+        assert!(matches!(
+            parse(&req("ACK", "1 INVITE", "", "")),
+            Err(ParseError::Drop { .. })
+        ));
+    }
+
+    #[test]
+    fn body_framing() {
+        let m = req("MESSAGE", "1 MESSAGE", "Content-Length: 3\r\n", "abcdef");
+        match parse(&m) {
+            Ok(SipMessage::Request(r)) => assert_eq!(r.body, b"abc"),
+            other => panic!("{other:?}"),
+        }
+        let m = req("MESSAGE", "1 MESSAGE", "", "abcdef");
+        match parse(&m) {
+            Ok(SipMessage::Request(r)) => assert_eq!(r.body, b"abcdef"),
+            other => panic!("{other:?}"),
+        }
+        let m = req("MESSAGE", "1 MESSAGE", "Content-Length: 7\r\n", "abcdef");
+        assert_eq!(status(&m), Some(400));
+    }
+
+    #[test]
+    fn header_section_errors() {
+        assert_eq!(
+            status(&req("OPTIONS", "1 OPTIONS", "X: a\nVia: b\r\n", "")),
+            Some(400)
+        );
+        assert_eq!(
+            status(&req("OPTIONS", "1 OPTIONS", "X: a\rb\r\n", "")),
+            Some(400)
+        );
+        assert_eq!(
+            status(&req("OPTIONS", "1 OPTIONS", "no colon\r\n", "")),
+            Some(400)
+        );
+        assert_eq!(
+            status(&req("OPTIONS", "1 OPTIONS", b"From: \xff\r\n", "")),
+            Some(400)
+        );
+        // Missing Call-ID: nothing to answer with.
+        let m = b"OPTIONS sip:c@d SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>\r\nTo: <sip:c@d>\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        assert!(matches!(parse(m), Err(ParseError::Drop { reason }) if reason.contains("Call-ID")));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\n\r\n"),
+            Err(ParseError::Drop { .. })
+        ));
+        assert!(matches!(parse(b""), Err(ParseError::Drop { .. })));
+    }
+
+    #[test]
+    fn unknown_headers_are_kept_lossily() {
+        let m = req("OPTIONS", "1 OPTIONS", b"X-Latin: caf\xe9\r\n", "");
+        match parse(&m) {
+            Ok(SipMessage::Request(r)) => {
+                assert!(r
+                    .headers
+                    .iter()
+                    .any(|h| *h == Header::Other("X-Latin".into(), "caf\u{fffd}".into())));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn responses() {
+        let ok = |cseq: &str| format!("SIP/2.0 200 OK\r\n{HEAD}CSeq: {cseq}\r\n\r\n");
+        assert!(matches!(
+            parse(ok("1 INVITE").as_bytes()),
+            Ok(SipMessage::Response(_))
+        ));
+        // A response to a method dialtone never sends cannot match anything.
+        assert!(matches!(
+            parse(ok("1 FOO").as_bytes()),
+            Err(ParseError::Drop { .. })
+        ));
+        let no_via = "SIP/2.0 200 OK\r\nCall-ID: x\r\n\r\n";
+        assert!(matches!(
+            parse(no_via.as_bytes()),
+            Err(ParseError::Drop { .. })
+        ));
     }
 }

@@ -5,6 +5,7 @@
 //! dialtone mints: tags, branches and Call-IDs (§19.3, §8.1.1.7, §8.1.1.4).
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use rand::Rng;
 use rsip::headers::{self as h, UntypedHeader};
@@ -28,7 +29,12 @@ pub fn response_to(req: &Request, status: u16, reason: Option<&str>) -> Response
         },
     };
     let mut headers: Vec<Header> = Vec::with_capacity(8);
-    headers.extend(req.headers.iter().filter(|h| matches!(h, Header::Via(_))).cloned());
+    headers.extend(
+        req.headers
+            .iter()
+            .filter(|h| matches!(h, Header::Via(_)))
+            .cloned(),
+    );
     let first = |f: fn(&Header) -> bool| req.headers.iter().find(|h| f(h)).cloned();
     headers.extend(first(|h| matches!(h, Header::From(_))));
     headers.extend(first(|h| matches!(h, Header::To(_))));
@@ -67,7 +73,10 @@ fn has_tag(value: &str) -> bool {
         Ok(n) => n.tag().is_some(),
         Err(_) => {
             let after = value.rfind('>').map_or(value, |i| &value[i..]);
-            after.to_ascii_lowercase().replace([' ', '\t'], "").contains(";tag=")
+            after
+                .to_ascii_lowercase()
+                .replace([' ', '\t'], "")
+                .contains(";tag=")
         }
     }
 }
@@ -96,7 +105,18 @@ pub fn new_call_id(host: &str) -> String {
 /// The RFC 3261 §21 reason phrase for a status code (a generic one for
 /// codes the RFCs do not name).
 pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
+    known_phrase(code).unwrap_or(match code / 100 {
+        1 => "Provisional",
+        2 => "Success",
+        3 => "Redirection",
+        4 => "Client Error",
+        5 => "Server Error",
+        _ => "Global Failure",
+    })
+}
+
+fn known_phrase(code: u16) -> Option<&'static str> {
+    Some(match code {
         100 => "Trying",
         180 => "Ringing",
         181 => "Call Is Being Forwarded",
@@ -167,13 +187,8 @@ pub fn reason_phrase(code: u16) -> &'static str {
         604 => "Does Not Exist Anywhere",
         606 => "Not Acceptable",
         607 => "Unwanted",
-        100..=199 => "Provisional",
-        200..=299 => "Success",
-        300..=399 => "Redirection",
-        400..=499 => "Client Error",
-        500..=599 => "Server Error",
-        _ => "Global Failure",
-    }
+        _ => return None,
+    })
 }
 
 /// A reason phrase without CR, LF or other control characters.
@@ -204,10 +219,15 @@ pub fn reject_bytes(raw: &[RawHeader<'_>], status: u16, reason: &str) -> Option<
     if vias.is_empty() {
         return None;
     }
-    let (from, mut to, call_id, cseq) =
-        (first("From")?, first("To")?, first("Call-ID")?, first("CSeq")?);
+    let (from, mut to, call_id, cseq) = (
+        first("From")?,
+        first("To")?,
+        first("Call-ID")?,
+        first("CSeq")?,
+    );
     if !has_tag(&String::from_utf8_lossy(&to)) {
-        to.extend_from_slice(format!(";tag={}", new_tag()).as_bytes());
+        let tag = stateless_tag(&[&vias[0], &from, &call_id, &cseq]);
+        to.extend_from_slice(format!(";tag={tag}").as_bytes());
     }
     let mut out = Vec::with_capacity(256);
     let mut line = String::new();
@@ -233,6 +253,20 @@ pub fn reject_bytes(raw: &[RawHeader<'_>], status: u16, reason: &str) -> Option<
     put("Content-Length", b"0");
     out.extend_from_slice(b"\r\n");
     Some(out)
+}
+
+/// The To tag of a stateless response: RFC 3261 §8.2.7 wants the same tag
+/// for every retransmission of a request, so it is a keyed hash of the
+/// request's identity (the key is random per process, so tags stay
+/// unpredictable).
+fn stateless_tag(identity: &[&[u8]]) -> String {
+    use std::hash::{Hash, Hasher};
+    static KEY: OnceLock<u64> = OnceLock::new();
+    let key = *KEY.get_or_init(|| rand::thread_rng().gen());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    identity.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// A raw value with any stray CR/LF turned into spaces.
@@ -272,9 +306,27 @@ mod tests {
         assert!(out.starts_with("SIP/2.0 400 Bad  Thing\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\n"));
         assert!(out.contains("\r\nTo: Watson, Thomas <sip:t@example.org>;tag="));
         assert!(out.ends_with("\r\nCall-ID: abc\r\nCSeq: 8 INVITE\r\nContent-Length: 0\r\n\r\n"));
-        let tagged = raw(&[("Via", "v"), ("To", "<sip:t@x>;tag=9"), ("From", "f"), ("Call-ID", "c"), ("CSeq", "1 BYE")]);
+        let tagged = raw(&[
+            ("Via", "v"),
+            ("To", "<sip:t@x>;tag=9"),
+            ("From", "f"),
+            ("Call-ID", "c"),
+            ("CSeq", "1 BYE"),
+        ]);
         let out = String::from_utf8(reject_bytes(&tagged, 400, "x").unwrap()).unwrap();
         assert!(out.contains("To: <sip:t@x>;tag=9\r\n"));
+        // Stateless: a retransmission gets the same To tag (RFC 3261 §8.2.7).
+        let tag = |r: &[RawHeader<'_>]| {
+            let out = String::from_utf8(reject_bytes(r, 400, "x").unwrap()).unwrap();
+            out.split("\r\n")
+                .find(|l| l.starts_with("To: "))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(tag(&r), tag(&r));
+        let mut other = r.clone();
+        other[4].value = Cow::Borrowed(b"abd");
+        assert_ne!(tag(&r), tag(&other));
         let missing = raw(&[("Via", "v"), ("CSeq", "1 INVITE")]);
         assert!(reject_bytes(&missing, 400, "x").is_none());
     }
@@ -292,18 +344,42 @@ mod tests {
         let req = request();
         let mut resp = response_to(&req, 180, None);
         assert_eq!(resp.status_code, StatusCode::Ringing);
-        let names: Vec<_> = resp.headers.iter().map(|h| crate::message::validate::name_value(h).0).collect();
-        assert_eq!(names, ["Via", "Via", "From", "To", "Call-ID", "CSeq", "Content-Length"]);
+        let names: Vec<_> = resp
+            .headers
+            .iter()
+            .map(|h| crate::message::header_name_value(h).0)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Via",
+                "Via",
+                "From",
+                "To",
+                "Call-ID",
+                "CSeq",
+                "Content-Length"
+            ]
+        );
         with_to_tag(&mut resp, "abc");
         with_to_tag(&mut resp, "def");
-        let to = resp.headers.iter().find_map(|h| match h { Header::To(t) => Some(t.value().to_string()), _ => None });
+        let to = resp.headers.iter().find_map(|h| match h {
+            Header::To(t) => Some(t.value().to_string()),
+            _ => None,
+        });
         assert_eq!(to.as_deref(), Some("<sip:bob@example.com>;tag=abc"));
         let trying = response_to(&req, 100, None);
-        assert!(trying.headers.iter().any(|h| matches!(h, Header::Timestamp(_))));
+        assert!(trying
+            .headers
+            .iter()
+            .any(|h| matches!(h, Header::Timestamp(_))));
         let custom = response_to(&req, 486, Some("Busy Here"));
         assert_eq!(custom.status_code, StatusCode::BusyHere);
         let custom = response_to(&req, 486, Some("On the phone"));
-        assert_eq!(custom.status_code, StatusCode::Other(486, "On the phone".into()));
+        assert_eq!(
+            custom.status_code,
+            StatusCode::Other(486, "On the phone".into())
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use rsip::{Header, Method, Request, Response};
 
 use super::grammar::squeeze;
 use super::headers::NameAddr;
+use super::names::name_value;
 use super::reply::response_to;
 use super::uri::scheme_name;
-use super::validate::name_value;
 
 /// What this UAS supports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,11 @@ impl Default for UasPolicy {
         Self {
             supported_extensions: v(&["timer", "replaces", "100rel", "path", "outbound"]),
             supported_schemes: v(&["sip", "sips", "tel"]),
-            accepted_content_types: v(&["application/sdp", "message/sipfrag", "application/dtmf-relay"]),
+            accepted_content_types: v(&[
+                "application/sdp",
+                "message/sipfrag",
+                "application/dtmf-relay",
+            ]),
         }
     }
 }
@@ -100,7 +104,12 @@ pub fn uas_check(req: &Request, policy: &UasPolicy) -> Result<(), Rejection> {
         match values(name).count() {
             0 if mandatory => return Err(Rejection::new(400, format!("Missing {name} header"))),
             0 | 1 => {}
-            _ => return Err(Rejection::new(400, format!("Multiple {name} header fields"))),
+            _ => {
+                return Err(Rejection::new(
+                    400,
+                    format!("Multiple {name} header fields"),
+                ))
+            }
         }
     }
     if values("Via").next().is_none() {
@@ -115,7 +124,11 @@ pub fn uas_check(req: &Request, policy: &UasPolicy) -> Result<(), Rejection> {
     }
     // RFC 3261 §8.2.2.1.
     let scheme = scheme_name(&req.uri);
-    if !policy.supported_schemes.iter().any(|s| s.eq_ignore_ascii_case(&scheme)) {
+    if !policy
+        .supported_schemes
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&scheme))
+    {
         return Err(Rejection::new(416, "Unsupported URI Scheme"));
     }
     // RFC 3261 §10.3 step 3 / RFC 4475 §3.3.4: the AOR must be SIP or SIPS.
@@ -131,7 +144,12 @@ pub fn uas_check(req: &Request, policy: &UasPolicy) -> Result<(), Rejection> {
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .filter(|t| !policy.supported_extensions.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .filter(|t| {
+                !policy
+                    .supported_extensions
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(t))
+            })
             .collect();
         if !unknown.is_empty() {
             return Err(Rejection::new(420, "Bad Extension")
@@ -140,15 +158,19 @@ pub fn uas_check(req: &Request, policy: &UasPolicy) -> Result<(), Rejection> {
     }
     // RFC 3261 §8.2.3.
     if !req.body.is_empty() {
-        check_body(&mut values("Content-Type"), &mut values("Content-Encoding"), policy)?;
+        check_body(
+            &mut values("Content-Type"),
+            &mut values("Content-Encoding"),
+            policy,
+        )?;
     }
     // RFC 4475 §3.3.15: an INVITE must let us answer with SDP.
     if req.method == Method::Invite {
         let mut accepts = values("Accept").peekable();
         if accepts.peek().is_some() && !accepts.any(accepts_sdp) {
-            return Err(Rejection::new(406, "Not Acceptable").with(Header::Warning(h::Warning::new(
-                "399 dialtone \"Responses can only carry application/sdp\"",
-            ))));
+            return Err(Rejection::new(406, "Not Acceptable").with(Header::Warning(
+                h::Warning::new("399 dialtone \"Responses can only carry application/sdp\""),
+            )));
         }
     }
     Ok(())
@@ -219,12 +241,21 @@ mod tests {
     #[test]
     fn verdicts() {
         assert_eq!(check(&req("", "")), Ok(()));
-        assert_eq!(check(&req("Content-Type: application/sdp\r\n", "v=0\r\n")), Ok(()));
+        assert_eq!(
+            check(&req("Content-Type: application/sdp\r\n", "v=0\r\n")),
+            Ok(())
+        );
         assert_eq!(check(&req("Require: timer, 100rel\r\n", "")), Ok(()));
         assert_eq!(check(&req("Require: foo\r\n", "")), Err(420));
         assert_eq!(check(&req("Content-Type: text/plain\r\n", "hi")), Err(415));
         assert_eq!(check(&req("", "hi")), Err(400));
-        assert_eq!(check(&req("Content-Type: application/sdp\r\nContent-Encoding: gzip\r\n", "x")), Err(415));
+        assert_eq!(
+            check(&req(
+                "Content-Type: application/sdp\r\nContent-Encoding: gzip\r\n",
+                "x"
+            )),
+            Err(415)
+        );
         assert_eq!(check(&req("Accept: text/plain\r\n", "")), Err(406));
         assert_eq!(check(&req("Accept: application/*\r\n", "")), Ok(()));
         assert_eq!(check(&req("Max-Forwards: 0\r\n", "")), Ok(()));
@@ -235,7 +266,10 @@ mod tests {
     fn rejection_response_carries_headers() {
         let r = req("Require: foo, bar\r\n", "");
         let rej = uas_check(&r, &UasPolicy::default()).unwrap_err();
-        assert_eq!(rej.headers, vec![Header::Unsupported(h::Unsupported::new("foo, bar"))]);
+        assert_eq!(
+            rej.headers,
+            vec![Header::Unsupported(h::Unsupported::new("foo, bar"))]
+        );
         let resp = rej.response(&r);
         assert_eq!(resp.status_code.code(), 420);
         let names: Vec<_> = resp.headers.iter().map(|h| name_value(h).0).collect();

@@ -20,7 +20,6 @@ use rsip::{Auth, Domain, Host, HostWithPort, Param, Port, Scheme, Uri};
 
 use super::grammar::pos;
 
-
 /// A parsed URI: the rsip form plus the raw `?headers` part, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedUri {
@@ -110,12 +109,17 @@ pub(crate) fn split_uri(s: &str) -> Result<UriParts<'_>, String> {
     if s.is_empty() {
         return Err("empty URI".into());
     }
-    if s.bytes().any(|b| b <= b' ' || matches!(b, 0x7f | b'<' | b'>' | b'"')) {
+    if s.bytes()
+        .any(|b| b <= b' ' || matches!(b, 0x7f | b'<' | b'>' | b'"'))
+    {
         return Err(format!("whitespace or illegal character in URI {s:?}"));
     }
     let colon = pos(s, b':').ok_or_else(|| format!("URI without scheme: {s:?}"))?;
     let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
-    let valid_scheme = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+    let valid_scheme = scheme
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -234,7 +238,10 @@ fn split_hostport(s: &str) -> Result<(Host0<'_>, Option<u16>), String> {
             if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("bad port {p:?}"));
             }
-            Some(p.parse::<u16>().map_err(|_| format!("port out of range {p:?}"))?)
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("port out of range {p:?}"))?,
+            )
         }
     };
     Ok((host, port))
@@ -351,7 +358,10 @@ mod tests {
         assert_eq!(format_uri(&p.uri), "sips:[2001:db8::1]:5061");
         let p = parse_uri("sip:user@example.com?Route=%3Csip:example.com%3E").unwrap();
         assert_eq!(p.headers.as_deref(), Some("Route=%3Csip:example.com%3E"));
-        assert_eq!(rt("sip:a:pw@10.0.0.1;maddr=x;%6C%72"), "sip:a:pw@10.0.0.1;maddr=x;%6C%72");
+        assert_eq!(
+            rt("sip:a:pw@10.0.0.1;maddr=x;%6C%72"),
+            "sip:a:pw@10.0.0.1;maddr=x;%6C%72"
+        );
         assert_eq!(rt("sip:example.com"), "sip:example.com");
     }
 
@@ -359,16 +369,37 @@ mod tests {
     fn other_schemes_are_opaque() {
         let p = parse_uri("nobodyKnowsThisScheme:totallyopaquecontent").unwrap();
         assert_eq!(scheme_name(&p.uri), "nobodyknowsthisscheme");
-        assert_eq!(format_uri(&p.uri), "nobodyKnowsThisScheme:totallyopaquecontent");
-        assert_eq!(rt("soap.beep://192.0.2.103:3002"), "soap.beep://192.0.2.103:3002");
-        assert_eq!(rt("tel:+1-201-555-0123;phone-context=x"), "tel:+1-201-555-0123;phone-context=x");
+        assert_eq!(
+            format_uri(&p.uri),
+            "nobodyKnowsThisScheme:totallyopaquecontent"
+        );
+        assert_eq!(
+            rt("soap.beep://192.0.2.103:3002"),
+            "soap.beep://192.0.2.103:3002"
+        );
+        assert_eq!(
+            rt("tel:+1-201-555-0123;phone-context=x"),
+            "tel:+1-201-555-0123;phone-context=x"
+        );
     }
 
     #[test]
     fn bad_uris() {
         for bad in [
-            "", "sip:", "sip:user@", "sip:@host", "sip:host:", "sip:host:99999", "sip:ho st",
-            "<sip:x>", "sip:[::1", "sip:host;;", "sip:host;a=", "1x:foo", "nocolon", "sip:h?",
+            "",
+            "sip:",
+            "sip:user@",
+            "sip:@host",
+            "sip:host:",
+            "sip:host:99999",
+            "sip:ho st",
+            "<sip:x>",
+            "sip:[::1",
+            "sip:host;;",
+            "sip:host;a=",
+            "1x:foo",
+            "nocolon",
+            "sip:h?",
             "sip:a b@c",
         ] {
             assert!(parse_uri(bad).is_err(), "{bad:?} should fail");

@@ -15,6 +15,7 @@ use super::grammar::{
     split_top_level, squeeze,
 };
 use super::headers::NameAddr;
+use super::names::other_header;
 use super::uri::{check_hostport, split_uri};
 
 /// A failed check: the status to answer with (requests) and why.
@@ -140,7 +141,9 @@ pub(crate) fn status_line(line: &[u8]) -> Result<StatusCode, String> {
     if !(100..=699).contains(&code) {
         return Err(format!("status code {code} out of range"));
     }
-    let reason = String::from_utf8_lossy(rest.get(4..).unwrap_or(&[])).trim().to_string();
+    let reason = String::from_utf8_lossy(rest.get(4..).unwrap_or(&[]))
+        .trim()
+        .to_string();
     Ok(match StatusCode::from(code) {
         StatusCode::Other(code, _) => StatusCode::Other(code, reason),
         known => known,
@@ -251,7 +254,9 @@ pub(crate) fn push_header(out: &mut Vec<Header>, name: &str, value: &[u8]) -> Re
             if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("not a number".into()));
             }
-            value.parse::<u32>().map_err(|_| bad("out of range".into()))?;
+            value
+                .parse::<u32>()
+                .map_err(|_| bad("out of range".into()))?;
             out.push(Header::MaxForwards(h::MaxForwards::new(value)));
         }
     }
@@ -299,105 +304,21 @@ pub(crate) fn cseq_parts(s: &str) -> Result<(u32, &str), String> {
 /// `type "/" subtype *(SEMI m-parameter)`.
 fn media_type(s: &str) -> Result<(), String> {
     let (ty, rest) = split_at_byte(s, b'/').ok_or("missing '/'")?;
-    let end = rest.bytes().position(|b| !is_token_byte(b)).unwrap_or(rest.len());
+    let end = rest
+        .bytes()
+        .position(|b| !is_token_byte(b))
+        .unwrap_or(rest.len());
     if !is_token(ty) || end == 0 {
         return Err(format!("bad media type {s:?}"));
     }
     check_params(&rest[end..])
 }
 
-/// The rsip variant for a header rsip knows, else `Header::Other`.
-pub(crate) fn other_header(name: &str, value: String) -> Header {
-    let mut buf = [0u8; 24];
-    let Some(lower) = buf.get_mut(..name.len()) else {
-        return Header::Other(name.to_string(), value);
-    };
-    for (d, s) in lower.iter_mut().zip(name.bytes()) {
-        *d = s.to_ascii_lowercase();
-    }
-    macro_rules! untyped {
-        ($($lit:literal => $variant:ident),* $(,)?) => {
-            match &*lower {
-                $($lit => Header::$variant(h::$variant::new(value)),)*
-                _ => Header::Other(name.to_string(), value),
-            }
-        };
-    }
-    untyped! {
-        b"accept" => Accept,
-        b"accept-encoding" => AcceptEncoding,
-        b"accept-language" => AcceptLanguage,
-        b"alert-info" => AlertInfo,
-        b"allow" => Allow,
-        b"authentication-info" => AuthenticationInfo,
-        b"authorization" => Authorization,
-        b"call-info" => CallInfo,
-        b"content-disposition" => ContentDisposition,
-        b"content-encoding" => ContentEncoding,
-        b"content-language" => ContentLanguage,
-        b"date" => Date,
-        b"error-info" => ErrorInfo,
-        b"event" => Event,
-        b"in-reply-to" => InReplyTo,
-        b"mime-version" => MimeVersion,
-        b"min-expires" => MinExpires,
-        b"organization" => Organization,
-        b"priority" => Priority,
-        b"proxy-authenticate" => ProxyAuthenticate,
-        b"proxy-authorization" => ProxyAuthorization,
-        b"proxy-require" => ProxyRequire,
-        b"record-route" => RecordRoute,
-        b"reply-to" => ReplyTo,
-        b"require" => Require,
-        b"retry-after" => RetryAfter,
-        b"route" => Route,
-        b"server" => Server,
-        b"subject" => Subject,
-        b"subscription-state" => SubscriptionState,
-        b"supported" => Supported,
-        b"timestamp" => Timestamp,
-        b"unsupported" => Unsupported,
-        b"user-agent" => UserAgent,
-        b"warning" => Warning,
-        b"www-authenticate" => WwwAuthenticate,
-    }
-}
-
-/// The header's name and value as strings, whatever its variant.
-pub(crate) fn name_value(header: &Header) -> (&str, &str) {
-    macro_rules! nv {
-        ($($variant:ident => $name:literal),* $(,)?) => {
-            match header {
-                Header::Other(n, v) => (n.as_str(), v.as_str()),
-                $(Header::$variant(x) => ($name, x.value()),)*
-            }
-        };
-    }
-    nv! {
-        Accept => "Accept", AcceptEncoding => "Accept-Encoding",
-        AcceptLanguage => "Accept-Language", AlertInfo => "Alert-Info", Allow => "Allow",
-        AuthenticationInfo => "Authentication-Info", Authorization => "Authorization",
-        CSeq => "CSeq", CallId => "Call-ID", CallInfo => "Call-Info", Contact => "Contact",
-        ContentDisposition => "Content-Disposition", ContentEncoding => "Content-Encoding",
-        ContentLanguage => "Content-Language", ContentLength => "Content-Length",
-        ContentType => "Content-Type", Date => "Date", ErrorInfo => "Error-Info",
-        Event => "Event", Expires => "Expires", From => "From", InReplyTo => "In-Reply-To",
-        MaxForwards => "Max-Forwards", MimeVersion => "MIME-Version",
-        MinExpires => "Min-Expires", Organization => "Organization", Priority => "Priority",
-        ProxyAuthenticate => "Proxy-Authenticate", ProxyAuthorization => "Proxy-Authorization",
-        ProxyRequire => "Proxy-Require", RecordRoute => "Record-Route", ReplyTo => "Reply-To",
-        Require => "Require", RetryAfter => "Retry-After", Route => "Route", Server => "Server",
-        Subject => "Subject", SubscriptionState => "Subscription-State",
-        Supported => "Supported", Timestamp => "Timestamp", To => "To",
-        Unsupported => "Unsupported", UserAgent => "User-Agent", Via => "Via",
-        Warning => "Warning", WwwAuthenticate => "WWW-Authenticate",
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::message::names::name_value;
 
     fn push(name: &str, value: &str) -> Result<Vec<Header>, Fail> {
         let mut out = Vec::new();
@@ -406,15 +327,48 @@ mod tests {
 
     #[test]
     fn request_lines() {
-        let rl = request_line(b"INVITE  sip:user@example.com  SIP/2.0  ").map_err(|f| f.reason).unwrap();
+        let rl = request_line(b"INVITE  sip:user@example.com  SIP/2.0  ")
+            .map_err(|f| f.reason)
+            .unwrap();
         assert_eq!(rl.method, "INVITE");
-        assert_eq!(request_line(b"OPTIONS sip:a SIP/7.0").err().map(|f| f.status), Some(505));
-        assert_eq!(request_line(b"INVITE sip:a; lr SIP/2.0").err().map(|f| f.status), Some(400));
-        assert_eq!(request_line(b"INVITE <sip:a> SIP/2.0").err().map(|f| f.status), Some(400));
-        assert_eq!(request_line(b"INVITE sip:a?Route=x SIP/2.0").err().map(|f| f.status), Some(400));
-        assert_eq!(request_line(b"GET / HTTP/1.1").err().map(|f| f.status), Some(0));
-        assert_eq!(request_line(b"INVITE sip:a SIP/2.x").err().map(|f| f.status), Some(400));
-        assert_eq!(request_line(b"INVITE SIP/2.0").err().map(|f| f.status), Some(400));
+        assert_eq!(
+            request_line(b"OPTIONS sip:a SIP/7.0")
+                .err()
+                .map(|f| f.status),
+            Some(505)
+        );
+        assert_eq!(
+            request_line(b"INVITE sip:a; lr SIP/2.0")
+                .err()
+                .map(|f| f.status),
+            Some(400)
+        );
+        assert_eq!(
+            request_line(b"INVITE <sip:a> SIP/2.0")
+                .err()
+                .map(|f| f.status),
+            Some(400)
+        );
+        assert_eq!(
+            request_line(b"INVITE sip:a?Route=x SIP/2.0")
+                .err()
+                .map(|f| f.status),
+            Some(400)
+        );
+        assert_eq!(
+            request_line(b"GET / HTTP/1.1").err().map(|f| f.status),
+            Some(0)
+        );
+        assert_eq!(
+            request_line(b"INVITE sip:a SIP/2.x")
+                .err()
+                .map(|f| f.status),
+            Some(400)
+        );
+        assert_eq!(
+            request_line(b"INVITE SIP/2.0").err().map(|f| f.status),
+            Some(400)
+        );
     }
 
     #[test]
@@ -422,7 +376,10 @@ mod tests {
         assert_eq!(status_line(b"SIP/2.0 200 OK"), Ok(StatusCode::OK));
         assert_eq!(status_line(b"SIP/2.0 100 "), Ok(StatusCode::Trying));
         assert_eq!(status_line(b"SIP/2.0 100"), Ok(StatusCode::Trying));
-        assert_eq!(status_line(b"SIP/2.0 299 Fine"), Ok(StatusCode::Other(299, "Fine".into())));
+        assert_eq!(
+            status_line(b"SIP/2.0 299 Fine"),
+            Ok(StatusCode::Other(299, "Fine".into()))
+        );
         assert!(status_line(b"SIP/2.0 4294967301 x").is_err());
         assert!(status_line(b"SIP/2.0 099 x").is_err());
         assert!(status_line(b"SIP/2.0 700 x").is_err());
@@ -441,33 +398,57 @@ mod tests {
     fn interpreted_headers() {
         let v = push("Via", "SIP  / 2.0  / TCP spindle.example.com ;\tbranch = z9 , SIP/2.0/UDP [::1]:5060;received=[::2]").unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(name_value(&v[0]), ("Via", "SIP/2.0/TCP spindle.example.com;branch=z9"));
+        assert_eq!(
+            name_value(&v[0]),
+            ("Via", "SIP/2.0/TCP spindle.example.com;branch=z9")
+        );
         assert!(push("Via", "SIP/2.0/UDP 192.0.2.15;;,;,,").is_err());
         assert!(push("Via", "SIP/2.0/UDP").is_err());
         let c = push("Contact", "<sip:a@b>;q=0.5, \"x,y\" <sip:c@d>").unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(push("Contact", " * ").unwrap().len(), 1);
         assert!(push("Contact", "\"Joe\" <sip:joe@example.org>;;;;").is_err());
-        assert!(push("Contact", "sip:user@example.com?Route=%3Csip:sip.example.com%3E").is_err());
+        assert!(push(
+            "Contact",
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E"
+        )
+        .is_err());
         assert!(push("To", "\"Mr. J. User <sip:j.user@example.com>").is_err());
         assert!(push("From", "Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err());
         assert!(push("CSeq", "36893488147419103232 REGISTER").is_err());
-        assert_eq!(name_value(&push("CSeq", "0009   INVITE").unwrap()[0]).1, "0009 INVITE");
+        assert_eq!(
+            name_value(&push("CSeq", "0009   INVITE").unwrap()[0]).1,
+            "0009 INVITE"
+        );
         assert!(push("Call-ID", "a b").is_err());
         assert!(push("Content-Length", "-999").is_err());
         assert!(push("Max-Forwards", "x").is_err());
         assert!(push("Max-Forwards", "99999999999").is_err());
-        assert_eq!(name_value(&push("Expires", "100000000000000").unwrap()[0]).1, "4294967295");
+        assert_eq!(
+            name_value(&push("Expires", "100000000000000").unwrap()[0]).1,
+            "4294967295"
+        );
         assert!(push("Expires", "soon").is_err());
-        assert_eq!(name_value(&push("Content-Type", "multipart/mixed ; boundary = x").unwrap()[0]).1,
-            "multipart/mixed;boundary=x");
+        assert_eq!(
+            name_value(&push("Content-Type", "multipart/mixed ; boundary = x").unwrap()[0]).1,
+            "multipart/mixed;boundary=x"
+        );
         assert!(push("Content-Type", "sdp").is_err());
     }
 
     #[test]
     fn other_headers_map_to_rsip_variants() {
-        assert!(matches!(push("require", "100rel").unwrap()[0], Header::Require(_)));
-        assert!(matches!(push("X-Long-Header-Name-Beyond-Buffer", "v").unwrap()[0], Header::Other(..)));
-        assert_eq!(name_value(&push("Refer-To", "<sip:a@b>").unwrap()[0]), ("Refer-To", "<sip:a@b>"));
+        assert!(matches!(
+            push("require", "100rel").unwrap()[0],
+            Header::Require(_)
+        ));
+        assert!(matches!(
+            push("X-Long-Header-Name-Beyond-Buffer", "v").unwrap()[0],
+            Header::Other(..)
+        ));
+        assert_eq!(
+            name_value(&push("Refer-To", "<sip:a@b>").unwrap()[0]),
+            ("Refer-To", "<sip:a@b>")
+        );
     }
 }

@@ -9,9 +9,9 @@ use std::io::Write as _;
 
 use rsip::{Header, SipMessage, StatusCode};
 
+use super::names::name_value;
 use super::reply::{reason_phrase, sanitize};
 use super::uri::write_uri;
-use super::validate::name_value;
 
 /// Serializes `msg` with a correct Content-Length.
 pub(crate) fn to_bytes(msg: &SipMessage) -> Vec<u8> {
@@ -95,7 +95,8 @@ mod tests {
             body: vec![0xff, 0x00, b'a'],
         };
         let out = to_bytes(&SipMessage::Response(resp));
-        let mut expect = b"SIP/2.0 404 Not Found\r\nContent-Length: 3\r\nCall-ID: x\r\n\r\n".to_vec();
+        let mut expect =
+            b"SIP/2.0 404 Not Found\r\nContent-Length: 3\r\nCall-ID: x\r\n\r\n".to_vec();
         expect.extend_from_slice(&[0xff, 0x00, b'a']);
         assert_eq!(out, expect);
     }
@@ -109,6 +110,9 @@ mod tests {
             body: Vec::new(),
         };
         let out = String::from_utf8(to_bytes(&SipMessage::Response(resp))).unwrap();
-        assert_eq!(out, "SIP/2.0 299 Fine  X\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            out,
+            "SIP/2.0 299 Fine  X\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n"
+        );
     }
 }

@@ -18,13 +18,17 @@ fn copy_core(orig: &Request, method: Method, to: Option<&Header>) -> Request {
             Header::To(_) => headers.push(to.cloned().unwrap_or_else(|| h.clone())),
             Header::CSeq(c) => {
                 let seq = c.seq().unwrap_or(0);
-                headers.push(Header::CSeq(rsip::headers::CSeq::new(format!("{seq} {method}"))));
+                headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+                    "{seq} {method}"
+                ))));
             }
             _ => {}
         }
     }
     headers.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
-    headers.push(Header::ContentLength(rsip::headers::ContentLength::new("0")));
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+        "0",
+    )));
     Request {
         method,
         uri: orig.uri.clone(),
@@ -87,7 +91,10 @@ mod tests {
     #[test]
     fn cancel_matches_invite() {
         let s = cancel_for(&invite()).to_string();
-        assert!(s.starts_with("CANCEL sip:bob@example.com SIP/2.0\r\n"), "{s}");
+        assert!(
+            s.starts_with("CANCEL sip:bob@example.com SIP/2.0\r\n"),
+            "{s}"
+        );
         assert!(s.contains("CSeq: 7 CANCEL"), "{s}");
         assert!(s.contains("To: <sip:bob@example.com>\r\n"), "{s}");
         assert!(s.contains("branch=z9hG4bKabc"), "{s}");

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use rsip::prelude::*;
 use rsip::{Request, Response};
 use tokio::sync::mpsc;
 
@@ -76,10 +75,8 @@ impl ServerTransaction {
     }
 
     pub(super) fn tag_of(req: &Request) -> String {
-        req.to_header()
-            .ok()
-            .and_then(|t| t.tag().ok().flatten())
-            .map(|t| t.value().to_string())
+        super::key::tag_of(&req.headers, super::key::Party::To)
+            .filter(|t| !t.is_empty())
             .unwrap_or_else(reply::new_tag)
     }
 }

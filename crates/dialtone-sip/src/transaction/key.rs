@@ -3,8 +3,10 @@
 //! RFC 2543 fallback for requests whose branch lacks the magic cookie.
 
 use rsip::headers::UntypedHeader;
-use rsip::prelude::*;
-use rsip::{Method, Request, Response};
+use rsip::{Header, Headers, Method, Request, Response};
+
+use crate::message::NameAddr;
+use crate::transport::via::ViaValue;
 
 /// The RFC 3261 branch prefix that promises a unique branch.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -46,33 +48,64 @@ fn method_for_matching(m: &Method) -> String {
     }
 }
 
+/// Which tagged header to read.
+#[derive(Clone, Copy)]
+pub enum Party {
+    From,
+    To,
+}
+
+/// The `tag` of the From or To header ("" when absent).
+pub fn tag_of(headers: &Headers, party: Party) -> Option<String> {
+    let value = headers.iter().find_map(|h| match (party, h) {
+        (Party::From, Header::From(f)) => Some(f.value()),
+        (Party::To, Header::To(t)) => Some(t.value()),
+        _ => None,
+    })?;
+    let na = NameAddr::parse(value).ok()?;
+    Some(na.tag().unwrap_or_default().to_string())
+}
+
+pub(crate) fn call_id(headers: &Headers) -> Option<String> {
+    headers.iter().find_map(|h| match h {
+        Header::CallId(c) => Some(c.value().to_string()),
+        _ => None,
+    })
+}
+
+pub(crate) fn cseq(headers: &Headers) -> Option<(u32, Method)> {
+    headers.iter().find_map(|h| match h {
+        Header::CSeq(c) => Some((c.seq().ok()?, c.method().ok()?)),
+        _ => None,
+    })
+}
+
+fn top_via_value(headers: &Headers) -> Option<&str> {
+    headers.iter().find_map(|h| match h {
+        Header::Via(v) => Some(v.value()),
+        _ => None,
+    })
+}
+
 impl ServerKey {
     /// The key of the transaction a request belongs to. `method` lets a
     /// CANCEL look up the INVITE it cancels.
     pub fn for_request_as(req: &Request, method: &Method) -> Option<ServerKey> {
-        let via = req.via_header().ok()?;
-        let typed = via.typed().ok()?;
+        let via = ViaValue::top(&req.headers)?;
         let method = method_for_matching(method);
-        match typed.branch() {
-            Some(b) if b.value().starts_with(MAGIC_COOKIE) => Some(ServerKey::Rfc3261 {
-                branch: b.value().to_string(),
-                sent_by: typed.sent_by().to_string(),
+        match via.branch() {
+            Some(b) if b.starts_with(MAGIC_COOKIE) => Some(ServerKey::Rfc3261 {
+                branch: b.to_string(),
+                sent_by: via.sent_by(),
                 method,
             }),
             _ => Some(ServerKey::Rfc2543 {
-                request_uri: req.uri.to_string(),
-                from_tag: req
-                    .from_header()
-                    .ok()?
-                    .tag()
-                    .ok()
-                    .flatten()
-                    .map(|t| t.value().to_string())
-                    .unwrap_or_default(),
-                call_id: req.call_id_header().ok()?.value().to_string(),
-                cseq: req.cseq_header().ok()?.seq().ok()?,
+                request_uri: crate::message::uri::format_uri(&req.uri),
+                from_tag: tag_of(&req.headers, Party::From)?,
+                call_id: call_id(&req.headers)?,
+                cseq: cseq(&req.headers)?.0,
                 method,
-                via: via.value().to_string(),
+                via: top_via_value(&req.headers)?.to_string(),
             }),
         }
     }
@@ -84,18 +117,18 @@ impl ServerKey {
 
 impl ClientKey {
     pub fn for_request(req: &Request) -> Option<ClientKey> {
-        let branch = req.via_header().ok()?.typed().ok()?.branch()?.value().to_string();
+        let via = ViaValue::top(&req.headers)?;
         Some(ClientKey {
-            branch,
+            branch: via.branch()?.to_string(),
             method: method_for_matching(&req.method),
         })
     }
 
     pub fn for_response(resp: &Response) -> Option<ClientKey> {
-        let branch = resp.via_header().ok()?.typed().ok()?.branch()?.value().to_string();
+        let via = ViaValue::top(&resp.headers)?;
         Some(ClientKey {
-            branch,
-            method: method_for_matching(&resp.cseq_header().ok()?.method().ok()?),
+            branch: via.branch()?.to_string(),
+            method: method_for_matching(&cseq(&resp.headers)?.1),
         })
     }
 }
@@ -112,16 +145,9 @@ pub struct AckKey {
 impl AckKey {
     pub fn for_request(req: &Request) -> Option<AckKey> {
         Some(AckKey {
-            call_id: req.call_id_header().ok()?.value().to_string(),
-            cseq: req.cseq_header().ok()?.seq().ok()?,
-            from_tag: req
-                .from_header()
-                .ok()?
-                .tag()
-                .ok()
-                .flatten()
-                .map(|t| t.value().to_string())
-                .unwrap_or_default(),
+            call_id: call_id(&req.headers)?,
+            cseq: cseq(&req.headers)?.0,
+            from_tag: tag_of(&req.headers, Party::From)?,
         })
     }
 }

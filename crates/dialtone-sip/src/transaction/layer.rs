@@ -111,7 +111,9 @@ impl TransactionLayer {
         }
         match req.method {
             Method::Ack => {
-                if let Some(tx) = AckKey::for_request(&req).and_then(|k| self.inner.acks.get(&k).map(|t| t.clone())) {
+                if let Some(tx) = AckKey::for_request(&req)
+                    .and_then(|k| self.inner.acks.get(&k).map(|t| t.clone()))
+                {
                     let _ = tx.send(ServerInput::Ack2xx(req));
                     return None;
                 }
@@ -141,7 +143,13 @@ impl TransactionLayer {
         let _ = tx.reply(status);
     }
 
-    fn new_server(&self, req: Request, key: ServerKey, from: Peer, local: SocketAddr) -> ServerTransaction {
+    fn new_server(
+        &self,
+        req: Request,
+        key: ServerKey,
+        from: Peer,
+        local: SocketAddr,
+    ) -> ServerTransaction {
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let reply_to = via::response_target(&req, &from);
@@ -179,19 +187,27 @@ impl TransactionLayer {
     }
 
     fn on_response(&self, resp: Response, from: Peer) -> Option<TuEvent> {
-        let tx = ClientKey::for_response(&resp).and_then(|k| self.inner.client.get(&k).map(|t| t.clone()));
+        let tx = ClientKey::for_response(&resp)
+            .and_then(|k| self.inner.client.get(&k).map(|t| t.clone()));
         match tx {
             Some(tx) => {
                 let _ = tx.send(ClientInput::Response(resp));
                 None
             }
-            None => Some(TuEvent::Response { response: resp, from }),
+            None => Some(TuEvent::Response {
+                response: resp,
+                from,
+            }),
         }
     }
 
     /// Sends a request in a new client transaction, with our Via (a fresh
     /// branch, `rport`) on top.
-    pub fn send_request(&self, mut req: Request, to: Peer) -> Result<ClientTransaction, TransactionError> {
+    pub fn send_request(
+        &self,
+        mut req: Request,
+        to: Peer,
+    ) -> Result<ClientTransaction, TransactionError> {
         let local = self
             .inner
             .transports
@@ -210,13 +226,20 @@ impl TransactionLayer {
     }
 
     /// Sends a CANCEL for a pending INVITE (§9.1): same branch and peer.
-    pub fn cancel(&self, invite: &ClientTransaction) -> Result<ClientTransaction, TransactionError> {
+    pub fn cancel(
+        &self,
+        invite: &ClientTransaction,
+    ) -> Result<ClientTransaction, TransactionError> {
         self.start_client(super::cancel_for(invite.request()), invite.peer())
     }
 
     /// Sends a message outside any transaction: the ACK for a 2xx (§13.2.2.4),
     /// or a 2xx retransmission by a UAS core.
-    pub async fn send_stateless(&self, msg: impl Into<SipMessage>, to: Peer) -> Result<(), TransactionError> {
+    pub async fn send_stateless(
+        &self,
+        msg: impl Into<SipMessage>,
+        to: Peer,
+    ) -> Result<(), TransactionError> {
         self.inner
             .transports
             .send(&msg.into(), &to)
@@ -233,7 +256,9 @@ impl TransactionLayer {
         self.inner.client.insert(key.clone(), input_tx.clone());
         let inner = self.inner.clone();
         let done = move || {
-            inner.client.remove_if(&key, |_, v| v.same_channel(&input_tx));
+            inner
+                .client
+                .remove_if(&key, |_, v| v.same_channel(&input_tx));
         };
         let handle = ClientTransaction {
             request: req.clone(),
@@ -258,6 +283,8 @@ impl TransactionLayer {
     ) {
         let transports = self.inner.transports.clone();
         let config = self.inner.config;
-        tokio::spawn(driver::run(machine, inputs, events, transports, peer, config, done));
+        tokio::spawn(driver::run(
+            machine, inputs, events, transports, peer, config, done,
+        ));
     }
 }

@@ -24,7 +24,7 @@ pub use build::{ack_for_non2xx, cancel_for};
 pub use client_invite::ClientInviteState;
 pub use client_non_invite::ClientNonInviteState;
 pub use handles::{ClientTransaction, ServerTransaction};
-pub use key::{AckKey, ClientKey, ServerKey, MAGIC_COOKIE};
+pub use key::{tag_of, AckKey, ClientKey, Party, ServerKey, MAGIC_COOKIE};
 pub use layer::{TransactionLayer, TuEvent};
 pub use server_invite::ServerInviteState;
 pub use server_non_invite::ServerNonInviteState;

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use rsip::headers::UntypedHeader;
 use crate::transport::{Incoming, Peer, Protocol, Transports};
+use rsip::headers::UntypedHeader;
 
 type Sink = mpsc::UnboundedReceiver<(Peer, SipMessage)>;
 
@@ -119,7 +119,9 @@ fn server_tx(ev: Option<TuEvent>) -> ServerTransaction {
 async fn timer_e_doubles_to_t2_then_timer_f_times_out() {
     let (layer, mut sink) = layer();
     let t0 = Instant::now();
-    let mut tx = layer.send_request(outgoing("OPTIONS"), udp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("OPTIONS"), udp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let sent = sent_until(&mut sink, t0, Duration::from_secs(40)).await;
     // E: 500, 1000, 2000, 4000, 4000 … ms apart; F at 64·T1 = 32 s.
     assert_eq!(
@@ -134,21 +136,32 @@ async fn timer_e_doubles_to_t2_then_timer_f_times_out() {
 async fn proceeding_retransmits_at_t2_and_timer_k_ends_completed() {
     let (layer, mut sink) = layer();
     let t0 = Instant::now();
-    let mut tx = layer.send_request(outgoing("REGISTER"), udp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("REGISTER"), udp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let req = tx.request().clone();
     let first = sent_until(&mut sink, t0, Duration::from_millis(600)).await;
     assert_eq!(ms(&first), vec![0, 500]);
     // A provisional at 600 ms: Proceeding; E next fires at 1500 (already
     // running), then every T2.
-    assert!(layer.on_incoming(incoming(response_to(&req, 100, None), udp())).is_none());
-    assert!(matches!(tx.next_event().await, Some(ClientEvent::Provisional(_))));
+    assert!(layer
+        .on_incoming(incoming(response_to(&req, 100, None), udp()))
+        .is_none());
+    assert!(matches!(
+        tx.next_event().await,
+        Some(ClientEvent::Provisional(_))
+    ));
     let more = sent_until(&mut sink, t0, Duration::from_millis(9600)).await;
     assert_eq!(ms(&more), vec![1500, 5500, 9500]);
     // Final response: Completed, no more retransmissions, TU told once.
     layer.on_incoming(incoming(response_to(&req, 200, Some("x")), udp()));
-    assert!(matches!(tx.next_event().await, Some(ClientEvent::Final(r)) if r.status_code.code() == 200));
+    assert!(
+        matches!(tx.next_event().await, Some(ClientEvent::Final(r)) if r.status_code.code() == 200)
+    );
     // A retransmitted 200 is absorbed in Completed.
-    assert!(layer.on_incoming(incoming(response_to(&req, 200, Some("x")), udp())).is_none());
+    assert!(layer
+        .on_incoming(incoming(response_to(&req, 200, Some("x")), udp()))
+        .is_none());
     settle().await;
     assert_eq!(layer.counts(), (0, 1));
     // Timer K = T4 = 5 s.
@@ -164,7 +177,9 @@ async fn proceeding_retransmits_at_t2_and_timer_k_ends_completed() {
 async fn reliable_transport_has_no_retransmissions_and_zero_timer_k() {
     let (layer, mut sink) = layer();
     let t0 = Instant::now();
-    let mut tx = layer.send_request(outgoing("OPTIONS"), tcp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("OPTIONS"), tcp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let sent = sent_until(&mut sink, t0, Duration::from_secs(10)).await;
     assert_eq!(ms(&sent), vec![0]);
     let req = tx.request().clone();
@@ -173,7 +188,9 @@ async fn reliable_transport_has_no_retransmissions_and_zero_timer_k() {
     settle().await;
     assert_eq!(layer.counts(), (0, 0), "Timer K is zero on TCP");
     let t1 = Instant::now();
-    let mut tx = layer.send_request(outgoing("OPTIONS"), tcp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("OPTIONS"), tcp())
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(tx.next_event().await, Some(ClientEvent::Timeout)));
     assert_eq!(t1.elapsed().as_millis(), 32_000, "Timer F on TCP too");
 }
@@ -184,7 +201,9 @@ async fn reliable_transport_has_no_retransmissions_and_zero_timer_k() {
 async fn timer_a_doubles_uncapped_and_timer_b_times_out() {
     let (layer, mut sink) = layer();
     let t0 = Instant::now();
-    let mut tx = layer.send_request(outgoing("INVITE"), udp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("INVITE"), udp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let sent = sent_until(&mut sink, t0, Duration::from_secs(40)).await;
     assert_eq!(ms(&sent), vec![0, 500, 1500, 3500, 7500, 15500, 31500]);
     assert!(matches!(tx.next_event().await, Some(ClientEvent::Timeout)));
@@ -196,11 +215,16 @@ async fn timer_a_doubles_uncapped_and_timer_b_times_out() {
 async fn provisional_stops_timer_a_and_timer_b() {
     let (layer, mut sink) = layer();
     let t0 = Instant::now();
-    let mut tx = layer.send_request(outgoing("INVITE"), udp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("INVITE"), udp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let req = tx.request().clone();
     let _ = sent_until(&mut sink, t0, Duration::from_millis(100)).await;
     layer.on_incoming(incoming(response_to(&req, 180, Some("b")), udp()));
-    assert!(matches!(tx.next_event().await, Some(ClientEvent::Provisional(_))));
+    assert!(matches!(
+        tx.next_event().await,
+        Some(ClientEvent::Provisional(_))
+    ));
     let sent = sent_until(&mut sink, t0, Duration::from_secs(60)).await;
     assert!(sent.is_empty(), "no retransmission in Proceeding");
     settle().await;
@@ -211,16 +235,23 @@ async fn provisional_stops_timer_a_and_timer_b() {
 async fn non_2xx_is_acked_by_the_transaction_and_timer_d_ends_it() {
     let (layer, mut sink) = layer();
     let t0 = Instant::now();
-    let mut tx = layer.send_request(outgoing("INVITE"), udp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("INVITE"), udp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let req = tx.request().clone();
     let _ = sent_until(&mut sink, t0, Duration::from_millis(100)).await;
     let busy = response_to(&req, 486, Some("b"));
     layer.on_incoming(incoming(busy.clone(), udp()));
-    assert!(matches!(tx.next_event().await, Some(ClientEvent::Final(r)) if r.status_code.code() == 486));
+    assert!(
+        matches!(tx.next_event().await, Some(ClientEvent::Final(r)) if r.status_code.code() == 486)
+    );
     let (_, ack) = sink.recv().await.unwrap_or_else(|| panic!("ACK"));
     assert_eq!(method(&ack), "ACK");
     let ack_s = ack.to_string();
-    assert!(ack_s.contains("tag=b"), "ACK carries the response's To tag: {ack_s}");
+    assert!(
+        ack_s.contains("tag=b"),
+        "ACK carries the response's To tag: {ack_s}"
+    );
     // A retransmitted 486 is ACKed again and not passed up.
     layer.on_incoming(incoming(busy, udp()));
     let (_, ack2) = sink.recv().await.unwrap_or_else(|| panic!("ACK again"));
@@ -237,19 +268,30 @@ async fn non_2xx_is_acked_by_the_transaction_and_timer_d_ends_it() {
 #[tokio::test(start_paused = true)]
 async fn every_2xx_reaches_the_tu_until_timer_m() {
     let (layer, mut sink) = layer();
-    let mut tx = layer.send_request(outgoing("INVITE"), udp()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = layer
+        .send_request(outgoing("INVITE"), udp())
+        .unwrap_or_else(|e| panic!("{e}"));
     let req = tx.request().clone();
     let _ = sink.recv().await;
     let ok = response_to(&req, 200, Some("b"));
     layer.on_incoming(incoming(ok.clone(), udp()));
     assert!(matches!(tx.next_event().await, Some(ClientEvent::Final(_))));
     layer.on_incoming(incoming(ok.clone(), udp()));
-    assert!(matches!(tx.next_event().await, Some(ClientEvent::Final(_))), "Accepted passes 2xx retransmissions");
-    assert!(sink.try_recv().is_err(), "the transaction does not ACK a 2xx");
+    assert!(
+        matches!(tx.next_event().await, Some(ClientEvent::Final(_))),
+        "Accepted passes 2xx retransmissions"
+    );
+    assert!(
+        sink.try_recv().is_err(),
+        "the transaction does not ACK a 2xx"
+    );
     tokio::time::sleep(Duration::from_millis(32_100)).await;
     assert_eq!(layer.counts(), (0, 0), "Timer M ended Accepted");
     // Afterwards a 2xx goes to the TU as a stray response.
-    assert!(matches!(layer.on_incoming(incoming(ok, udp())), Some(TuEvent::Response { .. })));
+    assert!(matches!(
+        layer.on_incoming(incoming(ok, udp())),
+        Some(TuEvent::Response { .. })
+    ));
 }
 
 // ---- server non-INVITE (Figure 8) ----
@@ -275,7 +317,10 @@ async fn server_non_invite_absorbs_retransmissions_until_timer_j() {
     assert_eq!(layer.counts(), (1, 0));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(layer.counts(), (0, 0));
-    assert!(matches!(layer.on_incoming(incoming(req, udp())), Some(TuEvent::Request(_))));
+    assert!(matches!(
+        layer.on_incoming(incoming(req, udp())),
+        Some(TuEvent::Request(_))
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -301,7 +346,10 @@ async fn trying_after_200ms_then_timer_g_until_timer_h() {
     assert_eq!(t0.elapsed().as_millis(), 200);
     // A retransmitted INVITE gets the 100 again.
     layer.on_incoming(incoming(req.clone(), udp()));
-    assert_eq!(code(&sink.recv().await.unwrap_or_else(|| panic!("100 again")).1), 100);
+    assert_eq!(
+        code(&sink.recv().await.unwrap_or_else(|| panic!("100 again")).1),
+        100
+    );
     let t1 = Instant::now();
     tx.reply(486).unwrap_or_else(|e| panic!("{e}"));
     let sent = sent_until(&mut sink, t1, Duration::from_secs(40)).await;
@@ -322,9 +370,14 @@ async fn ack_moves_completed_to_confirmed_and_timer_i_ends_it() {
     let tx = server_tx(layer.on_incoming(incoming(req.clone(), udp())));
     tx.reply(603).unwrap_or_else(|e| panic!("{e}"));
     let (_, decline) = sink.recv().await.unwrap_or_else(|| panic!("603"));
-    let SipMessage::Response(decline) = decline else { panic!() };
+    let SipMessage::Response(decline) = decline else {
+        panic!()
+    };
     let ack = ack_for_non2xx(&req, &decline);
-    assert!(layer.on_incoming(incoming(ack.clone(), udp())).is_none(), "ACK absorbed");
+    assert!(
+        layer.on_incoming(incoming(ack.clone(), udp())).is_none(),
+        "ACK absorbed"
+    );
     let t1 = Instant::now();
     let sent = sent_until(&mut sink, t1, Duration::from_secs(4)).await;
     assert!(sent.is_empty(), "Timer G stopped in Confirmed");
@@ -348,9 +401,14 @@ async fn accepted_retransmits_2xx_until_its_ack() {
     assert!(layer.on_incoming(incoming(req.clone(), udp())).is_none());
     // The ACK for a 2xx has its own branch; it is matched by dialog.
     let mut ack = request("ACK", "z9hG4bKack3");
-    ack.headers.retain(|h| !matches!(h, rsip::Header::CallId(_) | rsip::Header::CSeq(_)));
-    ack.headers.push(rsip::Header::CallId(rsip::headers::CallId::new("call-z9hG4bKinv3")));
-    ack.headers.push(rsip::Header::CSeq(rsip::headers::CSeq::new("1 ACK")));
+    ack.headers
+        .retain(|h| !matches!(h, rsip::Header::CallId(_) | rsip::Header::CSeq(_)));
+    ack.headers
+        .push(rsip::Header::CallId(rsip::headers::CallId::new(
+            "call-z9hG4bKinv3",
+        )));
+    ack.headers
+        .push(rsip::Header::CSeq(rsip::headers::CSeq::new("1 ACK")));
     assert!(layer.on_incoming(incoming(ack, udp())).is_none());
     assert!(matches!(tx.next_event().await, Some(ServerEvent::Ack(_))));
     let after = sent_until(&mut sink, t0, Duration::from_secs(10)).await;
@@ -369,7 +427,11 @@ async fn unacknowledged_2xx_reports_timeout_at_timer_l() {
     assert!(matches!(tx.next_event().await, Some(ServerEvent::Timeout)));
     assert_eq!(t0.elapsed().as_millis(), 32_000);
     let sent = sent_until(&mut sink, t0, Duration::from_secs(33)).await;
-    assert_eq!(sent.len(), 11, "2xx sent and retransmitted on Timer G until Timer L");
+    assert_eq!(
+        sent.len(),
+        11,
+        "2xx sent and retransmitted on Timer G until Timer L"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -378,17 +440,29 @@ async fn cancel_is_answered_and_reaches_the_invite() {
     let invite = request("INVITE", "z9hG4bKinv5");
     let mut tx = server_tx(layer.on_incoming(incoming(invite.clone(), udp())));
     tx.reply(180).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(code(&sink.recv().await.unwrap_or_else(|| panic!("180")).1), 180);
+    assert_eq!(
+        code(&sink.recv().await.unwrap_or_else(|| panic!("180")).1),
+        180
+    );
     let cancel = cancel_for(&invite);
-    assert!(layer.on_incoming(incoming(cancel, udp())).is_none(), "CANCEL never reaches the TU as a request");
+    assert!(
+        layer.on_incoming(incoming(cancel, udp())).is_none(),
+        "CANCEL never reaches the TU as a request"
+    );
     let (_, ok) = sink.recv().await.unwrap_or_else(|| panic!("200 to CANCEL"));
     assert_eq!(code(&ok), 200);
     assert!(ok.to_string().contains("CANCEL"));
-    assert!(matches!(tx.next_event().await, Some(ServerEvent::Cancelled)));
+    assert!(matches!(
+        tx.next_event().await,
+        Some(ServerEvent::Cancelled)
+    ));
     // A CANCEL for nothing gets 481.
     let stray = cancel_for(&request("INVITE", "z9hG4bKnothing"));
     layer.on_incoming(incoming(stray, udp()));
-    assert_eq!(code(&sink.recv().await.unwrap_or_else(|| panic!("481")).1), 481);
+    assert_eq!(
+        code(&sink.recv().await.unwrap_or_else(|| panic!("481")).1),
+        481
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -398,8 +472,14 @@ async fn rfc2543_requests_match_without_magic_cookie() {
     let tx = server_tx(layer.on_incoming(incoming(req.clone(), udp())));
     tx.reply(200).unwrap_or_else(|e| panic!("{e}"));
     let _ = sink.recv().await;
-    assert!(layer.on_incoming(incoming(req, udp())).is_none(), "retransmission matched");
-    assert_eq!(code(&sink.recv().await.unwrap_or_else(|| panic!("resent")).1), 200);
+    assert!(
+        layer.on_incoming(incoming(req, udp())).is_none(),
+        "retransmission matched"
+    );
+    assert_eq!(
+        code(&sink.recv().await.unwrap_or_else(|| panic!("resent")).1),
+        200
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -418,12 +498,21 @@ async fn responses_carry_one_to_tag_across_retransmissions() {
 #[tokio::test]
 async fn transport_failure_reaches_the_tu() {
     let (in_tx, _in_rx) = mpsc::channel(16);
-    let listen: crate::transport::Listen = "tcp:127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    let t = Transports::bind(&[listen], in_tx).await.unwrap_or_else(|e| panic!("{e}"));
+    let listen: crate::transport::Listen =
+        "tcp:127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    let t = Transports::bind(&[listen], in_tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let layer = TransactionLayer::new(t, TimerConfig::default());
     // Nothing listens on port 9 of loopback: the connect is refused.
     let mut tx = layer
-        .send_request(outgoing("OPTIONS"), Peer::new(Protocol::Tcp, addr("127.0.0.1:9")))
+        .send_request(
+            outgoing("OPTIONS"),
+            Peer::new(Protocol::Tcp, addr("127.0.0.1:9")),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(tx.next_event().await, Some(ClientEvent::TransportError(_))));
+    assert!(matches!(
+        tx.next_event().await,
+        Some(ClientEvent::TransportError(_))
+    ));
 }

@@ -175,12 +175,13 @@ impl Transports {
                     udp.push((local, Arc::new(sock)));
                 }
                 Protocol::Tcp => {
-                    let listener = tokio::net::TcpListener::bind(l.addr).await.map_err(|source| {
-                        TransportError::Bind {
-                            addr: format!("tcp:{}", l.addr),
-                            source,
-                        }
-                    })?;
+                    let listener =
+                        tokio::net::TcpListener::bind(l.addr)
+                            .await
+                            .map_err(|source| TransportError::Bind {
+                                addr: format!("tcp:{}", l.addr),
+                                source,
+                            })?;
                     tcp_listeners.push(listener);
                 }
             }
@@ -242,15 +243,15 @@ impl Transports {
     pub fn local_for(&self, peer: &Peer) -> Option<SocketAddr> {
         let same_family = |a: &SocketAddr| a.is_ipv4() == peer.addr.is_ipv4();
         match peer.protocol {
-            Protocol::Udp => self
-                .inner
-                .udp
-                .iter()
-                .map(|(a, _)| *a)
-                .find(same_family),
+            Protocol::Udp => self.inner.udp.iter().map(|(a, _)| *a).find(same_family),
             Protocol::Tcp => self.inner.tcp_listen.iter().copied().find(same_family),
         }
-        .or_else(|| self.inner.sink.as_ref().and(self.inner.tcp_listen.first().copied()))
+        .or_else(|| {
+            self.inner
+                .sink
+                .as_ref()
+                .and(self.inner.tcp_listen.first().copied())
+        })
     }
 
     /// Sends one message to `peer`.
@@ -272,7 +273,10 @@ impl Transports {
                 sock.send_to(&bytes, peer.addr)
                     .await
                     .map(|_| ())
-                    .map_err(|source| TransportError::Io { peer: *peer, source })
+                    .map_err(|source| TransportError::Io {
+                        peer: *peer,
+                        source,
+                    })
             }
             Protocol::Tcp => tcp::send(self, bytes, *peer).await,
         }

@@ -72,7 +72,10 @@ fn start(t: &Transports, stream: TcpStream, remote: SocketAddr) -> mpsc::Unbound
     tx
 }
 
-async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_loop(
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+) {
     while let Some(b) = rx.recv().await {
         if let Err(e) = w.write_all(&b).await {
             tracing::debug!(error = %e, "tcp write failed");
@@ -112,7 +115,7 @@ async fn read_loop(
                     // RFC 4475 §3.1.2.3: answer if we can, then close, since
                     // the stream can no longer be framed.
                     tracing::debug!(%peer, %reason, "unframeable tcp stream, closing");
-                    if let Some(reply) = t.ingest(&buf, peer, local).await {
+                    if let Some(reply) = unframeable_reply(&buf, &reason) {
                         let _ = tx.send(Bytes::from(reply));
                     }
                     return;
@@ -127,5 +130,20 @@ async fn read_loop(
             Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
+    }
+}
+
+/// The 400 for a stream message that cannot be framed (no or a bad
+/// Content-Length): never delivered, since its end is unknown.
+fn unframeable_reply(buf: &[u8], reason: &str) -> Option<Vec<u8>> {
+    use crate::message::{parse, reply, to_bytes, ParseError, SipMessage};
+    match parse(buf) {
+        Ok(SipMessage::Request(req)) if req.method != rsip::Method::Ack => {
+            let mut r = reply::response_to(&req, 400, Some(reason));
+            reply::with_to_tag(&mut r, &reply::new_tag());
+            Some(to_bytes(&SipMessage::Response(r)))
+        }
+        Err(ParseError::Reject { response, .. }) => Some(response),
+        _ => None,
     }
 }

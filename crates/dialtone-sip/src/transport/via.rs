@@ -5,7 +5,6 @@
 use std::net::{IpAddr, SocketAddr};
 
 use rsip::headers::UntypedHeader;
-use rsip::prelude::*;
 use rsip::{Header, Request};
 
 use super::{Peer, Protocol};
@@ -13,7 +12,8 @@ use super::{Peer, Protocol};
 /// Adds `received=<source ip>` when the sent-by host differs from it (always
 /// when `rport` was asked for), and fills an empty `rport` with the source port.
 pub fn stamp(req: &mut Request, from: &Peer) {
-    let Some(Header::Via(via)) = req.headers.iter_mut().find(|h| matches!(h, Header::Via(_))) else {
+    let Some(Header::Via(via)) = req.headers.iter_mut().find(|h| matches!(h, Header::Via(_)))
+    else {
         return;
     };
     if let Some(new) = stamped(via.value(), from.addr) {
@@ -31,8 +31,10 @@ fn stamped(value: &str, src: SocketAddr) -> Option<String> {
     let wants_rport = params
         .iter()
         .any(|p| p.eq_ignore_ascii_case("rport") || p.to_ascii_lowercase().starts_with("rport="));
-    let host = sent_by_host(sent);
-    let differs = host.parse::<IpAddr>().map(|ip| ip != src.ip()).unwrap_or(true);
+    let differs = ViaValue::parse(first)
+        .and_then(|v| v.host.parse::<IpAddr>().ok())
+        .map(|ip| ip != src.ip())
+        .unwrap_or(true);
     if !wants_rport && !differs {
         return None;
     }
@@ -74,13 +76,77 @@ fn split_first_via(value: &str) -> (&str, Option<&str>) {
     (value, None)
 }
 
-/// The host of `SIP/2.0/UDP host:port` (IPv6 brackets removed).
-fn sent_by_host(sent: &str) -> &str {
-    let hostport = sent.split_whitespace().last().unwrap_or("");
-    if let Some(rest) = hostport.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
+/// The parts of a Via value dialtone reads (rsip's typed Via cannot parse
+/// IPv6 sent-by, so this is our own): `SIP/2.0/UDP host:port;params`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViaValue {
+    pub protocol: String,
+    /// The host without IPv6 brackets.
+    pub host: String,
+    pub port: Option<u16>,
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl ViaValue {
+    /// Parses the first Via of a (possibly comma-separated) value.
+    pub fn parse(value: &str) -> Option<ViaValue> {
+        let (first, _) = split_first_via(value);
+        let mut parts = first.split(';');
+        let sent = parts.next()?.trim();
+        let (proto, hostport) = sent.rsplit_once(|c: char| c.is_ascii_whitespace())?;
+        let protocol = proto.trim().rsplit('/').next()?.trim().to_ascii_uppercase();
+        let hp = crate::message::uri::parse_hostport(hostport.trim()).ok()?;
+        let host = match &hp.host {
+            rsip::Host::IpAddr(ip) => ip.to_string(),
+            rsip::Host::Domain(d) => d.to_string(),
+        };
+        let params = parts
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v.trim().to_string())),
+                None => (p.to_ascii_lowercase(), None),
+            })
+            .collect();
+        Some(ViaValue {
+            protocol,
+            host,
+            port: hp.port.map(|p| *p.value()),
+            params,
+        })
     }
-    hostport.split(':').next().unwrap_or("")
+
+    /// The top Via of a message's headers.
+    pub fn top(headers: &rsip::Headers) -> Option<ViaValue> {
+        headers.iter().find_map(|h| match h {
+            Header::Via(v) => ViaValue::parse(v.value()),
+            _ => None,
+        })
+    }
+
+    pub fn param(&self, name: &str) -> Option<Option<&str>> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_deref())
+    }
+
+    pub fn branch(&self) -> Option<&str> {
+        self.param("branch").flatten()
+    }
+
+    /// `host:port` as written for matching (§17.2.3 compares sent-by).
+    pub fn sent_by(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
 }
 
 /// Where a response to `req` (which arrived from `from`) must be sent.
@@ -90,24 +156,22 @@ pub fn response_target(req: &Request, from: &Peer) -> Peer {
     if from.protocol == Protocol::Tcp {
         return *from;
     }
-    let Ok(via) = req.via_header().and_then(|v| v.typed()) else {
+    let Some(via) = ViaValue::top(&req.headers) else {
         return *from;
     };
-    let has_rport = via
-        .params
-        .iter()
-        .any(|p| matches!(p, rsip::Param::Other(n, _) if n.value().eq_ignore_ascii_case("rport")));
-    if has_rport {
+    if via.param("rport").is_some() {
         return *from;
     }
-    let ip = via.received().ok().flatten().unwrap_or(from.addr.ip());
-    let port = via
-        .sent_by()
-        .host_with_port
-        .port
-        .map(|p| *p.value())
-        .unwrap_or(5060);
-    Peer::new(Protocol::Udp, SocketAddr::new(ip, port))
+    let ip = via
+        .param("received")
+        .flatten()
+        .and_then(|r| {
+            r.trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .ok()
+        })
+        .unwrap_or(from.addr.ip());
+    Peer::new(Protocol::Udp, SocketAddr::new(ip, via.port.unwrap_or(5060)))
 }
 
 #[cfg(test)]
@@ -129,7 +193,10 @@ mod tests {
 
     #[test]
     fn same_host_without_rport_is_untouched() {
-        assert_eq!(stamped("SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1", src()), None);
+        assert_eq!(
+            stamped("SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1", src()),
+            None
+        );
     }
 
     #[test]
@@ -152,6 +219,27 @@ mod tests {
 
     #[test]
     fn ipv6_sent_by() {
-        assert_eq!(sent_by_host("SIP/2.0/UDP [::1]:5060"), "::1");
+        let v = ViaValue::parse("SIP/2.0/UDP [::1]:18948;branch=z9hG4bK1;rport")
+            .unwrap_or_else(|| panic!());
+        assert_eq!(v.host, "::1");
+        assert_eq!(v.port, Some(18948));
+        assert_eq!(v.sent_by(), "[::1]:18948");
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        assert_eq!(v.param("rport"), Some(None));
+        assert_eq!(v.protocol, "UDP");
+        let s = stamped(
+            "SIP/2.0/UDP [::1]:5060;rport",
+            "[::1]:40000".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(
+            s.as_deref(),
+            Some("SIP/2.0/UDP [::1]:5060;rport=40000;received=::1")
+        );
+    }
+
+    #[test]
+    fn garbage_via_is_none() {
+        assert_eq!(ViaValue::parse("nonsense"), None);
+        assert_eq!(ViaValue::parse("SIP/2.0/UDP [::1:5060"), None);
     }
 }

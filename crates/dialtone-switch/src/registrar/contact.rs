@@ -2,7 +2,8 @@
 //! wildcard `*`, and for each contact its URI, `expires` and `q` parameters
 //! and the RFC 5626 `+sip.instance`.
 
-use dialtone_sip::dialog::split_list;
+use dialtone_sip::message::uri::format_uri;
+use dialtone_sip::message::NameAddr;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Request};
 
@@ -29,69 +30,61 @@ pub enum Contacts {
 pub struct ContactError(pub String);
 
 pub fn contacts(req: &Request) -> Result<Contacts, ContactError> {
-    let entries: Vec<String> = req
+    let values: Vec<&str> = req
         .headers
         .iter()
         .filter_map(|h| match h {
-            Header::Contact(c) => Some(c.value().to_string()),
+            Header::Contact(c) => Some(c.value()),
             _ => None,
         })
-        .flat_map(|v| split_list(&v))
         .collect();
-    if entries.is_empty() {
+    if values.is_empty() {
         return Ok(Contacts::Query);
     }
-    if entries.iter().any(|e| e.trim() == "*") {
-        if entries.len() > 1 {
+    if values.iter().any(|v| v.trim() == "*") {
+        if values.len() > 1 {
             return Err(ContactError("Contact: * must be the only contact".into()));
         }
         return Ok(Contacts::Wildcard);
     }
-    entries.iter().map(|e| entry(e)).collect::<Result<_, _>>().map(Contacts::List)
-}
-
-fn entry(raw: &str) -> Result<ContactEntry, ContactError> {
-    let raw = raw.trim();
-    // name-addr: the URI is inside <>, header params follow. addr-spec: the
-    // params after the first ';' belong to the header (§20.10).
-    let (uri, params) = match (raw.find('<'), raw.rfind('>')) {
-        (Some(a), Some(b)) if a < b => (&raw[a + 1..b], &raw[b + 1..]),
-        (None, None) => match raw.find(';') {
-            Some(i) => (&raw[..i], &raw[i..]),
-            None => (raw, ""),
-        },
-        _ => return Err(ContactError(format!("malformed Contact {raw:?}"))),
-    };
-    let uri = uri.trim();
-    if rsip::Uri::try_from(uri).is_err() {
-        return Err(ContactError(format!("malformed Contact URI {uri:?}")));
-    }
-    let mut e = ContactEntry {
-        uri: uri.to_string(),
-        expires: None,
-        q: None,
-        instance: None,
-    };
-    for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = p.split_once('=').unwrap_or((p, ""));
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            // A non-numeric expires is ignored (the default applies).
-            "expires" => e.expires = value.parse::<u64>().ok().map(|v| v.min(u32::MAX as u64) as u32),
-            "q" => {
-                let q: f32 = value
-                    .parse()
-                    .map_err(|_| ContactError(format!("bad q value {value:?}")))?;
-                if !(0.0..=1.0).contains(&q) {
-                    return Err(ContactError(format!("q value {value} outside 0..1")));
-                }
-                e.q = Some(q);
-            }
-            "+sip.instance" => e.instance = Some(value.trim_matches('"').to_string()),
-            _ => {}
+    let mut out = Vec::new();
+    for v in values {
+        let list =
+            NameAddr::parse_list(v).map_err(|e| ContactError(format!("malformed Contact: {e}")))?;
+        for na in list {
+            out.push(entry(&na)?);
         }
     }
-    Ok(e)
+    Ok(Contacts::List(out))
+}
+
+fn entry(na: &NameAddr) -> Result<ContactEntry, ContactError> {
+    let q = match na.param("q").flatten() {
+        None => None,
+        Some(v) => {
+            let q: f32 = v
+                .parse()
+                .map_err(|_| ContactError(format!("bad q value {v:?}")))?;
+            if !(0.0..=1.0).contains(&q) {
+                return Err(ContactError(format!("q value {v} outside 0..1")));
+            }
+            Some(q)
+        }
+    };
+    Ok(ContactEntry {
+        uri: format_uri(&na.uri),
+        // A non-numeric expires is ignored (the default applies).
+        expires: na
+            .param("expires")
+            .flatten()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|v| v.min(u64::from(u32::MAX)) as u32),
+        q,
+        instance: na
+            .param("+sip.instance")
+            .flatten()
+            .map(|v| v.trim_matches('"').to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -127,8 +120,13 @@ mod tests {
             "\"Desk\" <sip:1001@10.0.0.1:5062;transport=udp>;expires=60;q=0.7;+sip.instance=\"<urn:uuid:1>\"",
             "sip:1001@10.0.0.2;expires=30",
         ]));
-        let Ok(Contacts::List(list)) = c else { panic!("{c:?}") };
-        assert_eq!(list[0].uri, "sip:1001@10.0.0.1:5062;transport=udp");
+        let Ok(Contacts::List(list)) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            list[0].uri.to_ascii_lowercase(),
+            "sip:1001@10.0.0.1:5062;transport=udp"
+        );
         assert_eq!(list[0].expires, Some(60));
         assert_eq!(list[0].q, Some(0.7));
         assert_eq!(list[0].instance.as_deref(), Some("<urn:uuid:1>"));
@@ -138,11 +136,22 @@ mod tests {
 
     #[test]
     fn comma_separated_contacts() {
-        let Ok(Contacts::List(list)) = contacts(&register(&["<sip:a@h1>, <sip:b@h2>;expires=5"])) else {
+        let Ok(Contacts::List(list)) = contacts(&register(&["<sip:a@h1>, <sip:b@h2>;expires=5"]))
+        else {
             panic!()
         };
         assert_eq!(list.len(), 2);
         assert_eq!(list[1].expires, Some(5));
+    }
+
+    #[test]
+    fn ipv6_contact() {
+        let Ok(Contacts::List(list)) = contacts(&register(&["<sip:oscar@[::1]:5062>;expires=60"]))
+        else {
+            panic!()
+        };
+        assert_eq!(list[0].uri, "sip:oscar@[::1]:5062");
+        assert_eq!(list[0].expires, Some(60));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod contact;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dialtone_sip::auth::ChallengeKind;
+use dialtone_sip::message::NameAddr;
 use dialtone_sip::transaction::ServerTransaction;
 use dialtone_store::{Binding, BindingChange, Store, StoreError};
 use rsip::headers::UntypedHeader;
@@ -73,9 +74,10 @@ impl Registrar {
             Outcome::Reply(code, reason) => with_reason(tx.response(code), reason),
             Outcome::TooBrief => {
                 let mut r = tx.response(423);
-                r.headers.push(Header::MinExpires(rsip::headers::MinExpires::new(
-                    self.cfg.min_expires.to_string(),
-                )));
+                r.headers
+                    .push(Header::MinExpires(rsip::headers::MinExpires::new(
+                        self.cfg.min_expires.to_string(),
+                    )));
                 r
             }
             Outcome::Challenge { stale } => {
@@ -91,12 +93,17 @@ impl Registrar {
 
     async fn process(&self, tx: &ServerTransaction, guard: &AuthGuard) -> Outcome {
         let req = tx.request();
-        let user = match guard.check(req, ChallengeKind::Www, tx.source().addr.ip()).await {
+        let user = match guard
+            .check(req, ChallengeKind::Www, tx.source().addr.ip())
+            .await
+        {
             Verdict::Authenticated(u) => u,
             Verdict::Challenge { stale } => return Outcome::Challenge { stale },
             Verdict::Failed => return Outcome::Challenge { stale: false },
             Verdict::Malformed(_) => return Outcome::Reply(400, "Malformed Authorization"),
-            Verdict::Locked(Lockout::Forbidden) => return Outcome::Reply(403, "Too Many Failed Attempts"),
+            Verdict::Locked(Lockout::Forbidden) => {
+                return Outcome::Reply(403, "Too Many Failed Attempts")
+            }
             Verdict::Locked(Lockout::Silence) => return Outcome::Silence,
             Verdict::StoreError(e) => {
                 tracing::error!(error = %e, "registrar: store error during auth");
@@ -104,9 +111,10 @@ impl Registrar {
             }
         };
         // §10.3 step 6: only the owner may change an AOR's bindings.
-        let aor = match req.to_header().and_then(|t| t.uri()) {
-            Ok(uri) => uri.auth.map(|a| a.user).unwrap_or_default(),
-            Err(_) => return Outcome::Reply(400, "Bad To"),
+        let to = req.to_header().map(|t| NameAddr::parse(t.value()));
+        let aor = match to {
+            Ok(Ok(na)) => na.uri.auth.map(|a| a.user).unwrap_or_default(),
+            _ => return Outcome::Reply(400, "Bad To"),
         };
         if aor != user.username {
             return Outcome::Reply(403, "Not Your Address Of Record");
@@ -115,12 +123,20 @@ impl Registrar {
             Ok(c) => c,
             Err(o) => return o,
         };
-        let call_id = req.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+        let call_id = req
+            .call_id_header()
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
         let cseq = req.cseq_header().and_then(|c| c.seq()).unwrap_or(0);
         let now = unix_now();
         let result = match &changes {
             None => self.store.registrations().list(&aor, now).await,
-            Some(changes) => self.store.registrations().apply(&aor, &call_id, cseq, changes, now).await,
+            Some(changes) => {
+                self.store
+                    .registrations()
+                    .apply(&aor, &call_id, cseq, changes, now)
+                    .await
+            }
         };
         match result {
             Ok(bindings) => {
@@ -138,15 +154,26 @@ impl Registrar {
     }
 
     /// The binding changes a REGISTER asks for; None for a query.
-    fn changes(&self, req: &rsip::Request, source: String) -> Result<Option<Vec<BindingChange>>, Outcome> {
+    fn changes(
+        &self,
+        req: &rsip::Request,
+        source: String,
+    ) -> Result<Option<Vec<BindingChange>>, Outcome> {
         let header_expires = match req.expires_header() {
-            Some(e) => Some(e.seconds().map_err(|_| Outcome::Reply(400, "Bad Expires"))?),
+            Some(e) => Some(
+                e.seconds()
+                    .map_err(|_| Outcome::Reply(400, "Bad Expires"))?,
+            ),
             None => None,
         };
         let list = match contacts(req) {
             Ok(Contacts::Query) => return Ok(None),
-            Ok(Contacts::Wildcard) if header_expires == Some(0) => return Ok(Some(vec![BindingChange::RemoveAll])),
-            Ok(Contacts::Wildcard) => return Err(Outcome::Reply(400, "Contact * Requires Expires 0")),
+            Ok(Contacts::Wildcard) if header_expires == Some(0) => {
+                return Ok(Some(vec![BindingChange::RemoveAll]))
+            }
+            Ok(Contacts::Wildcard) => {
+                return Err(Outcome::Reply(400, "Contact * Requires Expires 0"))
+            }
             Ok(Contacts::List(l)) => l,
             Err(_) => return Err(Outcome::Reply(400, "Bad Contact")),
         };
@@ -154,7 +181,10 @@ impl Registrar {
         let now = unix_now();
         let mut out = Vec::with_capacity(list.len());
         for c in list {
-            let expires = c.expires.or(header_expires).unwrap_or(self.cfg.default_expires);
+            let expires = c
+                .expires
+                .or(header_expires)
+                .unwrap_or(self.cfg.default_expires);
             if expires == 0 {
                 out.push(BindingChange::Remove { contact: c.uri });
                 continue;
@@ -184,9 +214,13 @@ impl Registrar {
             if let Some(q) = b.q {
                 v.push_str(&format!(";q={q}"));
             }
-            r.headers.push(Header::Contact(rsip::headers::Contact::new(v)));
+            r.headers
+                .push(Header::Contact(rsip::headers::Contact::new(v)));
         }
-        r.headers.push(Header::Date(rsip::headers::Date::new(httpdate(SystemTime::now()))));
+        r.headers
+            .push(Header::Date(rsip::headers::Date::new(httpdate(
+                SystemTime::now(),
+            ))));
         r
     }
 
@@ -209,7 +243,10 @@ fn with_reason(mut r: Response, reason: &str) -> Response {
 
 /// RFC 1123 date for the Date header (§20.17).
 fn httpdate(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
@@ -224,7 +261,9 @@ fn httpdate(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(mo - 1) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(mo - 1) as usize];
     format!("{weekday}, {d:02} {month} {y} {h:02}:{m:02}:{s:02} GMT")
 }
 

@@ -23,8 +23,8 @@ impl ExtHeader for PAssertedIdentity {
     const NAME: &'static str = "P-Asserted-Identity";
 
     fn parse(value: &str) -> Result<Self, HeaderError> {
-        let list = NameAddr::parse_list(value)
-            .map_err(|e| HeaderError::new(Self::NAME, e.detail))?;
+        let list =
+            NameAddr::parse_list(value).map_err(|e| HeaderError::new(Self::NAME, e.detail))?;
         Ok(Self(list))
     }
 }
@@ -52,9 +52,18 @@ mod tests {
         let p = PAssertedIdentity::parse(s).unwrap();
         assert_eq!(p.0.len(), 2);
         assert_eq!(p.to_string(), s);
-        assert_eq!(p.by_scheme("tel").map(|n| n.to_string()).as_deref(), Some("<tel:+14085264000>"));
-        assert_eq!(p.by_scheme("sip").and_then(|n| n.uri.user()), Some("fluffy"));
-        assert_eq!(PAssertedIdentity::parse("sip:a@b").unwrap().to_string(), "sip:a@b");
+        assert_eq!(
+            p.by_scheme("tel").map(|n| n.to_string()).as_deref(),
+            Some("<tel:+14085264000>")
+        );
+        assert_eq!(
+            p.by_scheme("sip").and_then(|n| n.uri.user()),
+            Some("fluffy")
+        );
+        assert_eq!(
+            PAssertedIdentity::parse("sip:a@b").unwrap().to_string(),
+            "sip:a@b"
+        );
         assert!(PAssertedIdentity::parse("").is_err());
         assert!(PAssertedIdentity::parse("<sip:a@b>,").is_err());
     }

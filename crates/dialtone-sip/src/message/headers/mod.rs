@@ -86,14 +86,20 @@ pub fn headers_all<T: ExtHeader>(headers: &Headers) -> Vec<Result<T, HeaderError
 /// Parses `1*DIGIT` into a u32 (`what` names the field for errors).
 pub(crate) fn parse_u32(s: &str, header: &'static str, what: &str) -> Result<u32, HeaderError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(HeaderError::new(header, format!("{what} is not a number: {s:?}")));
+        return Err(HeaderError::new(
+            header,
+            format!("{what} is not a number: {s:?}"),
+        ));
     }
     s.parse()
         .map_err(|_| HeaderError::new(header, format!("{what} out of range: {s}")))
 }
 
 /// Parses `;name[=value]` generic parameters (squeezed input).
-pub(crate) fn generic_params(s: &str, header: &'static str) -> Result<Vec<GenericParam>, HeaderError> {
+pub(crate) fn generic_params(
+    s: &str,
+    header: &'static str,
+) -> Result<Vec<GenericParam>, HeaderError> {
     super::grammar::parse_params(s)
         .map(|v| {
             v.into_iter()

@@ -262,7 +262,9 @@ fn check_display_name(d: &str) -> Result<Option<&str>, String> {
     }
     for word in d.split(' ') {
         if word.is_empty() || !word.bytes().all(is_token_byte) {
-            return Err(format!("display name {d:?} must be tokens or a quoted string"));
+            return Err(format!(
+                "display name {d:?} must be tokens or a quoted string"
+            ));
         }
     }
     Ok(Some(d))
@@ -279,9 +281,14 @@ mod tests {
 
     #[test]
     fn forms() {
-        let n = NameAddr::parse("\"J Rosenberg \\\\\\\"\"  <sip:jdrosen@example.com> ; tag = 98asjd8").unwrap();
+        let n =
+            NameAddr::parse("\"J Rosenberg \\\\\\\"\"  <sip:jdrosen@example.com> ; tag = 98asjd8")
+                .unwrap();
         assert_eq!(n.display_name.as_deref(), Some("\"J Rosenberg \\\\\\\"\""));
-        assert_eq!(n.display_name_unquoted().as_deref(), Some("J Rosenberg \\\""));
+        assert_eq!(
+            n.display_name_unquoted().as_deref(),
+            Some("J Rosenberg \\\"")
+        );
         assert_eq!(n.tag(), Some("98asjd8"));
         assert_eq!(n.uri.user(), Some("jdrosen"));
         let n = NameAddr::parse("sip:j.user@example.com;tag=1").unwrap();
@@ -291,7 +298,10 @@ mod tests {
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(n.display_name.as_deref(), Some("caller"));
         let n = NameAddr::parse("<sip:u@example.com?Route=%3Csip:sip.example.com%3E>").unwrap();
-        assert_eq!(n.uri_headers.as_deref(), Some("Route=%3Csip:sip.example.com%3E"));
+        assert_eq!(
+            n.uri_headers.as_deref(),
+            Some("Route=%3Csip:sip.example.com%3E")
+        );
         let n = NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;fromParam''~+*_!.-%=\"ж\";tag=_token~1'+`*%!-.").unwrap();
         assert_eq!(n.param("fromParam''~+*_!.-%"), Some(Some("\"ж\"")));
         let n = NameAddr::parse("isbn:2983792873").unwrap();

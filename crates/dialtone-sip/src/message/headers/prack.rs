@@ -43,9 +43,13 @@ impl ExtHeader for RAck {
     fn parse(value: &str) -> Result<Self, HeaderError> {
         let s = squeeze(value);
         let mut parts = s.split(' ');
-        let (Some(r), Some(c), Some(m), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(r), Some(c), Some(m), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(HeaderError::new(Self::NAME, "expected response-num CSeq-num Method"));
+            return Err(HeaderError::new(
+                Self::NAME,
+                "expected response-num CSeq-num Method",
+            ));
         };
         let method = m
             .parse::<Method>()
@@ -86,7 +90,13 @@ mod tests {
         assert_eq!((r.rseq, r.cseq, r.method), (776656, 1, Method::Invite));
         assert_eq!(r.to_string(), "776656 1 INVITE");
         assert_eq!(RAck::parse("  776656\t 1   INVITE ").unwrap(), r);
-        for bad in ["776656 1", "776656 1 invite", "a 1 INVITE", "1 2 INVITE x", "1 2 FOO"] {
+        for bad in [
+            "776656 1",
+            "776656 1 invite",
+            "a 1 INVITE",
+            "1 2 INVITE x",
+            "1 2 FOO",
+        ] {
             assert!(RAck::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -118,7 +118,10 @@ impl ExtHeader for Replaces {
             None => (&s[..], ""),
         };
         if call_id.is_empty() || has_ws_or_ctl(call_id) {
-            return Err(HeaderError::new(Self::NAME, format!("bad Call-ID {call_id:?}")));
+            return Err(HeaderError::new(
+                Self::NAME,
+                format!("bad Call-ID {call_id:?}"),
+            ));
         }
         let mut to_tag = None;
         let mut from_tag = None;
@@ -138,7 +141,10 @@ impl ExtHeader for Replaces {
                 }
             };
             if slot.is_some() {
-                return Err(HeaderError::new(Self::NAME, format!("duplicate {}", p.name)));
+                return Err(HeaderError::new(
+                    Self::NAME,
+                    format!("duplicate {}", p.name),
+                ));
             }
             *slot = Some(p.value.ok_or_else(|| {
                 HeaderError::new(Self::NAME, format!("{} without value", p.name))
@@ -157,7 +163,11 @@ impl ExtHeader for Replaces {
 
 impl fmt::Display for Replaces {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{};to-tag={};from-tag={}", self.call_id, self.to_tag, self.from_tag)?;
+        write!(
+            f,
+            "{};to-tag={};from-tag={}",
+            self.call_id, self.to_tag, self.from_tag
+        )?;
         if self.early_only {
             f.write_str(";early-only")?;
         }
@@ -197,7 +207,10 @@ mod tests {
         assert!(r.early_only);
         assert_eq!(r.to_string(), s);
         // Other order and LWS parse to the same thing.
-        let r2 = Replaces::parse("98732@sip.example.com ; from-tag = r33th4x0r;to-tag=ff87ff;early-only").unwrap();
+        let r2 = Replaces::parse(
+            "98732@sip.example.com ; from-tag = r33th4x0r;to-tag=ff87ff;early-only",
+        )
+        .unwrap();
         assert_eq!(r, r2);
         assert_eq!(Replaces::parse(&r.to_string()).unwrap(), r);
         assert!(Replaces::parse("abc;to-tag=1").is_err());
@@ -219,12 +232,19 @@ mod tests {
         assert_eq!(again.replaces().unwrap().unwrap(), rep);
         assert_eq!(ReferTo::parse(&again.to_string()).unwrap(), again);
         assert!(ReferTo::parse("sip:a@b").unwrap().replaces().is_none());
-        assert!(ReferTo::parse("<sip:a@b?Replaces=x>").unwrap().replaces().unwrap().is_err());
+        assert!(ReferTo::parse("<sip:a@b?Replaces=x>")
+            .unwrap()
+            .replaces()
+            .unwrap()
+            .is_err());
     }
 
     #[test]
     fn refer_to_and_referred_by_round_trip() {
-        for s in ["<sip:bob@biloxi.example.net>;method=INVITE", "sip:carol@example.com"] {
+        for s in [
+            "<sip:bob@biloxi.example.net>;method=INVITE",
+            "sip:carol@example.com",
+        ] {
             assert_eq!(ReferTo::parse(s).unwrap().to_string(), s);
         }
         let rb = ReferredBy::parse("\"Alice\" <sip:alice@atlanta.example.com>;cid=\"20398823.2UWQFN309shb3@atlanta.example.com\"").unwrap();

@@ -51,7 +51,10 @@ fn delta_and_params(
         Some(i) => (&s[..i], &s[i..]),
         None => (&s[..], ""),
     };
-    Ok((parse_u32(delta, header, "delta-seconds")?, generic_params(rest, header)?))
+    Ok((
+        parse_u32(delta, header, "delta-seconds")?,
+        generic_params(rest, header)?,
+    ))
 }
 
 impl ExtHeader for SessionExpires {
@@ -152,7 +155,15 @@ mod tests {
         assert_eq!(se.to_string(), "1800;refresher=uas;x=1");
         assert_eq!(SessionExpires::parse(&se.to_string()).unwrap(), se);
         assert_eq!(SessionExpires::parse("90").unwrap().to_string(), "90");
-        for bad in ["", "x", "-1", "99999999999", "90;refresher=both", "90;refresher", "90;;"] {
+        for bad in [
+            "",
+            "x",
+            "-1",
+            "99999999999",
+            "90;refresher=both",
+            "90;refresher",
+            "90;;",
+        ] {
             assert!(SessionExpires::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -162,7 +173,10 @@ mod tests {
         let m = MinSe::parse("90").unwrap();
         assert_eq!(m, MinSe::new(90));
         assert_eq!(m.to_string(), "90");
-        assert_eq!(MinSe::parse("120;foo=bar").unwrap().to_string(), "120;foo=bar");
+        assert_eq!(
+            MinSe::parse("120;foo=bar").unwrap().to_string(),
+            "120;foo=bar"
+        );
         assert!(MinSe::parse("abc").is_err());
     }
 }
