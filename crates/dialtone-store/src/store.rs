@@ -15,6 +15,38 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 use crate::{Accounts, Registrations, StoreError, Users};
 
+/// How often a migration that lost a race with another process is retried.
+const MIGRATE_ATTEMPTS: u32 = 10;
+
+/// Switches a SQLite file to WAL and runs the pending migrations. Two
+/// processes opening a fresh SQLite file at once (two CLI commands, or the
+/// switch and a CLI) race on both: SQLite has no migration lock, so the
+/// loser fails on a table the winner just created, and the journal-mode
+/// switch can return SQLITE_BUSY without waiting. Running again sees the
+/// winner's work done and does nothing. (PostgreSQL takes an advisory lock
+/// around migrations and does not race.)
+async fn prepare(pool: &sqlx::AnyPool, target: &Target) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            if let Target::SqliteFile(path) = target {
+                enable_wal(pool, path).await?;
+            }
+            MIGRATOR.run(pool).await.map_err(StoreError::from)
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < MIGRATE_ATTEMPTS => {
+                tracing::debug!(attempt, error = %e, "opening raced another process; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The migrations in `crates/dialtone-store/migrations`, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -91,10 +123,7 @@ impl Store {
         };
 
         let pool = pool.connect_with(options).await?;
-        if let Target::SqliteFile(path) = &target {
-            enable_wal(&pool, path).await?;
-        }
-        MIGRATOR.run(&pool).await?;
+        prepare(&pool, &target).await?;
 
         match &target {
             Target::SqliteFile(path) => {

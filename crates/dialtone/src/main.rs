@@ -59,6 +59,11 @@ fn main() -> ExitCode {
     if let Some(f) = args.log_format {
         cfg.log.format = f;
     }
+    if !matches!(args.command, Command::Run) && cfg.log.level == "info" {
+        // Provisioning commands print their own results; keep info logs
+        // (database opened, …) out of their output.
+        cfg.log.level = "warn".into();
+    }
     init_logging(&cfg.log);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

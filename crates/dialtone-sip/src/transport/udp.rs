@@ -12,13 +12,28 @@ use super::{Peer, Protocol, TransportError, Transports};
 /// Largest datagram we accept; SIP over UDP must stay well below it.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Kernel buffer asked for on each SIP socket: a burst of a few thousand
+/// messages must queue, not drop, while the switch catches up (the kernel
+/// caps it at net.core.rmem_max).
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 pub(super) async fn bind(addr: SocketAddr) -> Result<UdpSocket, TransportError> {
-    UdpSocket::bind(addr)
-        .await
-        .map_err(|source| TransportError::Bind {
-            addr: format!("udp:{addr}"),
-            source,
-        })
+    use socket2::{Domain, Protocol, Socket, Type};
+    let err = |source| TransportError::Bind {
+        addr: format!("udp:{addr}"),
+        source,
+    };
+    let sock =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true).map_err(err)?;
+    }
+    // Best effort: a smaller buffer still works, it just drops sooner.
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    sock.set_nonblocking(true).map_err(err)?;
+    sock.bind(&addr.into()).map_err(err)?;
+    UdpSocket::from_std(sock.into()).map_err(err)
 }
 
 pub(super) async fn recv_loop(t: Transports, sock: Arc<UdpSocket>, local: SocketAddr) {

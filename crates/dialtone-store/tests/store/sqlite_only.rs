@@ -102,3 +102,36 @@ async fn rejects_unsupported_urls() {
         "the URL is not echoed: {err}"
     );
 }
+
+/// Several processes (the switch and CLI commands) may open a fresh file at
+/// the same moment; each must come up with the schema in place, none may
+/// fail on the other's migration or journal-mode switch.
+#[tokio::test]
+async fn concurrent_first_opens_of_one_file_all_succeed() {
+    for round in 0..5 {
+        let file = temp_path(&format!("-race{round}.db"));
+        let url = format!("sqlite://{}", file.display());
+        let opens: Vec<_> = (0..6)
+            .map(|i| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let store = Store::connect(&url).await?;
+                    store.accounts().ensure(&format!("acct{i}")).await?;
+                    store.close().await;
+                    Ok::<_, dialtone_store::StoreError>(())
+                })
+            })
+            .collect();
+        for o in opens {
+            o.await.expect("task").expect("concurrent open of a fresh file");
+        }
+        let store = Store::connect(&url).await.expect("reopen");
+        assert_eq!(store.accounts().list().await.expect("list").len(), 6);
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = file.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
