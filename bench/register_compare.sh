@@ -49,7 +49,7 @@ import subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
 binp, cfg, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def add(i):
-    subprocess.run([binp, "--config", cfg, "user", "add", f"u{i:05d}", "--password", "secret"],
+    subprocess.run([binp, "--config", cfg, "user", "add", f"load{i:05d}", "--password", "secret"],
                    check=True, capture_output=True, timeout=30)
 with ThreadPoolExecutor(2) as ex:
     list(ex.map(add, range(1, n + 1)))
@@ -73,7 +73,7 @@ for rate in "${RATES[@]}"; do
         python3 - "$dir/summary.json" "$target" "$rate" <<'PY' | tee -a "$OUT/table.txt"
 import json, sys
 s = json.load(open(sys.argv[1]))
-g = lambda *ks: next((s[k] for k in ks if k in s), "?")
+g = lambda *ks: str(next((s[k] for k in ks if s.get(k) is not None), "-"))
 print(f"{sys.argv[2]:9} {sys.argv[3]:>6} {g('successful'):>10} {g('failed'):>8} {g('achieved_rate'):>10} {g('target_cpu_us_per_registration'):>12}  retrans={g('retransmissions')}")
 PY
     done

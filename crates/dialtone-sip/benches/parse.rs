@@ -92,6 +92,11 @@ fn bench_parse(c: &mut Criterion) {
         }
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(name, |b| b.iter(|| parse(black_box(bytes))));
+        // Baseline: rsip 0.4's own parser on the same bytes (it checks far
+        // less: no compact forms, no header grammar, lossy bodies).
+        group.bench_function(format!("{name}/rsip_baseline"), |b| {
+            b.iter(|| rsip::SipMessage::try_from(black_box(bytes)))
+        });
     }
     group.finish();
 }
@@ -105,6 +110,10 @@ fn bench_serialize(c: &mut Criterion) {
         };
         group.throughput(Throughput::Bytes(to_bytes(&msg).len() as u64));
         group.bench_function(name, |b| b.iter(|| to_bytes(black_box(&msg))));
+        // Baseline: rsip's Display.
+        group.bench_function(format!("{name}/rsip_baseline"), |b| {
+            b.iter(|| black_box(&msg).to_string().into_bytes())
+        });
     }
     group.finish();
 }

@@ -123,7 +123,9 @@ async fn concurrent_first_opens_of_one_file_all_succeed() {
             })
             .collect();
         for o in opens {
-            o.await.expect("task").expect("concurrent open of a fresh file");
+            o.await
+                .expect("task")
+                .expect("concurrent open of a fresh file");
         }
         let store = Store::connect(&url).await.expect("reopen");
         assert_eq!(store.accounts().list().await.expect("list").len(), 6);
