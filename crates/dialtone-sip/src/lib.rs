@@ -7,5 +7,6 @@
 pub mod auth;
 pub mod dialog;
 pub mod message;
+pub mod sdp;
 pub mod transaction;
 pub mod transport;

@@ -1,5 +1,6 @@
 //! dialtone's persistent state: accounts, SIP users with their digest
-//! credentials, and registrations (contact bindings), behind one API over two
+//! credentials, registrations (contact bindings), trunks, numbers (DIDs),
+//! outbound routes and call records, behind one API over two
 //! backends — an embedded SQLite file (the default) or PostgreSQL when the URL
 //! starts with `postgres://` or `postgresql://`. Every query and the single set
 //! of migrations (`migrations/`, embedded) are written once in SQL both
@@ -13,13 +14,21 @@
 //! ```
 
 mod accounts;
+mod calls;
 mod error;
+mod numbers;
 mod registrations;
+mod routes;
 mod store;
+mod trunks;
 mod users;
 
 pub use accounts::{Account, Accounts};
+pub use calls::{CallRecord, Calls};
 pub use error::StoreError;
+pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
 pub use registrations::{Binding, BindingChange, Registrations};
+pub use routes::{Route, Routes};
 pub use store::{Backend, Store};
+pub use trunks::{NewTrunk, Trunk, Trunks};
 pub use users::{NewUser, User, Users};

@@ -13,7 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
-use crate::{Accounts, Registrations, StoreError, Users};
+use crate::{Accounts, Calls, Numbers, Registrations, Routes, StoreError, Trunks, Users};
 
 /// How often a migration that lost a race with another process is retried.
 const MIGRATE_ATTEMPTS: u32 = 10;
@@ -158,6 +158,26 @@ impl Store {
     /// Contact bindings of addresses of record.
     pub fn registrations(&self) -> Registrations<'_> {
         Registrations::new(self)
+    }
+
+    /// SIP peers calls go to and come from.
+    pub fn trunks(&self) -> Trunks<'_> {
+        Trunks::new(self)
+    }
+
+    /// Dialled numbers (DIDs) and what they ring.
+    pub fn numbers(&self) -> Numbers<'_> {
+        Numbers::new(self)
+    }
+
+    /// Outbound routes to trunks.
+    pub fn routes(&self) -> Routes<'_> {
+        Routes::new(self)
+    }
+
+    /// Call records.
+    pub fn calls(&self) -> Calls<'_> {
+        Calls::new(self)
     }
 
     /// Closes every connection; later calls on any clone fail.

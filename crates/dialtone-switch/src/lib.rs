@@ -1,10 +1,21 @@
-//! Call control for dialtone. For now: the [`Switch`] that takes every
-//! request the transaction layer delivers and routes it by method — REGISTER
-//! to the [`registrar`], OPTIONS answered with our capabilities — after the
-//! checks every UAS applies (RFC 3261 §8.2). Calls (the B2BUA) build on it.
+//! Call control for dialtone: the [`Switch`] takes every request the
+//! transaction layer delivers and, after the checks every UAS applies
+//! (RFC 3261 §8.2), sends REGISTER to the [`registrar`], a new INVITE
+//! through the [`router`] to a new [`call`], and an in-dialog request to the
+//! call it belongs to. Only this crate knows what a call is.
 
 pub mod auth_guard;
+pub mod call;
 pub mod registrar;
+pub mod router;
 mod switch;
 
 pub use switch::{Switch, SwitchConfig, ALLOW};
+
+/// A response with our own reason phrase (rsip keeps the phrase inside the
+/// status code; `Other` carries ours).
+pub(crate) fn with_reason(mut r: rsip::Response, reason: &str) -> rsip::Response {
+    let code = r.status_code.code();
+    r.status_code = rsip::StatusCode::Other(code, reason.to_string());
+    r
+}

@@ -1,7 +1,11 @@
 //! [`Switch`]: reads what the transaction layer delivers and routes each
 //! request by method after the UAS checks of RFC 3261 §8.2 (scheme,
 //! Require, Content-Type, …). Every request is handled in its own task so
-//! one slow database call never holds up the others.
+//! one slow database call never holds up the others. A new INVITE is
+//! accepted from a trunk (by source address) or from a user who
+//! authenticates (407), routed, and handed to a new call; in-dialog
+//! requests, stray ACKs and 2xx retransmissions go to the call whose leg
+//! they name.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +18,21 @@ use rsip::{Header, Method};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::auth_guard::{AuthGuard, GuardConfig};
+use std::sync::atomic::AtomicU64;
+
+use dialtone_media::MediaEngine;
+use dialtone_sip::auth::ChallengeKind;
+use dialtone_sip::transaction::{tag_of, Party as TagParty};
+use rsip::headers::UntypedHeader;
+
+use crate::auth_guard::{AuthGuard, GuardConfig, Lockout, Verdict};
+use crate::call::{self, CallConfig, CallContext, CallEvent, CallRegistry, Origin};
 use crate::registrar::{Registrar, RegistrarConfig};
+use crate::router::{self, Caller, RouteError};
+use crate::with_reason;
 
 /// The methods dialtone handles today; grows with each capability.
-pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, REFER, NOTIFY, INFO, UPDATE";
 /// What we accept as a body.
 pub const ACCEPT: &str = "application/sdp";
 /// Option tags we support (none yet: timer, replaces and 100rel come with calls).
@@ -35,10 +49,12 @@ pub struct SwitchConfig {
     pub algorithms: Vec<Algorithm>,
     pub guard: GuardConfig,
     pub purge_interval: Duration,
+    pub calls: CallConfig,
 }
 
 pub struct Switch {
     cfg: SwitchConfig,
+    calls: Arc<CallContext>,
     layer: TransactionLayer,
     store: Store,
     registrar: Registrar,
@@ -47,13 +63,27 @@ pub struct Switch {
 }
 
 impl Switch {
-    pub fn new(cfg: SwitchConfig, layer: TransactionLayer, store: Store) -> Arc<Self> {
+    pub fn new(
+        cfg: SwitchConfig,
+        layer: TransactionLayer,
+        store: Store,
+        media: MediaEngine,
+    ) -> Arc<Self> {
         let digest = Arc::new(DigestServer::new(DigestConfig {
             realm: cfg.domain.clone(),
             nonce_ttl: cfg.nonce_ttl,
             algorithms: cfg.algorithms.clone(),
         }));
+        let calls = Arc::new(CallContext {
+            layer: layer.clone(),
+            store: store.clone(),
+            registry: CallRegistry::default(),
+            media,
+            cfg: cfg.calls.clone(),
+            total: AtomicU64::new(0),
+        });
         Arc::new(Switch {
+            calls,
             registrar: Registrar::new(cfg.registrar.clone(), store.clone()),
             guard: AuthGuard::new(digest, store.clone(), cfg.guard.clone()),
             policy: UasPolicy::default(),
@@ -69,6 +99,11 @@ impl Switch {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Live calls, media and counters, for health and metrics.
+    pub fn calls(&self) -> &CallContext {
+        &self.calls
     }
 
     /// Serves until `shutdown` turns true, then waits (bounded) for the
@@ -87,7 +122,14 @@ impl Switch {
                         let me = self.clone();
                         tasks.spawn(async move { me.on_request(tx).await });
                     }
-                    Some(TuEvent::Ack { .. }) | Some(TuEvent::Response { .. }) => {}
+                    // A retransmitted ACK for a 2xx after its transaction
+                    // ended: nothing left to do.
+                    Some(TuEvent::Ack { .. }) => {}
+                    Some(TuEvent::Response { response, .. }) => {
+                        if let Some(call) = self.call_of(&response.headers) {
+                            call.send(CallEvent::StrayResponse(response));
+                        }
+                    }
                     None => break,
                 },
                 _ = purge.tick() => {
@@ -102,10 +144,25 @@ impl Switch {
                 _ = shutdown.changed() => break,
             }
         }
+        // End every call (BYE, CANCEL, 503) and let each write its record.
+        for call in self.calls.registry.all() {
+            call.send(CallEvent::Shutdown);
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while tasks.join_next().await.is_some() {}
+            while !self.calls.registry.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         })
         .await;
+    }
+
+    fn call_of(&self, headers: &rsip::Headers) -> Option<crate::call::CallHandle> {
+        let call_id = headers.iter().find_map(|h| match h {
+            Header::CallId(c) => Some(c.value().to_string()),
+            _ => None,
+        })?;
+        self.calls.registry.by_sip_call_id(&call_id)
     }
 
     async fn on_request(&self, tx: ServerTransaction) {
@@ -115,8 +172,21 @@ impl Switch {
             let _ = tx.respond(r);
             return;
         }
+        let in_dialog = tag_of(&tx.request().headers, TagParty::To).is_some_and(|t| !t.is_empty());
+        if in_dialog {
+            match self.call_of(&tx.request().headers) {
+                Some(call) => {
+                    call.send(CallEvent::Request(tx));
+                }
+                None => {
+                    let _ = tx.reply(481);
+                }
+            }
+            return;
+        }
         match tx.request().method {
             Method::Register => self.registrar.handle(tx, &self.guard).await,
+            Method::Invite => self.on_invite(tx).await,
             Method::Options => {
                 let _ = tx.respond(self.options(&tx));
             }
@@ -136,6 +206,88 @@ impl Switch {
                 let _ = tx.respond(r);
             }
         }
+    }
+
+    /// A new call: who is calling (a trunk by source address, else a user
+    /// by digest), where it goes, and a Call actor to carry it.
+    async fn on_invite(&self, tx: ServerTransaction) {
+        let source = tx.source().addr.ip();
+        let trunk = match self.store.trunks().list().await {
+            Ok(trunks) => trunks
+                .into_iter()
+                .find(|t| router::trunk_matches(t, source)),
+            Err(e) => {
+                tracing::error!(error = %e, "trunk lookup failed");
+                let _ = tx.respond(with_reason(tx.response(500), "Database Unavailable"));
+                return;
+            }
+        };
+        let caller = match trunk {
+            Some(t) => Caller::Trunk(t),
+            None => match self
+                .guard
+                .check(tx.request(), ChallengeKind::Proxy, source)
+                .await
+            {
+                Verdict::Authenticated(u) => Caller::User(u.username),
+                Verdict::Challenge { stale } => return self.challenge_proxy(&tx, stale),
+                Verdict::Failed => return self.challenge_proxy(&tx, false),
+                Verdict::Malformed(_) => {
+                    let _ = tx.respond(with_reason(
+                        tx.response(400),
+                        "Malformed Proxy-Authorization",
+                    ));
+                    return;
+                }
+                Verdict::Locked(Lockout::Forbidden) => {
+                    let _ = tx.respond(with_reason(tx.response(403), "Too Many Failed Attempts"));
+                    return;
+                }
+                Verdict::Locked(Lockout::Silence) => return,
+                Verdict::StoreError(_) => {
+                    let _ = tx.respond(with_reason(tx.response(500), "Database Unavailable"));
+                    return;
+                }
+            },
+        };
+        let dialled = tx
+            .request()
+            .uri
+            .auth
+            .as_ref()
+            .map(|a| a.user.clone())
+            .unwrap_or_default();
+        let target = match router::route(&self.store, &caller, &dialled).await {
+            Ok(t) => t,
+            Err(RouteError::NotFound(_)) => {
+                let _ = tx.reply(404);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, dialled, "routing failed");
+                let _ = tx.respond(with_reason(tx.response(500), "Routing Failed"));
+                return;
+            }
+        };
+        let origin = match &caller {
+            Caller::Trunk(t) => Origin {
+                label: format!("trunk:{}", t.name),
+                from_trunk: true,
+            },
+            Caller::User(u) => Origin {
+                label: format!("user:{u}"),
+                from_trunk: false,
+            },
+        };
+        call::start_inbound(self.calls.clone(), tx, origin, target);
+    }
+
+    fn challenge_proxy(&self, tx: &ServerTransaction, stale: bool) {
+        let mut r = tx.response(407);
+        for h in self.guard.digest().challenge(ChallengeKind::Proxy, stale) {
+            r.headers.push(h);
+        }
+        let _ = tx.respond(r);
     }
 
     /// §11.2: 200 with what we can do.

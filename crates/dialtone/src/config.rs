@@ -14,6 +14,7 @@ pub struct Config {
     pub sip: Sip,
     pub registrar: Registrar,
     pub auth: Auth,
+    pub calls: Calls,
     pub media: Media,
     pub database: Database,
     pub http: Http,
@@ -88,9 +89,31 @@ impl Default for Auth {
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct Calls {
+    pub ring_timeout_secs: u64,
+    pub max_duration_secs: u64,
+    /// Names this instance in call records (default: the host name).
+    pub node: String,
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls {
+            ring_timeout_secs: 60,
+            max_duration_secs: 14_400,
+            node: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Media {
     pub rtp_ports: String,
     pub advertise_ip: String,
+    /// Where RTP sockets bind; empty means advertise_ip.
+    pub bind_ip: String,
+    pub rtp_timeout_secs: u64,
 }
 
 impl Default for Media {
@@ -98,7 +121,23 @@ impl Default for Media {
         Media {
             rtp_ports: "20000-29999".into(),
             advertise_ip: "127.0.0.1".into(),
+            bind_ip: String::new(),
+            rtp_timeout_secs: 60,
         }
+    }
+}
+
+impl Media {
+    /// `rtp_ports` as a range, checked.
+    pub fn port_range(&self) -> Result<std::ops::RangeInclusive<u16>> {
+        let (a, b) = self.rtp_ports.split_once('-').ok_or_else(|| {
+            anyhow::anyhow!("media.rtp_ports must be LOW-HIGH, not {:?}", self.rtp_ports)
+        })?;
+        let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+        if a >= b {
+            bail!("media.rtp_ports: {a} is not below {b}");
+        }
+        Ok(a..=b)
     }
 }
 
@@ -192,6 +231,16 @@ impl Config {
                 anyhow::anyhow!("auth.algorithms: unknown algorithm {a:?} (MD5 or SHA-256)")
             })?;
         }
+        self.media.port_range()?;
+        self.media
+            .advertise_ip
+            .parse::<std::net::IpAddr>()
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "media.advertise_ip must be an IP address, not {:?}",
+                    self.media.advertise_ip
+                )
+            })?;
         if self.registrar.min_expires > self.registrar.max_expires {
             bail!("registrar.min_expires is above registrar.max_expires");
         }

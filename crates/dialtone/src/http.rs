@@ -1,5 +1,5 @@
-//! The HTTP listener: `/healthz` now; `/mcp`, `/api/v1` and `/metrics`
-//! join it with their issues.
+//! The HTTP listener: `/healthz` and `/metrics` (Prometheus text); `/mcp`
+//! and `/api/v1` join it with their issues.
 
 use std::sync::Arc;
 
@@ -8,10 +8,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use dialtone_store::Store;
+use dialtone_switch::Switch;
 use tokio::sync::watch;
 
 pub struct AppState {
     pub store: Store,
+    pub switch: Arc<Switch>,
     pub switch_running: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
@@ -22,6 +24,7 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .with_state(state);
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -47,4 +50,55 @@ async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
         Ok(()) => (StatusCode::OK, "ok\n".into()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")),
     }
+}
+
+/// Prometheus text exposition of the live state.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    use std::fmt::Write as _;
+    let calls = state.switch.calls();
+    let (server_tx, client_tx) = state.switch.layer().counts();
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "dialtone_calls_active",
+        "Calls in progress.",
+        "gauge",
+        calls.registry.len() as u64,
+    );
+    metric(
+        "dialtone_calls_total",
+        "Calls started since this process started.",
+        "counter",
+        calls.total.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    metric(
+        "dialtone_media_endpoints",
+        "RTP port pairs in use.",
+        "gauge",
+        calls.media.in_use() as u64,
+    );
+    metric(
+        "dialtone_sip_server_transactions",
+        "Live SIP server transactions.",
+        "gauge",
+        server_tx as u64,
+    );
+    metric(
+        "dialtone_sip_client_transactions",
+        "Live SIP client transactions.",
+        "gauge",
+        client_tx as u64,
+    );
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        out,
+    )
 }

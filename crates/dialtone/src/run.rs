@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dialtone_media::{MediaConfig, MediaEngine};
 use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
 use dialtone_sip::transport::{Listen, Transports};
 use dialtone_store::Store;
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
+use dialtone_switch::call::CallConfig;
 use dialtone_switch::registrar::RegistrarConfig;
 use dialtone_switch::{Switch, SwitchConfig};
+use std::net::IpAddr;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
@@ -41,7 +44,16 @@ pub async fn run(cfg: Config) -> Result<()> {
     };
     let layer = TransactionLayer::new(transports.clone(), timers);
     let events = layer.start(in_rx);
-    let switch = Switch::new(switch_config(&cfg), layer, store.clone());
+    let media = MediaEngine::new(media_config(&cfg)?).context("media configuration")?;
+    let node = node_name(&cfg);
+    match store.calls().close_orphans(&node, now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(calls = n, %node, "closed call records left open by an earlier crash")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not close orphaned call records"),
+    }
+    let switch = Switch::new(switch_config(&cfg, node), layer, store.clone(), media);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let switch_task = tokio::spawn(switch.clone().run(events, stop_rx.clone()));
@@ -52,6 +64,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     tracing::info!(addr = %cfg.http.listen, "HTTP listening");
     let state = Arc::new(http::AppState {
         store: store.clone(),
+        switch: switch.clone(),
         switch_running: switch_task_alive(&switch_task),
     });
     let http_task = tokio::spawn(http::serve(http_listener, state, stop_rx));
@@ -72,8 +85,52 @@ pub async fn run(cfg: Config) -> Result<()> {
     Ok(())
 }
 
-fn switch_config(cfg: &Config) -> SwitchConfig {
+fn media_config(cfg: &Config) -> Result<MediaConfig> {
+    let advertise: IpAddr = cfg
+        .media
+        .advertise_ip
+        .parse()
+        .context("media.advertise_ip")?;
+    let bind = if cfg.media.bind_ip.is_empty() {
+        advertise
+    } else {
+        cfg.media.bind_ip.parse().context("media.bind_ip")?
+    };
+    Ok(MediaConfig {
+        bind_ip: bind,
+        advertise_ip: advertise,
+        ports: cfg.media.port_range()?,
+        rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout_secs),
+    })
+}
+
+fn node_name(cfg: &Config) -> String {
+    if !cfg.calls.node.is_empty() {
+        return cfg.calls.node.clone();
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "dialtone".into())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn switch_config(cfg: &Config, node: String) -> SwitchConfig {
     SwitchConfig {
+        calls: CallConfig {
+            domain: cfg.sip.domain.clone(),
+            user_agent: cfg.sip.user_agent.clone(),
+            ring_timeout: Duration::from_secs(cfg.calls.ring_timeout_secs),
+            max_duration: Duration::from_secs(cfg.calls.max_duration_secs),
+            node,
+        },
         domain: cfg.sip.domain.clone(),
         user_agent: cfg.sip.user_agent.clone(),
         registrar: RegistrarConfig {

@@ -17,7 +17,7 @@ pub struct ServerTransaction {
     pub(super) source: Peer,
     pub(super) local: SocketAddr,
     pub(super) input: mpsc::UnboundedSender<ServerInput>,
-    pub(super) events: mpsc::UnboundedReceiver<ServerEvent>,
+    pub(super) events: Option<mpsc::UnboundedReceiver<ServerEvent>>,
     pub(super) to_tag: String,
 }
 
@@ -71,7 +71,16 @@ impl ServerTransaction {
     /// The next event of this transaction (CANCEL, ACK, timeout); None once
     /// it has terminated.
     pub async fn next_event(&mut self) -> Option<ServerEvent> {
-        self.events.recv().await
+        match &mut self.events {
+            Some(rx) => rx.recv().await,
+            None => None,
+        }
+    }
+
+    /// Takes the event stream, so that a task can watch it while the owner
+    /// keeps this handle to respond with; `next_event` then returns None.
+    pub fn take_events(&mut self) -> Option<mpsc::UnboundedReceiver<ServerEvent>> {
+        self.events.take()
     }
 
     pub(super) fn tag_of(req: &Request) -> String {

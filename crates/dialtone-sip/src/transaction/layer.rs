@@ -176,7 +176,7 @@ impl TransactionLayer {
             source: from,
             local,
             input: input_tx,
-            events: event_rx,
+            events: Some(event_rx),
         };
         if req.method == Method::Invite {
             self.spawn(ServerInvite::new(req), input_rx, event_tx, reply_to, done);
@@ -205,14 +205,26 @@ impl TransactionLayer {
     /// branch, `rport`) on top.
     pub fn send_request(
         &self,
-        mut req: Request,
+        req: Request,
         to: Peer,
     ) -> Result<ClientTransaction, TransactionError> {
+        let req = self.with_our_via(req, &to)?;
+        self.start_client(req, to)
+    }
+
+    /// Sends the ACK for a 2xx (§13.2.2.4): a transaction of its own that
+    /// has no state, so it just gets our Via and goes.
+    pub async fn send_ack(&self, ack: Request, to: Peer) -> Result<(), TransactionError> {
+        let ack = self.with_our_via(ack, &to)?;
+        self.send_stateless(ack, to).await
+    }
+
+    fn with_our_via(&self, mut req: Request, to: &Peer) -> Result<Request, TransactionError> {
         let local = self
             .inner
             .transports
-            .local_for(&to)
-            .ok_or(TransactionError::NoTransport(to))?;
+            .local_for(to)
+            .ok_or(TransactionError::NoTransport(*to))?;
         let via = format!(
             "SIP/2.0/{} {};branch={};rport",
             to.protocol.via_token(),
@@ -222,7 +234,7 @@ impl TransactionLayer {
         let mut headers = vec![Header::Via(rsip::headers::Via::from(via))];
         headers.extend(std::mem::take(&mut req.headers));
         req.headers = headers.into();
-        self.start_client(req, to)
+        Ok(req)
     }
 
     /// Sends a CANCEL for a pending INVITE (§9.1): same branch and peer.
@@ -230,7 +242,16 @@ impl TransactionLayer {
         &self,
         invite: &ClientTransaction,
     ) -> Result<ClientTransaction, TransactionError> {
-        self.start_client(super::cancel_for(invite.request()), invite.peer())
+        self.cancel_request(invite.request(), invite.peer())
+    }
+
+    /// Sends a CANCEL for the INVITE `invite` (as sent, with our Via) to `peer`.
+    pub fn cancel_request(
+        &self,
+        invite: &Request,
+        peer: Peer,
+    ) -> Result<ClientTransaction, TransactionError> {
+        self.start_client(super::cancel_for(invite), peer)
     }
 
     /// Sends a message outside any transaction: the ACK for a 2xx (§13.2.2.4),

@@ -54,6 +54,29 @@ macro_rules! backend_tests {
     };
 }
 
+/// Like `backend_tests!`, for `async fn <name>(url: String)` bodies that get
+/// an empty database (no migrations run) to set up themselves.
+macro_rules! empty_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::common::run_sqlite_empty(super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::common::run_postgres_empty(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
 /// A unique path under the temp dir; nothing is created.
 pub fn temp_path(suffix: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
@@ -75,12 +98,60 @@ where
     let outcome = tokio::spawn(body(db)).await;
     store.close().await;
     cleanup().await;
+    reraise(outcome);
+}
+
+/// Re-raises a panic of the spawned test body.
+fn reraise(outcome: Result<(), tokio::task::JoinError>) {
     if let Err(e) = outcome {
         if e.is_panic() {
             std::panic::resume_unwind(e.into_panic());
         }
         panic!("test task failed: {e}");
     }
+}
+
+fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.to_path_buf().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// Runs `body` with the URL of a SQLite file that does not exist yet.
+pub async fn run_sqlite_empty<B, Fut>(body: B)
+where
+    B: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let path = temp_path(".db");
+    let url = format!("sqlite://{}", path.display());
+    let outcome = tokio::spawn(body(url)).await;
+    remove_sqlite_files(&path);
+    reraise(outcome);
+}
+
+/// Runs `body` with the URL of a freshly created, empty PostgreSQL database.
+pub async fn run_postgres_empty<B, Fut>(body: B)
+where
+    B: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let base = std::env::var("DIALTONE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let Some(mut admin) = connect_admin(&base).await else {
+        return;
+    };
+    let name = format!("dialtone_test_{}", Uuid::new_v4().simple());
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create the test database");
+    let outcome = tokio::spawn(body(with_database(&base, &name))).await;
+    drop_database(&mut admin, &name).await;
+    let _ = admin.close().await;
+    reraise(outcome);
 }
 
 pub async fn run_sqlite<B, Fut>(body: B)
@@ -92,14 +163,7 @@ where
     let url = format!("sqlite://{}", path.display());
     let store = Store::connect(&url).await.expect("open the SQLite store");
     let db = TestDb { url, store };
-    run_then_cleanup(db, body, || async move {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-    })
-    .await;
+    run_then_cleanup(db, body, || async move { remove_sqlite_files(&path) }).await;
 }
 
 pub async fn run_postgres<B, Fut>(body: B)

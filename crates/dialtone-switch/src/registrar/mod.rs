@@ -17,6 +17,7 @@ use rsip::prelude::*;
 use rsip::{Header, Response};
 
 use crate::auth_guard::{AuthGuard, Lockout, Verdict};
+use crate::with_reason;
 pub use contact::{contacts, ContactEntry, Contacts};
 
 #[derive(Clone, Debug)]
@@ -232,13 +233,6 @@ impl Registrar {
     pub fn purge_interval_hint(&self) -> Duration {
         Duration::from_secs(u64::from(self.cfg.min_expires.clamp(1, 10)))
     }
-}
-
-fn with_reason(mut r: Response, reason: &str) -> Response {
-    // rsip keeps the reason phrase inside the status code; Other carries ours.
-    let code = r.status_code.code();
-    r.status_code = rsip::StatusCode::Other(code, reason.to_string());
-    r
 }
 
 /// RFC 1123 date for the Date header (§20.17).

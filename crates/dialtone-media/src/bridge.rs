@@ -1,0 +1,155 @@
+//! [`Bridge`]: relays media between two endpoints. Task layout: one task per
+//! direction and channel — RTP a→b, RTP b→a, RTCP a→b, RTCP b→a — so the two
+//! RTP directions run in parallel on a multi-threaded runtime and a slow send
+//! one way never delays the other, plus one watchdog task for RTP timeouts
+//! when they are enabled. All of them stop on one watch signal.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::time::Instant;
+
+use socket2::SockRef;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::endpoint::Endpoint;
+use crate::relay::{self, Channel};
+use crate::stats::EndpointStats;
+use crate::{watchdog, MediaEvent};
+
+/// Upper bound on datagrams discarded per socket when a bridge starts, so a
+/// flood cannot keep `start` spinning.
+const DRAIN_MAX: usize = 10_000;
+
+/// Relays between two endpoints: RTP arriving at `a` goes out of `b` to b's
+/// peer and vice versa; RTCP likewise between the RTCP sockets. Dropping the
+/// bridge stops the relay (the endpoints are then dropped too, once the tasks
+/// have ended); [`Bridge::stop`] stops it and gives the endpoints back.
+pub struct Bridge {
+    a: Endpoint,
+    b: Endpoint,
+    // Dropping the sender (with the Bridge) also stops every task.
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Bridge {
+    /// Starts relaying. Whatever already sits in the four sockets' buffers is
+    /// discarded first: it is stale (sent before this bridge existed).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (it spawns the relay tasks).
+    pub fn start(a: Endpoint, b: Endpoint, events: mpsc::UnboundedSender<MediaEvent>) -> Bridge {
+        for ep in [&a.shared, &b.shared] {
+            drain(ep.id, &ep.rtp);
+            drain(ep.id, &ep.rtcp);
+            // The timeout counts afresh from this bridge.
+            ep.lock().timeout_reported = false;
+        }
+        let started = Instant::now();
+        let (stop, stop_rx) = watch::channel(false);
+        let (sa, sb) = (&a.shared, &b.shared);
+        let mut tasks = Vec::with_capacity(5);
+        for (chan, from, to) in [
+            (Channel::Rtp, sa, sb),
+            (Channel::Rtp, sb, sa),
+            (Channel::Rtcp, sa, sb),
+            (Channel::Rtcp, sb, sa),
+        ] {
+            tasks.push(tokio::spawn(relay::run(
+                chan,
+                Arc::clone(from),
+                Arc::clone(to),
+                stop_rx.clone(),
+            )));
+        }
+        let timeout = sa.rtp_timeout.min(sb.rtp_timeout);
+        if !timeout.is_zero() {
+            let eps = [Arc::clone(sa), Arc::clone(sb)];
+            tasks.push(tokio::spawn(watchdog::run(
+                eps, started, timeout, events, stop_rx,
+            )));
+        }
+        debug!(a = sa.id, b = sb.id, "bridge started");
+        Bridge { a, b, stop, tasks }
+    }
+
+    /// Stops relaying and gives both endpoints back (to re-bridge one of them
+    /// with another endpoint after a transfer). Packets arriving from now on
+    /// wait in the sockets until the next bridge discards them.
+    pub async fn stop(self) -> (Endpoint, Endpoint) {
+        let Bridge { a, b, stop, tasks } = self;
+        // Send errors only mean every task already ended.
+        let _ = stop.send(true);
+        for task in tasks {
+            if let Err(e) = task.await {
+                warn!(error = %e, "media relay task failed");
+            }
+        }
+        debug!(a = a.id(), b = b.id(), "bridge stopped");
+        (a, b)
+    }
+
+    /// Current stats of `a` and `b`.
+    pub fn stats(&self) -> (EndpointStats, EndpointStats) {
+        (self.a.stats(), self.b.stats())
+    }
+
+    /// The first endpoint, to update it from a re-INVITE while bridged.
+    pub fn a(&self) -> &Endpoint {
+        &self.a
+    }
+
+    /// The second endpoint.
+    pub fn b(&self) -> &Endpoint {
+        &self.b
+    }
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("a", &self.a)
+            .field("b", &self.b)
+            .finish()
+    }
+}
+
+/// Discards queued datagrams with direct non-blocking reads: tokio's cached
+/// readiness may not know about packets that arrived while nobody was
+/// polling, so its `try_recv` could leave them behind.
+fn drain(id: u64, sock: &UdpSocket) {
+    let sock = SockRef::from(sock);
+    // Truncation is fine: the datagrams are thrown away.
+    let mut buf = [MaybeUninit::<u8>::uninit(); 64];
+    let mut drained = 0usize;
+    for _ in 0..DRAIN_MAX {
+        match sock.recv(&mut buf) {
+            Ok(_) => drained += 1,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // e.g. a reported ICMP error, or (Windows) a truncated datagram: it
+            // was consumed all the same.
+            Err(_) => drained += 1,
+        }
+    }
+    if drained > 0 {
+        debug!(endpoint = id, drained, "discarded stale datagrams");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<Endpoint>();
+        send_sync::<Bridge>();
+        send_sync::<crate::MediaEngine>();
+    }
+}

@@ -1,0 +1,45 @@
+//! dialtone-media: the RTP/RTCP relay that anchors every call's media.
+//!
+//! A [`MediaEngine`] hands out [`Endpoint`]s — one RTP+RTCP socket pair per
+//! SIP leg, on an even/odd port pair from the configured range — and a
+//! [`Bridge`] relays packets between two endpoints without decoding them:
+//! symmetric RTP (latching onto where the peer really sends from, for phones
+//! behind NAT), one continuous outgoing stream per endpoint across source
+//! changes and re-bridging (see [`rewrite`]), and an RTP-timeout watchdog that
+//! reports silent peers as [`MediaEvent::RtpTimeout`].
+//!
+//! The crate knows nothing of calls or SDP: call control translates the
+//! negotiated SDP into [`Endpoint::set_remote`], [`Endpoint::set_send`],
+//! [`Endpoint::set_expect_rtp`] and [`Endpoint::set_clock_rate`].
+
+mod bridge;
+mod config;
+mod endpoint;
+mod engine;
+mod error;
+pub mod packet;
+mod ports;
+mod relay;
+pub mod rewrite;
+mod stats;
+mod watchdog;
+
+pub use bridge::Bridge;
+pub use config::MediaConfig;
+pub use endpoint::Endpoint;
+pub use engine::MediaEngine;
+pub use error::MediaError;
+pub use stats::EndpointStats;
+
+use std::time::Duration;
+
+/// Something the media layer tells call control about, sent on the channel
+/// given to [`Bridge::start`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The peer of endpoint `endpoint` (see [`Endpoint::id`]) was expected to
+    /// send RTP but has been silent for `silent_for` (at least the configured
+    /// `rtp_timeout`). Sent once per silence: again only after RTP resumed and
+    /// stopped again.
+    RtpTimeout { endpoint: u64, silent_for: Duration },
+}

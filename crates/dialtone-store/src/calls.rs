@@ -1,0 +1,234 @@
+//! Call records: one row per call, inserted when the call starts and
+//! completed when it ends, so a crash leaves an open ("active") row rather
+//! than nothing; the restarted node closes its own open rows with
+//! [`Calls::close_orphans`].
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::is_unique_violation;
+use crate::{Store, StoreError};
+
+/// One call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// dialtone's call id (uuid), chosen by the caller.
+    pub id: String,
+    /// Which dialtone instance owns it.
+    pub node: String,
+    /// "inbound" (from a trunk), "outbound" (to a trunk), "internal".
+    pub direction: String,
+    pub from_uri: String,
+    pub to_uri: String,
+    /// User or number as shown.
+    pub caller: String,
+    /// User or number as shown.
+    pub callee: String,
+    /// Unix MILLISECONDS.
+    pub started_at: i64,
+    /// Unix milliseconds.
+    pub answered_at: Option<i64>,
+    /// Unix milliseconds; None while the call is active.
+    pub ended_at: Option<i64>,
+    /// "answered", "busy", "no_answer", "cancelled", "rejected", "failed", "unavailable".
+    pub outcome: Option<String>,
+    /// E.g. "486 Busy Here", "BYE", "rtp timeout", "shutdown", "max duration".
+    pub hangup_cause: Option<String>,
+    /// "caller", "callee", "system".
+    pub hangup_side: Option<String>,
+    /// E.g. "PCMU/8000".
+    pub codecs: Option<String>,
+    /// JSON array text of the legs, stored as given.
+    pub legs: String,
+    /// JSON text (packets per leg etc.), stored as given.
+    pub stats: Option<String>,
+}
+
+/// The calls table. Obtained from [`Store::calls`].
+#[derive(Debug, Clone, Copy)]
+pub struct Calls<'a> {
+    store: &'a Store,
+}
+
+/// Columns in the order `call_from_row` reads them.
+macro_rules! select_calls {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, node, direction, from_uri, to_uri, caller, callee, started_at, \
+             answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats \
+             FROM calls ",
+            $rest
+        )
+    };
+}
+
+/// What [`Calls::close_orphans`] writes.
+const ORPHAN_OUTCOME: &str = "failed";
+const ORPHAN_CAUSE: &str = "node restart";
+const ORPHAN_SIDE: &str = "system";
+
+impl<'a> Calls<'a> {
+    pub(crate) fn new(store: &'a Store) -> Self {
+        Calls { store }
+    }
+
+    /// Inserts the record as given (normally with the ended fields None).
+    /// [`StoreError::Conflict`] if a call with that id exists.
+    pub async fn start(&self, rec: &CallRecord) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO calls (id, node, direction, from_uri, to_uri, caller, callee, \
+             started_at, answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, \
+             legs, stats) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(rec.id.as_str())
+        .bind(rec.node.as_str())
+        .bind(rec.direction.as_str())
+        .bind(rec.from_uri.as_str())
+        .bind(rec.to_uri.as_str())
+        .bind(rec.caller.as_str())
+        .bind(rec.callee.as_str())
+        .bind(rec.started_at)
+        .bind(rec.answered_at)
+        .bind(rec.ended_at)
+        .bind(rec.outcome.as_deref())
+        .bind(rec.hangup_cause.as_deref())
+        .bind(rec.hangup_side.as_deref())
+        .bind(rec.codecs.as_deref())
+        .bind(rec.legs.as_str())
+        .bind(rec.stats.as_deref())
+        .execute(self.store.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
+                what: format!("call {:?}", rec.id),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Overwrites every field of the call with `rec.id` except `id`, `node` and
+    /// `started_at`, which are fixed at [`Calls::start`] (answer, transfer, end).
+    /// [`StoreError::NotFound`] if there is no such call.
+    pub async fn update(&self, rec: &CallRecord) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE calls SET direction = $2, from_uri = $3, to_uri = $4, caller = $5, \
+             callee = $6, answered_at = $7, ended_at = $8, outcome = $9, hangup_cause = $10, \
+             hangup_side = $11, codecs = $12, legs = $13, stats = $14 WHERE id = $1",
+        )
+        .bind(rec.id.as_str())
+        .bind(rec.direction.as_str())
+        .bind(rec.from_uri.as_str())
+        .bind(rec.to_uri.as_str())
+        .bind(rec.caller.as_str())
+        .bind(rec.callee.as_str())
+        .bind(rec.answered_at)
+        .bind(rec.ended_at)
+        .bind(rec.outcome.as_deref())
+        .bind(rec.hangup_cause.as_deref())
+        .bind(rec.hangup_side.as_deref())
+        .bind(rec.codecs.as_deref())
+        .bind(rec.legs.as_str())
+        .bind(rec.stats.as_deref())
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("call {:?}", rec.id),
+            });
+        }
+        Ok(())
+    }
+
+    /// The call with that id, if any.
+    pub async fn get(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let row = sqlx::query(select_calls!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.as_ref().map(call_from_row).transpose()?)
+    }
+
+    /// Newest first (started_at desc), at most `limit`. Calls that started in the
+    /// same millisecond come in descending id order, the same on both backends.
+    pub async fn list(&self, limit: u32) -> Result<Vec<CallRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.store.pool().begin().await?;
+        // The start time of the limit-th newest call bounds the rows to fetch. Ties
+        // on that time are all fetched and cut in Rust: a LIMIT would cut them in an
+        // order that differs between backends (ids are text, see `Accounts::list`).
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT started_at FROM calls ORDER BY started_at DESC LIMIT 1 OFFSET $1",
+        )
+        .bind(i64::from(limit) - 1)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let rows = sqlx::query(select_calls!("WHERE started_at >= $1"))
+            .bind(oldest.unwrap_or(i64::MIN))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut calls = rows
+            .iter()
+            .map(call_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        calls.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+        calls.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(calls)
+    }
+
+    /// Rows of `node` still without ended_at (left by a crash): marked ended at `now_ms`
+    /// with outcome "failed", cause "node restart", side "system"; returns how many.
+    /// Other nodes' calls and calls already ended are untouched.
+    pub async fn close_orphans(&self, node: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let closed = sqlx::query(
+            "UPDATE calls SET ended_at = $2, outcome = $3, hangup_cause = $4, hangup_side = $5 \
+             WHERE node = $1 AND ended_at IS NULL",
+        )
+        .bind(node)
+        .bind(now_ms)
+        .bind(ORPHAN_OUTCOME)
+        .bind(ORPHAN_CAUSE)
+        .bind(ORPHAN_SIDE)
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        if closed > 0 {
+            tracing::info!(node, closed, "closed call records left open by a restart");
+        }
+        Ok(closed)
+    }
+
+    /// Calls without ended_at, on every node.
+    pub async fn count_active(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE ended_at IS NULL")
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+fn call_from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
+    Ok(CallRecord {
+        id: row.try_get("id")?,
+        node: row.try_get("node")?,
+        direction: row.try_get("direction")?,
+        from_uri: row.try_get("from_uri")?,
+        to_uri: row.try_get("to_uri")?,
+        caller: row.try_get("caller")?,
+        callee: row.try_get("callee")?,
+        started_at: row.try_get("started_at")?,
+        answered_at: row.try_get("answered_at")?,
+        ended_at: row.try_get("ended_at")?,
+        outcome: row.try_get("outcome")?,
+        hangup_cause: row.try_get("hangup_cause")?,
+        hangup_side: row.try_get("hangup_side")?,
+        codecs: row.try_get("codecs")?,
+        legs: row.try_get("legs")?,
+        stats: row.try_get("stats")?,
+    })
+}

@@ -1,0 +1,184 @@
+//! The upgrade path: a database migrated by an older dialtone (0001 only),
+//! with data in it, is brought to the current schema by `Store::connect`
+//! without losing anything; and the new tables then work.
+
+use std::path::PathBuf;
+
+use dialtone_store::{CallRecord, NewTrunk, Store, TargetKind};
+use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
+
+use crate::common::temp_path;
+
+empty_backend_tests!(upgrade_from_0001_keeps_data_and_adds_the_call_tables);
+
+const NOW: i64 = 1_700_000_000;
+
+/// A directory holding copies of the named migrations, removed on drop.
+struct MigrationsDir(PathBuf);
+
+impl MigrationsDir {
+    fn with(files: &[&str]) -> Self {
+        let dir = temp_path("-migrations");
+        std::fs::create_dir_all(&dir).expect("create migrations dir");
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for file in files {
+            std::fs::copy(source.join(file), dir.join(file)).expect("copy migration");
+        }
+        MigrationsDir(dir)
+    }
+}
+
+impl Drop for MigrationsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The versions recorded in sqlx's bookkeeping table, all of which must have succeeded.
+async fn applied_versions(pool: &AnyPool) -> Vec<i64> {
+    let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE NOT success")
+        .fetch_one(pool)
+        .await
+        .expect("count failed migrations");
+    assert_eq!(failed, 0, "every applied migration succeeded");
+    let mut versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(pool)
+        .await
+        .expect("read _sqlx_migrations");
+    versions.sort_unstable();
+    versions
+}
+
+async fn upgrade_from_0001_keeps_data_and_adds_the_call_tables(url: String) {
+    sqlx::any::install_default_drivers();
+    let raw_url = if url.starts_with("sqlite:") {
+        format!("{url}?mode=rwc")
+    } else {
+        url.clone()
+    };
+
+    // An "old dialtone": only 0001 applied, exactly as the embedded migrator
+    // would have recorded it (same file, same checksum), and some data.
+    let old = MigrationsDir::with(&["0001_initial.sql"]);
+    let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
+    Migrator::new(old.0.as_path())
+        .await
+        .expect("load 0001")
+        .run(&pool)
+        .await
+        .expect("apply 0001");
+    assert_eq!(applied_versions(&pool).await, [1]);
+    assert!(
+        sqlx::query("SELECT COUNT(*) FROM trunks")
+            .fetch_one(&pool)
+            .await
+            .is_err(),
+        "0002 not applied yet"
+    );
+    for sql in [
+        "INSERT INTO accounts (id, name, created_at) VALUES ('acc-1', 'default', 1700000000)",
+        "INSERT INTO users (id, account_id, username, realm, ha1_md5, ha1_sha256, created_at) \
+         VALUES ('usr-1', 'acc-1', '1001', 'dialtone', 'md5', 'sha256', 1700000000)",
+        "INSERT INTO registrations (aor, contact, expires_at, q_milli, call_id, cseq, source, \
+         user_agent, instance, created_at, updated_at) VALUES ('1001', 'sip:1001@10.0.0.1', \
+         1700003600, 500, 'call-a', 7, 'udp:10.0.0.1:5060', NULL, NULL, 1700000000, 1700000000)",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("seed 0001 data");
+    }
+    pool.close().await;
+
+    // The current dialtone opens it: 0002 (and anything later) is applied.
+    let store = Store::connect(&url).await.expect("upgrade");
+    let account = store
+        .accounts()
+        .get_by_name("default")
+        .await
+        .expect("account")
+        .expect("kept");
+    assert_eq!((account.id.as_str(), account.created_at), ("acc-1", NOW));
+    let user = store
+        .users()
+        .get("1001")
+        .await
+        .expect("user")
+        .expect("kept");
+    assert_eq!((user.id.as_str(), user.ha1_md5.as_str()), ("usr-1", "md5"));
+    let bound = store.registrations().list_all(NOW).await.expect("bindings");
+    assert_eq!(bound.len(), 1);
+    assert_eq!((bound[0].q, bound[0].cseq), (Some(0.5), 7));
+
+    // The new tables work on the upgraded database.
+    store
+        .trunks()
+        .create(NewTrunk {
+            name: "carrier",
+            host: Some("sip.example.net:5060"),
+            transport: "udp",
+            inbound_ips: &["192.0.2.1".to_owned()],
+            username: Some("u"),
+            password: Some("p"),
+            register: true,
+        })
+        .await
+        .expect("trunk");
+    store
+        .numbers()
+        .create("+15550100", TargetKind::User, "1001")
+        .await
+        .expect("number");
+    store
+        .routes()
+        .create("^\\+", "carrier", 0, "", None)
+        .await
+        .expect("route");
+    let rec = CallRecord {
+        id: "call-1".to_owned(),
+        node: "node-1".to_owned(),
+        direction: "internal".to_owned(),
+        from_uri: "sip:1001@dialtone".to_owned(),
+        to_uri: "sip:1002@dialtone".to_owned(),
+        caller: "1001".to_owned(),
+        callee: "1002".to_owned(),
+        started_at: NOW * 1000,
+        answered_at: None,
+        ended_at: None,
+        outcome: None,
+        hangup_cause: None,
+        hangup_side: None,
+        codecs: None,
+        legs: "[]".to_owned(),
+        stats: None,
+    };
+    store.calls().start(&rec).await.expect("call");
+    store.close().await;
+
+    // Every migration in the crate (what `Store` embeds) is recorded once, and
+    // opening again is a no-op.
+    let all = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let expected: Vec<i64> = Migrator::new(all.as_path())
+        .await
+        .expect("load")
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert!(expected.starts_with(&[1, 2]), "{expected:?}");
+    let reopened = Store::connect(&url).await.expect("reopen");
+    assert_eq!(
+        reopened.calls().get("call-1").await.expect("get"),
+        Some(rec)
+    );
+    assert!(reopened
+        .numbers()
+        .lookup("15550100")
+        .await
+        .expect("lookup")
+        .is_some());
+    reopened.close().await;
+    let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
+    assert_eq!(applied_versions(&pool).await, expected);
+    pool.close().await;
+}

@@ -1,0 +1,426 @@
+//! The Call actor's task: its state, the loop that reads its one channel,
+//! and how a call ends — every live leg released (BYE, CANCEL or a final
+//! response), media freed, the record completed, the registry entries gone.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use dialtone_sip::transaction::{ClientEvent, ClientTransaction, ServerEvent, ServerTransaction};
+use rsip::Method;
+use tokio::sync::{mpsc, oneshot};
+
+use super::command::{CommandOutcome, CommandResult};
+use super::event::{CallEvent, LegId, Pending};
+use super::leg::{request_sdp, Leg, LegState, MediaPlan, Role};
+use super::media::CallMedia;
+use super::record::Record;
+use super::registry::CallHandle;
+use super::{CallContext, Origin};
+use crate::router::Target;
+pub(crate) use crate::with_reason;
+
+/// The call's life, RFC 3261 terms where they apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallState {
+    /// Legs are being placed; the caller has not been answered.
+    Dialing,
+    /// Caller and callee are connected.
+    Answered,
+    Ended,
+}
+
+/// Why the current outbound attempt was made.
+pub enum DialPurpose {
+    /// Reaching the callee of a new call.
+    Initial,
+    /// A transfer: connect `keep` to whoever answers, then release the
+    /// party it was talking to; `reply` hears how it went.
+    Transfer {
+        keep: LegId,
+        reply: Option<oneshot::Sender<CommandResult>>,
+        /// The REFER leg to report progress to with NOTIFY, if any.
+        notify: Option<LegId>,
+    },
+}
+
+/// An outbound attempt: the forks placed in parallel and the one RTP slot
+/// they share (only one of them wins).
+pub struct Dial {
+    pub attempt: u64,
+    pub forks: Vec<LegId>,
+    pub slot: super::media::Slot,
+    pub purpose: DialPurpose,
+    pub winner: Option<LegId>,
+}
+
+/// A request being relayed from one party to the other.
+pub struct Relay {
+    pub from: LegId,
+    pub to: LegId,
+    pub tx: ServerTransaction,
+    pub method: Method,
+}
+
+/// A re-INVITE of our own (hold/resume) waiting for its answer.
+pub struct OwnRequest {
+    pub leg: LegId,
+    pub reply: oneshot::Sender<CommandResult>,
+}
+
+pub struct Call {
+    pub id: Arc<str>,
+    pub ctx: Arc<CallContext>,
+    pub handle: CallHandle,
+    pub events_tx: mpsc::UnboundedSender<CallEvent>,
+    pub legs: Vec<Leg>,
+    /// The caller.
+    pub a: LegId,
+    /// The party the caller is connected to.
+    pub b: Option<LegId>,
+    pub dial: Option<Dial>,
+    pub media: CallMedia,
+    pub state: CallState,
+    pub record: Record,
+    pub relay: Option<Relay>,
+    pub own: Option<OwnRequest>,
+    pub next_attempt: u64,
+}
+
+pub fn spawn(
+    ctx: Arc<CallContext>,
+    invite: ServerTransaction,
+    origin: Origin,
+    target: Target,
+) -> CallHandle {
+    let id: Arc<str> = Arc::from(uuid_like().as_str());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = CallHandle::new(id.clone(), tx.clone());
+    ctx.registry.insert(handle.clone());
+    ctx.total.fetch_add(1, Ordering::Relaxed);
+    let h = handle.clone();
+    tokio::spawn(async move {
+        let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+        let fwd = tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = media_rx.recv().await {
+                if fwd.send(CallEvent::Media(ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        let media = CallMedia::new(ctx.media.clone(), media_tx);
+        let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
+        let mut call = Call {
+            id,
+            ctx,
+            handle: h,
+            events_tx: tx,
+            legs: Vec::new(),
+            a: 0,
+            b: None,
+            dial: None,
+            media,
+            state: CallState::Dialing,
+            record,
+            relay: None,
+            own: None,
+            next_attempt: 0,
+        };
+        call.run(invite, target, rx).await;
+    });
+    handle
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let b: [u8; 16] = rand::thread_rng().gen();
+    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h(0..4),
+        h(4..6),
+        h(6..8),
+        h(8..10),
+        h(10..16)
+    )
+}
+
+impl Call {
+    async fn run(
+        &mut self,
+        invite: ServerTransaction,
+        target: Target,
+        mut rx: mpsc::UnboundedReceiver<CallEvent>,
+    ) {
+        if self.accept_caller(invite).await {
+            self.record.start(&self.ctx.store).await;
+            self.dial_initial(target).await;
+        }
+        while self.state != CallState::Ended {
+            let Some(ev) = rx.recv().await else { break };
+            self.on_event(ev).await;
+        }
+        self.finish().await;
+    }
+
+    /// Takes the caller's INVITE: its RTP endpoint, its leg, its events.
+    /// Answers and returns false when the call cannot even start.
+    async fn accept_caller(&mut self, mut invite: ServerTransaction) -> bool {
+        let sdp = match request_sdp(invite.request()) {
+            Some(Ok(sdp)) => sdp,
+            Some(Err(e)) => {
+                let _ = invite.respond(with_reason(invite.response(400), &format!("Bad SDP: {e}")));
+                self.state = CallState::Ended;
+                return false;
+            }
+            None => {
+                // Late offer (INVITE without SDP) is not supported yet.
+                let _ = invite.respond(with_reason(invite.response(488), "Offer Required"));
+                self.state = CallState::Ended;
+                return false;
+            }
+        };
+        let slot = match self.media.allocate().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(call = %self.id, error = %e, "no RTP ports for the caller");
+                let _ = invite.respond(with_reason(invite.response(503), "No Media Ports"));
+                self.state = CallState::Ended;
+                return false;
+            }
+        };
+        let plan = MediaPlan::of(&sdp);
+        self.apply_plan(slot, &plan).await;
+        let call_id = super::dial::call_id_of(invite.request());
+        let local_ip = self.media.local(slot).ip();
+        let mut leg = Leg::new(
+            Role::Uas,
+            invite.source(),
+            call_id.clone(),
+            slot,
+            local_ip,
+            self.record.caller_label(),
+        );
+        leg.remote_sdp = Some(sdp);
+        self.watch_server(0, &mut invite);
+        leg.uas = Some(invite);
+        self.legs.push(leg);
+        self.a = 0;
+        self.ctx.registry.add_leg(&call_id, &self.handle);
+        true
+    }
+
+    pub async fn apply_plan(&mut self, slot: super::media::Slot, plan: &MediaPlan) {
+        let (rtp, rtcp, send, expect, clock) = (
+            plan.rtp,
+            plan.rtcp,
+            plan.send,
+            plan.expect_rtp,
+            plan.clock_rate,
+        );
+        self.media
+            .configure(slot, |ep| {
+                ep.set_remote(rtp, rtcp);
+                ep.set_send(send);
+                ep.set_expect_rtp(expect);
+                ep.set_clock_rate(clock);
+            })
+            .await;
+        if let Some(c) = &plan.codec {
+            self.record.rec.codecs = Some(c.clone());
+        }
+    }
+
+    async fn on_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::Command(cmd, reply) => self.on_command(cmd, reply).await,
+            CallEvent::Request(tx) => self.on_request(tx).await,
+            CallEvent::StrayResponse(resp) => self.on_stray_response(resp).await,
+            CallEvent::Server { leg, event } => self.on_server_event(leg, event).await,
+            CallEvent::Client {
+                leg,
+                pending,
+                event,
+            } => self.on_client_event(leg, pending, event).await,
+            CallEvent::Media(dialtone_media::MediaEvent::RtpTimeout {
+                endpoint,
+                silent_for,
+            }) => {
+                if self.state == CallState::Answered {
+                    tracing::info!(call = %self.id, endpoint, ?silent_for, "RTP timeout, hanging up");
+                    self.hangup("rtp timeout", "system", 408).await;
+                }
+            }
+            CallEvent::RingTimeout { attempt } => self.on_ring_timeout(attempt).await,
+            CallEvent::MaxDuration => {
+                if self.state != CallState::Ended {
+                    self.hangup("max duration", "system", 408).await;
+                }
+            }
+            CallEvent::Shutdown => self.hangup("shutdown", "system", 503).await,
+        }
+    }
+
+    async fn on_server_event(&mut self, leg: LegId, event: ServerEvent) {
+        match event {
+            ServerEvent::Cancelled if leg == self.a && self.state == CallState::Dialing => {
+                self.record.end_side("caller");
+                self.record.cause("CANCEL");
+                self.record.outcome("cancelled");
+                self.cancel_dial().await;
+                self.answer_caller_failure(487, "Request Terminated");
+                self.state = CallState::Ended;
+            }
+            ServerEvent::Cancelled => {}
+            ServerEvent::Ack(ack) => {
+                if let Some(Ok(_)) = request_sdp(&ack) {
+                    tracing::debug!(call = %self.id, "ignoring SDP in ACK (late offer unsupported)");
+                }
+            }
+            ServerEvent::Timeout if leg == self.a && self.state == CallState::Answered => {
+                // §13.3.1.4: our 2xx was never ACKed.
+                self.hangup("no ACK", "system", 408).await;
+            }
+            ServerEvent::Timeout => {}
+            ServerEvent::TransportError(e) => {
+                tracing::info!(call = %self.id, leg, error = %e, "transport error on a leg");
+                if leg == self.a {
+                    self.hangup("transport error", "caller", 503).await;
+                }
+            }
+        }
+    }
+
+    async fn on_client_event(&mut self, leg: LegId, pending: Pending, event: ClientEvent) {
+        match pending {
+            Pending::Invite => self.on_invite_event(leg, event).await,
+            Pending::Relay => self.on_relay_event(leg, event).await,
+            Pending::Own => self.on_own_event(leg, event).await,
+            Pending::Bye | Pending::Cancel | Pending::Notify => {
+                if let ClientEvent::Final(r) = &event {
+                    tracing::debug!(call = %self.id, leg, ?pending, status = r.status_code.code(), "answered");
+                }
+            }
+        }
+    }
+
+    /// Watches a server transaction's events (CANCEL, ACK, timeouts).
+    pub fn watch_server(&self, leg: LegId, tx: &mut ServerTransaction) {
+        if let Some(mut events) = tx.take_events() {
+            let out = self.events_tx.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if out.send(CallEvent::Server { leg, event }).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+
+    /// Watches a client transaction's responses.
+    pub fn watch_client(&self, leg: LegId, pending: Pending, mut tx: ClientTransaction) {
+        let out = self.events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = tx.next_event().await {
+                if out
+                    .send(CallEvent::Client {
+                        leg,
+                        pending,
+                        event,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Answers the caller's pending INVITE with a failure.
+    pub fn answer_caller_failure(&mut self, status: u16, reason: &str) {
+        let a = self.a;
+        if let Some(tx) = self.legs.get_mut(a).and_then(|l| l.uas.take()) {
+            let _ = tx.respond(with_reason(tx.response(status), reason));
+        }
+        if let Some(l) = self.legs.get_mut(a) {
+            l.state = LegState::Ended;
+        }
+    }
+
+    /// Ends the call from any state: BYE to connected legs, CANCEL to
+    /// ringing ones, `caller_status` to an unanswered caller.
+    pub async fn hangup(&mut self, cause: &str, side: &str, caller_status: u16) {
+        if self.state == CallState::Ended {
+            return;
+        }
+        self.record.end_side(side);
+        self.record.cause(cause);
+        if self.state == CallState::Dialing {
+            self.record.outcome(if cause == "shutdown" {
+                "failed"
+            } else {
+                "cancelled"
+            });
+        }
+        self.cancel_dial().await;
+        let reason = match caller_status {
+            503 => "Service Unavailable",
+            408 => "Request Timeout",
+            _ => "Request Terminated",
+        };
+        for id in 0..self.legs.len() {
+            match (self.legs[id].role, self.legs[id].state) {
+                (_, LegState::Connected) => self.send_bye(id),
+                (Role::Uas, LegState::Calling | LegState::Early) => {
+                    self.answer_caller_failure(caller_status, reason)
+                }
+                _ => {}
+            }
+        }
+        if let Some(relay) = self.relay.take() {
+            let _ = relay.tx.reply(487);
+        }
+        if let Some(own) = self.own.take() {
+            let _ = own.reply.send(Ok(CommandOutcome::Done));
+        }
+        self.state = CallState::Ended;
+    }
+
+    /// Sends BYE on a connected leg and forgets it.
+    pub fn send_bye(&mut self, id: LegId) {
+        let leg = &mut self.legs[id];
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let mut bye = dialog.request(Method::Bye);
+        bye.headers
+            .push(rsip::Header::UserAgent(rsip::headers::UserAgent::from(
+                self.ctx.cfg.user_agent.as_str(),
+            )));
+        leg.state = LegState::Ending;
+        match self.ctx.layer.send_request(bye, leg.peer) {
+            Ok(tx) => self.watch_client(id, Pending::Bye, tx),
+            Err(e) => tracing::warn!(call = %self.id, leg = id, error = %e, "BYE not sent"),
+        }
+    }
+
+    async fn finish(&mut self) {
+        for leg in &mut self.legs {
+            leg.state = LegState::Ended;
+            if let Some(tx) = leg.uas.take() {
+                let _ = tx.reply(500);
+            }
+        }
+        let stats: Vec<_> = self
+            .legs
+            .iter()
+            .map(|l| (l.label.clone(), self.media.stats(l.slot)))
+            .collect();
+        self.media.release_all().await;
+        self.record.finish(&self.legs, &stats);
+        self.record.save(&self.ctx.store).await;
+        self.ctx.registry.remove(&self.handle);
+        tracing::info!(call = %self.id, outcome = ?self.record.rec.outcome, cause = ?self.record.rec.hangup_cause, "call ended");
+    }
+}

@@ -1,0 +1,52 @@
+//! What a Call actor reads from its one channel: commands, in-dialog
+//! requests routed to it by the switch, the events of the transactions its
+//! legs run, media events and its own timers.
+
+use dialtone_media::MediaEvent;
+use dialtone_sip::transaction::{ClientEvent, ServerEvent, ServerTransaction};
+use rsip::Response;
+use tokio::sync::oneshot;
+
+use super::command::{CallCommand, CommandResult};
+
+/// Index of a leg in its call (legs are never removed, only ended).
+pub type LegId = usize;
+
+/// Which of our requests a client transaction event belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// The INVITE that creates the leg.
+    Invite,
+    /// A re-INVITE or UPDATE relayed from the other party.
+    Relay,
+    /// A re-INVITE of our own (hold, resume).
+    Own,
+    Bye,
+    Cancel,
+    /// A NOTIFY reporting a REFER's progress.
+    Notify,
+}
+
+pub enum CallEvent {
+    Command(CallCommand, oneshot::Sender<CommandResult>),
+    /// A request inside one of the call's dialogs.
+    Request(ServerTransaction),
+    /// A 2xx retransmitted after the INVITE transaction ended: ACK it again.
+    StrayResponse(Response),
+    Server {
+        leg: LegId,
+        event: ServerEvent,
+    },
+    Client {
+        leg: LegId,
+        pending: Pending,
+        event: ClientEvent,
+    },
+    Media(MediaEvent),
+    RingTimeout {
+        attempt: u64,
+    },
+    MaxDuration,
+    /// dialtone is stopping: end the call now.
+    Shutdown,
+}

@@ -1,0 +1,220 @@
+//! A leg: one SIP dialog between dialtone and one party, with the RTP slot
+//! that faces that party and the SDP state of that side (our o= line, the
+//! party's last description). The caller's leg is a UAS leg (its INVITE
+//! came to us); every leg dialtone places is a UAC leg.
+
+use std::net::SocketAddr;
+
+use dialtone_sip::dialog::Dialog;
+use dialtone_sip::sdp::{anchor, Direction, OriginState, Sdp};
+use dialtone_sip::transaction::ServerTransaction;
+use dialtone_sip::transport::Peer;
+use rsip::{Header, Request, Response};
+
+use super::media::Slot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Uas,
+    Uac,
+}
+
+/// RFC 3261 dialog life of one leg, as the call sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegState {
+    /// INVITE sent (UAC) or received (UAS), nothing back yet.
+    Calling,
+    /// A provisional response with a To tag: an early dialog.
+    Early,
+    /// 2xx sent or received.
+    Connected,
+    /// BYE or CANCEL sent, waiting for the answer.
+    Ending,
+    Ended,
+}
+
+pub struct Leg {
+    pub role: Role,
+    pub state: LegState,
+    /// Where this leg's requests go: the address the INVITE came from (UAS)
+    /// or was sent to (UAC). Using it rather than the Contact keeps phones
+    /// behind NAT reachable.
+    pub peer: Peer,
+    pub sip_call_id: String,
+    pub dialog: Option<Dialog>,
+    /// UAC: the INVITE as sent (with our Via), for CANCEL.
+    pub invite: Option<Request>,
+    /// UAC: the INVITE before our Via, to resend with credentials.
+    pub invite_template: Option<Request>,
+    pub got_provisional: bool,
+    /// UAC: a CANCEL is wanted but must wait for a provisional (§9.1).
+    pub cancel_wanted: bool,
+    pub auth_tried: bool,
+    /// Credentials for a trunk's digest challenge.
+    pub credentials: Option<(String, String)>,
+    /// UAS: the INVITE transaction, answered through this.
+    pub uas: Option<ServerTransaction>,
+    pub slot: Slot,
+    pub origin: OriginState,
+    pub remote_sdp: Option<Sdp>,
+    /// For records and logs: "user:1001", "trunk:carrier", "caller".
+    pub label: String,
+    /// The final status this leg's INVITE got (UAC), for the call's outcome.
+    pub final_status: Option<(u16, String)>,
+}
+
+impl Leg {
+    pub fn new(
+        role: Role,
+        peer: Peer,
+        sip_call_id: String,
+        slot: Slot,
+        local_ip: std::net::IpAddr,
+        label: String,
+    ) -> Leg {
+        Leg {
+            role,
+            state: LegState::Calling,
+            peer,
+            sip_call_id,
+            dialog: None,
+            invite: None,
+            invite_template: None,
+            got_provisional: false,
+            cancel_wanted: false,
+            auth_tried: false,
+            credentials: None,
+            uas: None,
+            slot,
+            origin: OriginState::new(local_ip),
+            remote_sdp: None,
+            label,
+            final_status: None,
+        }
+    }
+
+    /// The SDP to send this leg's party: `source` (the other party's
+    /// description) with our address and this leg's port, and our o= line.
+    /// Only the first audio stream is relayed; other streams are refused
+    /// (port 0) since no endpoint carries them.
+    pub fn offer_from(&mut self, source: &Sdp, local: SocketAddr) -> Vec<u8> {
+        let mut first_audio = true;
+        let ports: Vec<u16> = source
+            .media
+            .iter()
+            .map(|m| {
+                if m.kind.eq_ignore_ascii_case("audio") && m.port != 0 && first_audio {
+                    first_audio = false;
+                    local.port()
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut sdp = anchor(source, local.ip(), &ports);
+        self.origin.stamp(&mut sdp);
+        sdp.to_bytes()
+    }
+
+    /// Like [`offer_from`](Self::offer_from), with the stream direction set.
+    pub fn offer_with_direction(
+        &mut self,
+        source: &Sdp,
+        local: SocketAddr,
+        dir: Direction,
+    ) -> Vec<u8> {
+        let mut s = source.clone();
+        if let Some(m) = s
+            .media
+            .iter_mut()
+            .find(|m| m.kind.eq_ignore_ascii_case("audio"))
+        {
+            m.set_direction(dir);
+        }
+        self.offer_from(&s, local)
+    }
+}
+
+/// How the party's description tells the endpoint facing it to behave.
+pub struct MediaPlan {
+    pub rtp: Option<SocketAddr>,
+    pub rtcp: Option<SocketAddr>,
+    /// We send to the party (it receives).
+    pub send: bool,
+    /// The party sends to us.
+    pub expect_rtp: bool,
+    pub clock_rate: u32,
+    pub codec: Option<String>,
+}
+
+impl MediaPlan {
+    pub fn of(sdp: &Sdp) -> MediaPlan {
+        let audio = sdp
+            .media
+            .iter()
+            .find(|m| m.kind.eq_ignore_ascii_case("audio") && m.port != 0);
+        match audio {
+            None => MediaPlan {
+                rtp: None,
+                rtcp: None,
+                send: false,
+                expect_rtp: false,
+                clock_rate: 8000,
+                codec: None,
+            },
+            Some(m) => {
+                let dir = m.direction(sdp);
+                let first = m
+                    .formats
+                    .first()
+                    .and_then(|pt| pt.parse::<u8>().ok())
+                    .and_then(|pt| m.rtpmaps().into_iter().find(|r| r.pt == pt));
+                MediaPlan {
+                    rtp: m.rtp_addr(sdp),
+                    rtcp: m.rtcp_addr(sdp),
+                    send: dir.receives(),
+                    expect_rtp: dir.sends(),
+                    clock_rate: first.as_ref().map(|r| r.clock_rate).unwrap_or(8000),
+                    codec: first.map(|r| format!("{}/{}", r.encoding, r.clock_rate)),
+                }
+            }
+        }
+    }
+}
+
+/// The SDP body of a message, if it has one.
+pub fn sdp_of(headers: &rsip::Headers, body: &[u8]) -> Option<Result<Sdp, String>> {
+    if body.is_empty() {
+        return None;
+    }
+    let is_sdp = headers.iter().any(|h| match h {
+        Header::ContentType(ct) => {
+            use rsip::headers::UntypedHeader;
+            ct.value()
+                .to_ascii_lowercase()
+                .starts_with("application/sdp")
+        }
+        _ => false,
+    });
+    if !is_sdp {
+        return None;
+    }
+    Some(Sdp::parse(body).map_err(|e| e.to_string()))
+}
+
+pub fn request_sdp(req: &Request) -> Option<Result<Sdp, String>> {
+    sdp_of(&req.headers, &req.body)
+}
+
+pub fn response_sdp(resp: &Response) -> Option<Result<Sdp, String>> {
+    sdp_of(&resp.headers, &resp.body)
+}
+
+/// Puts an SDP body (and its Content-Type) on a message's headers.
+pub fn set_sdp_body(headers: &mut rsip::Headers, body: &mut Vec<u8>, sdp: Vec<u8>) {
+    headers.retain(|h| !matches!(h, Header::ContentType(_)));
+    headers.push(Header::ContentType(rsip::headers::ContentType::from(
+        "application/sdp",
+    )));
+    *body = sdp;
+}

@@ -1,0 +1,78 @@
+//! Calls. A Call is an actor: one tokio task that owns its legs (SIP
+//! dialogs with their RTP endpoints) and reads one channel of
+//! [`event::CallEvent`]s: responses to the requests it sent, requests the
+//! switch routes to its dialogs, media events, its timers, and
+//! [`CallCommand`]s from any front end. The [`CallRegistry`] finds a live
+//! call by its id or by the SIP Call-ID of any of its legs.
+//!
+//! Files: `actor.rs` the loop and the end of a call, `dial.rs` placing
+//! legs and their responses (forking, trunk auth), `in_dialog.rs` requests
+//! inside established dialogs (BYE, re-INVITE/UPDATE/INFO relay),
+//! `commands.rs` carrying out commands, `record.rs` the call record.
+
+mod actor;
+mod command;
+mod commands;
+mod dial;
+mod event;
+mod in_dialog;
+mod leg;
+mod media;
+mod record;
+mod registry;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialtone_media::MediaEngine;
+use dialtone_sip::transaction::{ServerTransaction, TransactionLayer};
+use dialtone_store::Store;
+
+pub use command::{CallCommand, CommandError, CommandOutcome, CommandResult, Destination, Party};
+pub(crate) use event::CallEvent;
+pub use registry::{CallHandle, CallRegistry};
+
+use crate::router::Target;
+
+#[derive(Clone, Debug)]
+pub struct CallConfig {
+    /// Our SIP domain (From/To hosts of the legs we place).
+    pub domain: String,
+    pub user_agent: String,
+    /// How long a placed leg may ring before it is cancelled.
+    pub ring_timeout: Duration,
+    /// Calls are ended after this long (ZERO: never).
+    pub max_duration: Duration,
+    /// Names this instance in call records.
+    pub node: String,
+}
+
+/// What every call shares.
+pub struct CallContext {
+    pub layer: TransactionLayer,
+    pub store: Store,
+    pub registry: CallRegistry,
+    pub media: MediaEngine,
+    pub cfg: CallConfig,
+    /// Calls started since this process started.
+    pub total: AtomicU64,
+}
+
+/// Who placed an inbound call, for the record.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// "trunk:NAME" or "user:NAME".
+    pub label: String,
+    pub from_trunk: bool,
+}
+
+/// Starts a call for an out-of-dialog INVITE routed to `target`.
+pub fn start_inbound(
+    ctx: Arc<CallContext>,
+    invite: ServerTransaction,
+    origin: Origin,
+    target: Target,
+) -> CallHandle {
+    actor::spawn(ctx, invite, origin, target)
+}

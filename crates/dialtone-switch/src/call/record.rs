@@ -1,0 +1,159 @@
+//! The call record: written when the call starts (so a crash leaves an
+//! "active" row rather than nothing), updated when it is answered, and
+//! completed when it ends with outcome, cause, which side hung up, the
+//! legs, the codec and the per-leg packet counts.
+
+use dialtone_media::EndpointStats;
+use dialtone_store::{CallRecord, Store};
+use rsip::headers::UntypedHeader;
+use rsip::{Header, Request};
+
+use super::leg::Leg;
+use super::Origin;
+use crate::router::Target;
+
+pub struct Record {
+    pub rec: CallRecord,
+    started: bool,
+    caller_label: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn user_of(headers: &rsip::Headers, pick: fn(&Header) -> Option<&str>) -> (String, String) {
+    let value = headers.iter().find_map(pick).unwrap_or_default();
+    let user = dialtone_sip::message::NameAddr::parse(value)
+        .ok()
+        .and_then(|n| n.uri.auth.map(|a| a.user))
+        .unwrap_or_default();
+    (value.to_string(), user)
+}
+
+impl Record {
+    pub fn new(id: &str, node: &str, invite: &Request, origin: &Origin, target: &Target) -> Record {
+        let (from_uri, caller) = user_of(&invite.headers, |h| match h {
+            Header::From(f) => Some(f.value()),
+            _ => None,
+        });
+        let (to_uri, callee) = user_of(&invite.headers, |h| match h {
+            Header::To(t) => Some(t.value()),
+            _ => None,
+        });
+        let to_trunk = matches!(target, Target::Trunk { .. });
+        let direction = match (origin.from_trunk, to_trunk) {
+            (true, _) => "inbound",
+            (false, true) => "outbound",
+            (false, false) => "internal",
+        };
+        Record {
+            rec: CallRecord {
+                id: id.to_string(),
+                node: node.to_string(),
+                direction: direction.to_string(),
+                from_uri,
+                to_uri,
+                caller,
+                callee,
+                started_at: now_ms(),
+                answered_at: None,
+                ended_at: None,
+                outcome: None,
+                hangup_cause: None,
+                hangup_side: None,
+                codecs: None,
+                legs: "[]".into(),
+                stats: None,
+            },
+            started: false,
+            caller_label: origin.label.clone(),
+        }
+    }
+
+    pub fn caller_label(&self) -> String {
+        self.caller_label.clone()
+    }
+
+    // The first cause, outcome and side recorded win: later ones are
+    // consequences (the BYE we send after the caller's BYE, say).
+    pub fn outcome(&mut self, o: &str) {
+        self.rec.outcome.get_or_insert_with(|| o.to_string());
+    }
+
+    pub fn cause(&mut self, c: &str) {
+        self.rec.hangup_cause.get_or_insert_with(|| c.to_string());
+    }
+
+    pub fn end_side(&mut self, s: &str) {
+        self.rec.hangup_side.get_or_insert_with(|| s.to_string());
+    }
+
+    pub fn answered(&mut self, callee_label: &str) {
+        self.rec.answered_at = Some(now_ms());
+        self.rec.outcome = Some("answered".into());
+        tracing::debug!(call = %self.rec.id, callee = callee_label, "answered");
+    }
+
+    pub fn transferred(&mut self, to_label: &str) {
+        tracing::debug!(call = %self.rec.id, to = to_label, "transferred");
+    }
+
+    pub fn finish(&mut self, legs: &[Leg], stats: &[(String, Option<EndpointStats>)]) {
+        self.rec.ended_at = Some(now_ms());
+        if self.rec.outcome.is_none() {
+            self.rec.outcome = Some("failed".into());
+        }
+        let legs_json: Vec<serde_json::Value> = legs
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "label": l.label,
+                    "role": format!("{:?}", l.role).to_lowercase(),
+                    "sip_call_id": l.sip_call_id,
+                    "peer": l.peer.to_string(),
+                    "final_status": l.final_status.as_ref().map(|(c, r)| format!("{c} {r}")),
+                })
+            })
+            .collect();
+        self.rec.legs = serde_json::Value::Array(legs_json).to_string();
+        let stats_json: serde_json::Map<String, serde_json::Value> = stats
+            .iter()
+            .enumerate()
+            .map(|(i, (label, s))| {
+                let v = match s {
+                    Some(s) => serde_json::json!({
+                        "label": label,
+                        "rtp_in": s.rtp_in, "rtp_out": s.rtp_out,
+                        "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
+                        "rtcp_in": s.rtcp_in, "rtcp_out": s.rtcp_out,
+                        "dropped": s.dropped,
+                        "latched": s.latched.map(|a| a.to_string()),
+                    }),
+                    None => serde_json::json!({ "label": label }),
+                };
+                (format!("leg{i}"), v)
+            })
+            .collect();
+        self.rec.stats = Some(serde_json::Value::Object(stats_json).to_string());
+    }
+
+    pub async fn start(&mut self, store: &Store) {
+        match store.calls().start(&self.rec).await {
+            Ok(()) => self.started = true,
+            Err(e) => tracing::error!(call = %self.rec.id, error = %e, "call record not written"),
+        }
+    }
+
+    pub async fn save(&mut self, store: &Store) {
+        if !self.started {
+            return self.start(store).await;
+        }
+        if let Err(e) = store.calls().update(&self.rec).await {
+            tracing::error!(call = %self.rec.id, error = %e, "call record not updated");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The registry of live calls: finds a Call actor by dialtone's call id or
+//! by the SIP Call-ID of any of its legs (in-dialog requests arrive keyed by
+//! the latter). Each entry is removed by the actor when it ends.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+
+use super::command::{CallCommand, CommandError, CommandResult};
+use super::event::CallEvent;
+
+/// A cheap handle to talk to one live call.
+#[derive(Clone, Debug)]
+pub struct CallHandle {
+    pub id: Arc<str>,
+    tx: mpsc::UnboundedSender<CallEvent>,
+}
+
+impl CallHandle {
+    pub(crate) fn new(id: Arc<str>, tx: mpsc::UnboundedSender<CallEvent>) -> Self {
+        CallHandle { id, tx }
+    }
+
+    /// Sends a command and waits for its real outcome.
+    pub async fn command(&self, cmd: CallCommand) -> CommandResult {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(CallEvent::Command(cmd, reply))
+            .map_err(|_| CommandError::CallEnded)?;
+        rx.await.map_err(|_| CommandError::CallEnded)?
+    }
+
+    pub(crate) fn send(&self, ev: CallEvent) -> bool {
+        self.tx.send(ev).is_ok()
+    }
+
+    pub(crate) fn same(&self, other: &CallHandle) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+}
+
+/// Every live call, by id and by leg Call-ID.
+#[derive(Default)]
+pub struct CallRegistry {
+    by_id: DashMap<Arc<str>, CallHandle>,
+    by_sip_call_id: DashMap<String, CallHandle>,
+}
+
+impl CallRegistry {
+    pub fn insert(&self, handle: CallHandle) {
+        self.by_id.insert(handle.id.clone(), handle);
+    }
+
+    /// Makes the call findable by one of its legs' SIP Call-IDs.
+    pub fn add_leg(&self, sip_call_id: &str, handle: &CallHandle) {
+        self.by_sip_call_id
+            .insert(sip_call_id.to_string(), handle.clone());
+    }
+
+    pub fn remove_leg(&self, sip_call_id: &str, handle: &CallHandle) {
+        self.by_sip_call_id
+            .remove_if(sip_call_id, |_, h| h.same(handle));
+    }
+
+    pub fn remove(&self, handle: &CallHandle) {
+        self.by_id.remove_if(&handle.id, |_, h| h.same(handle));
+        self.by_sip_call_id.retain(|_, h| !h.same(handle));
+    }
+
+    pub fn get(&self, id: &str) -> Option<CallHandle> {
+        self.by_id.get(id).map(|h| h.clone())
+    }
+
+    pub fn by_sip_call_id(&self, call_id: &str) -> Option<CallHandle> {
+        self.by_sip_call_id.get(call_id).map(|h| h.clone())
+    }
+
+    /// Live calls.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn all(&self) -> Vec<CallHandle> {
+        self.by_id.iter().map(|e| e.value().clone()).collect()
+    }
+}

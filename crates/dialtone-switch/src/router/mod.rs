@@ -1,0 +1,199 @@
+//! The router: what an out-of-dialog INVITE is for. A call from a trunk is
+//! routed by its DID (the `numbers` table); a call from an authenticated
+//! user goes to another user by name, to a DID, or out through the first
+//! outbound route whose pattern matches. Nothing unauthenticated ever
+//! reaches a trunk: only the switch decides who the caller is.
+
+use dialtone_store::{Number, Route, Store, StoreError, TargetKind, Trunk};
+use regex::Regex;
+
+/// Who is calling, as established by the switch before routing.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    /// Recognised by source address.
+    Trunk(Trunk),
+    /// Authenticated by digest.
+    User(String),
+}
+
+/// Where a call goes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Every registered contact of this user, in parallel.
+    User(String),
+    /// Out through a trunk, dialling `number`.
+    Trunk { trunk: Trunk, number: String },
+    /// An AI agent (arrives with the AI bridge).
+    Persona(String),
+    /// A queue (arrives with the queues).
+    Queue(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// Nothing matches: 404.
+    #[error("no route for {0:?}")]
+    NotFound(String),
+    /// The target exists in the configuration but is broken (a number
+    /// pointing at a removed trunk): 500, and an operator should look.
+    #[error("misconfigured route: {0}")]
+    Misconfigured(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Routes `dialled` (the Request-URI user part) for `caller`.
+pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Target, RouteError> {
+    if let Some(n) = store.numbers().lookup(dialled).await? {
+        return number_target(store, &n).await;
+    }
+    if let Caller::User(_) = caller {
+        if store.users().get(dialled).await?.is_some() {
+            return Ok(Target::User(dialled.to_string()));
+        }
+        let routes = store.routes().list().await?;
+        if let Some((route, number)) = match_route(&routes, dialled) {
+            let trunk = store.trunks().get(&route.trunk).await?.ok_or_else(|| {
+                RouteError::Misconfigured(format!(
+                    "route {} names missing trunk {}",
+                    route.id, route.trunk
+                ))
+            })?;
+            return Ok(Target::Trunk { trunk, number });
+        }
+    }
+    Err(RouteError::NotFound(dialled.to_string()))
+}
+
+async fn number_target(store: &Store, n: &Number) -> Result<Target, RouteError> {
+    Ok(match n.target_kind {
+        TargetKind::User => Target::User(n.target.clone()),
+        TargetKind::Persona => Target::Persona(n.target.clone()),
+        TargetKind::Queue => Target::Queue(n.target.clone()),
+        TargetKind::Trunk => {
+            let trunk = store.trunks().get(&n.target).await?.ok_or_else(|| {
+                RouteError::Misconfigured(format!(
+                    "number {} names missing trunk {}",
+                    n.number, n.target
+                ))
+            })?;
+            Target::Trunk {
+                trunk,
+                number: n.number.clone(),
+            }
+        }
+    })
+}
+
+/// The first route (in order) whose pattern matches, and the number to
+/// send: `strip` leading characters removed, `prepend` put in front.
+/// A pattern that does not compile never matches (the CLI refuses them).
+pub fn match_route<'a>(routes: &'a [Route], dialled: &str) -> Option<(&'a Route, String)> {
+    routes.iter().find_map(|r| {
+        let re = Regex::new(&r.pattern).ok()?;
+        if !re.is_match(dialled) {
+            return None;
+        }
+        let rest: String = dialled.chars().skip(r.strip as usize).collect();
+        Some((r, format!("{}{}", r.prepend, rest)))
+    })
+}
+
+/// Whether a source IP belongs to a trunk's `inbound_ips` (addresses or
+/// CIDR blocks).
+pub fn trunk_matches(trunk: &Trunk, ip: std::net::IpAddr) -> bool {
+    trunk.inbound_ips.iter().any(|spec| ip_in(spec, ip))
+}
+
+fn ip_in(spec: &str, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let (addr, bits) = match spec.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (spec, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        // An IPv4-mapped IPv6 source matches an IPv4 spec.
+        (IpAddr::V4(_), IpAddr::V6(i)) => i
+            .to_ipv4_mapped()
+            .is_some_and(|v4| ip_in(spec, IpAddr::V4(v4))),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(pattern: &str, strip: u32, prepend: &str) -> Route {
+        Route {
+            id: "r".into(),
+            pattern: pattern.into(),
+            trunk: "t".into(),
+            strip,
+            prepend: prepend.into(),
+            priority: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn first_matching_route_with_strip_and_prepend() {
+        let routes = vec![
+            route(r"^00(\d+)$", 2, "+"),
+            route(r"^9(\d+)$", 1, ""),
+            route(r".*", 0, "x"),
+        ];
+        assert_eq!(
+            match_route(&routes, "0044123").map(|(_, n)| n),
+            Some("+44123".into())
+        );
+        assert_eq!(
+            match_route(&routes, "95551234").map(|(_, n)| n),
+            Some("5551234".into())
+        );
+        assert_eq!(
+            match_route(&routes, "abc").map(|(_, n)| n),
+            Some("xabc".into())
+        );
+        assert!(match_route(&routes[..2], "12").is_none());
+    }
+
+    #[test]
+    fn bad_pattern_never_matches() {
+        assert!(match_route(&[route("(", 0, "")], "(").is_none());
+    }
+
+    #[test]
+    fn inbound_ip_specs() {
+        let ip = |s: &str| s.parse().unwrap_or_else(|_| panic!("{s}"));
+        assert!(ip_in("127.0.0.2", ip("127.0.0.2")));
+        assert!(!ip_in("127.0.0.2", ip("127.0.0.1")));
+        assert!(ip_in("10.0.0.0/8", ip("10.9.8.7")));
+        assert!(!ip_in("10.0.0.0/8", ip("11.0.0.1")));
+        assert!(ip_in("::1", ip("::1")));
+        assert!(ip_in("2001:db8::/32", ip("2001:db8::9")));
+        assert!(ip_in("192.0.2.1", ip("::ffff:192.0.2.1")));
+        assert!(!ip_in("garbage", ip("127.0.0.1")));
+    }
+}
