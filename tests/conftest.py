@@ -276,6 +276,93 @@ class Dialtone:
     def bindings_of(self, user: str) -> list[Binding]:
         return [b for b in self.registrations() if b.user() == user]
 
+    # -- trunks, numbers, routes, calls (the B2BUA's CLI) -------------------
+    def add_trunk(self, name: str, host: str | None = None, *, transport: str | None = None,
+                  inbound_ips: list[str] | tuple = (), username: str | None = None,
+                  password: str | None = None, register: bool = False) -> None:
+        args = ["trunk", "add", name]
+        if host is not None:
+            args += ["--host", host]
+        if transport is not None:
+            args += ["--transport", transport]
+        for ip in inbound_ips:
+            args += ["--inbound-ip", ip]
+        if username is not None:
+            args += ["--username", username, "--password", password or ""]
+        if register:
+            args.append("--register")
+        self.cli(*args)
+
+    def add_number(self, number: str, to: str) -> None:
+        """to: user:NAME | trunk:NAME | persona:NAME | queue:NAME"""
+        self.cli("number", "add", number, "--to", to)
+
+    def add_route(self, pattern: str, trunk: str, *, strip: int | None = None,
+                  prepend: str | None = None, priority: int | None = None) -> None:
+        args = ["route", "add", "--pattern", pattern, "--trunk", trunk]
+        if strip is not None:
+            args += ["--strip", str(strip)]
+        if prepend is not None:
+            args += ["--prepend", prepend]
+        if priority is not None:
+            args += ["--priority", str(priority)]
+        self.cli(*args)
+
+    def calls(self, limit: int = 100) -> list[dict]:
+        """`calls list --json --limit N`: call records, newest first."""
+        out = self.cli("calls", "list", "--json", "--limit", str(limit)).stdout
+        try:
+            data = json.loads(out)
+        except json.JSONDecodeError as e:
+            raise AssertionError(f"`calls list --json` printed no JSON array ({e}):\n{out}") from None
+        assert isinstance(data, list), f"`calls list --json` printed {type(data).__name__}, not an array:\n{out}"
+        return data
+
+    def wait_calls(self, count: int, timeout: float = 10.0, ended: bool = True,
+                   limit: int = 100) -> list[dict]:
+        """Poll `calls list --json` until at least `count` records are there
+        (and, with ended=True, all of those have ended_at set); returns the
+        last listing, whatever it is, after `timeout`."""
+        deadline = time.monotonic() + timeout
+        recs: list[dict] = []
+        while True:
+            recs = self.calls(limit)
+            done = [r for r in recs if not ended or r.get("ended_at") is not None]
+            if len(done) >= count or time.monotonic() >= deadline:
+                return recs
+            time.sleep(0.25)
+
+    def metrics_text(self, timeout: float = 2.0) -> str:
+        url = f"http://{LOOPBACK}:{self.http_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"GET /metrics answered {e.code}") from None
+
+    def metrics(self) -> dict[str, float]:
+        """GET /metrics (Prometheus text) as {name or name{labels}: value}."""
+        out = {}
+        for line in self.metrics_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = re.match(r"^([A-Za-z_:][A-Za-z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)", line)
+            if m:
+                try:
+                    out[m.group(1)] = float(m.group(2))
+                except ValueError:
+                    pass
+        return out
+
+    def wait_metric(self, name: str, value: float, timeout: float = 10.0) -> dict[str, float]:
+        """Poll /metrics until `name` equals `value`; the last metrics either way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.metrics()
+            if m.get(name) == value or time.monotonic() >= deadline:
+                return m
+            time.sleep(0.25)
+
 
 def base_config(workdir: Path, sip_port: int, http_port: int) -> dict:
     return {
@@ -425,19 +512,89 @@ def _parse_sipp_stats(path: Path) -> dict[str, str]:
     return dict(zip(header, last))
 
 
+class SippRun:
+    """A SIPp started in the background (Sipp.start): wait() for its result."""
+
+    def __init__(self, cmd: list[str], proc: subprocess.Popen, out_path: Path, err: Path,
+                 msg: Path, stf: Path, timeout: float, local_port: int, media_port: int | None):
+        self.cmd = cmd
+        self.proc = proc
+        self.out_path = out_path
+        self.err, self.msg, self.stf = err, msg, stf
+        self.timeout = timeout
+        self.local_port = local_port
+        self.media_port = media_port
+        self.result: SippResult | None = None
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float | None = None) -> SippResult:
+        """Wait for SIPp to end: at most `timeout` (default: its own -timeout
+        plus 20 s), then it is killed and the result says so."""
+        if self.result is not None:
+            return self.result
+        note = ""
+        try:
+            rc = self.proc.wait(self.timeout + 20 if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = -1
+            note = "(killed: sipp ran past its time)\n"
+        read = lambda p: p.read_text(errors="replace") if p.exists() else ""
+        stats = _parse_sipp_stats(self.stf)
+
+        def num(k: str) -> int:
+            try:
+                return int(stats.get(k, "-1"))
+            except ValueError:
+                return -1
+
+        self.result = SippResult(self.cmd, rc, num("SuccessfulCall(C)"), num("FailedCall(C)"),
+                                 read(self.err), read(self.msg), note + read(self.out_path), stats)
+        return self.result
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+
+
 class Sipp:
-    """Runs SIPp scenarios; each run gets its own local port and log files."""
+    """Runs SIPp scenarios; each run gets its own local port, media port and
+    log files. `sipp(...)` runs one to its end; `sipp.start(...)` runs one in
+    the background (a callee, a registered phone) and returns a SippRun."""
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
         self.runs = 0
+        self.background: list[SippRun] = []
 
-    def __call__(self, scenario: str, target_port: int, *, transport: str = "u1",
-                 service: str | None = None, password: str | None = None,
-                 auth_user: str | None = None, keys: dict[str, Any] | None = None,
-                 inf: Path | None = None, calls: int = 1, rate: float | None = None,
-                 limit: int | None = None, timeout: float = 10.0, target_host: str = LOOPBACK,
-                 trace_msg: bool = True, extra: list[str] | tuple = ()) -> SippResult:
+    def __call__(self, scenario: str, target_port: int | None, **kw) -> SippResult:
+        return self.start(scenario, target_port, **kw).wait()
+
+    def start(self, scenario: str, target_port: int | None, *, transport: str = "u1",
+              service: str | None = None, password: str | None = None,
+              auth_user: str | None = None, keys: dict[str, Any] | None = None,
+              inf: Path | None = None, calls: int = 1, rate: float | None = None,
+              limit: int | None = None, timeout: float = 10.0, target_host: str = LOOPBACK,
+              trace_msg: bool = True, extra: list[str] | tuple = (),
+              local_ip: str | None = None, local_port: int | None = None,
+              media: bool = True, media_port: int | None = None, rtp_echo: bool = False,
+              duration_ms: int | None = None, sets: dict[str, Any] | None = None,
+              auth_uri: str | None = None, ooc: str | None = None) -> SippRun:
+        """target_port None: no remote host (a callee that only answers).
+        local_ip: what SIPp binds and writes in Via/Contact/SDP (default
+        127.0.0.1, ::1 for an IPv6 target; the tests' trunk is 127.0.0.2).
+        local_port: -p (default: a free port), e.g. the port that a
+        register.xml run registered as its contact.
+        media: -mi/-mp of its own (media_port, default 4 free ports: SIPp
+        binds -mp and -mp+2); rtp_echo: -rtp_echo.
+        duration_ms: -d; sets: -set NAME VALUE; auth_uri: -auth_uri;
+        ooc: -oocsf (the out-of-call scenario)."""
         if shutil.which("sipp") is None:
             pytest.fail("sipp is not installed (scripts/setup.sh installs it)")
         self.runs += 1
@@ -445,15 +602,27 @@ class Sipp:
         d = self.tmp / "sipp"
         d.mkdir(exist_ok=True)
         err, msg, stf = d / f"{stem}-errors.log", d / f"{stem}-messages.log", d / f"{stem}-stats.csv"
+        out_path = d / f"{stem}-stdout.log"
         scen = Path(scenario) if os.path.isabs(scenario) else SCENARIOS / scenario
-        host = f"[{target_host}]" if ":" in target_host else target_host
-        local_ip = "::1" if ":" in target_host else LOOPBACK
-        cmd = ["sipp", f"{host}:{target_port}", "-sf", str(scen),
-               "-t", transport, "-i", local_ip, "-p", str(free_port(host=local_ip)),
-               "-m", str(calls), "-nostdin",
-               "-timeout", f"{int(timeout)}s", "-timeout_error",
-               "-trace_err", "-error_file", str(err),
-               "-trace_stat", "-stf", str(stf)]
+        if local_ip is None:
+            local_ip = "::1" if ":" in target_host else LOOPBACK
+        port = local_port or free_port(host=local_ip)
+        cmd = ["sipp"]
+        if target_port is not None:
+            host = f"[{target_host}]" if ":" in target_host else target_host
+            cmd.append(f"{host}:{target_port}")
+        cmd += ["-sf", str(scen),
+                "-t", transport, "-i", local_ip, "-p", str(port),
+                "-m", str(calls), "-nostdin",
+                "-timeout", f"{int(timeout)}s", "-timeout_error",
+                "-trace_err", "-error_file", str(err),
+                "-trace_stat", "-stf", str(stf)]
+        mport = None
+        if media:
+            mport = media_port or free_port(consecutive=4, host=local_ip)
+            cmd += ["-mi", local_ip, "-mp", str(mport)]
+        if rtp_echo:
+            cmd.append("-rtp_echo")
         if trace_msg:
             cmd += ["-trace_msg", "-message_file", str(msg)]
         if service is not None:
@@ -462,38 +631,40 @@ class Sipp:
             cmd += ["-au", auth_user]
         if password is not None:
             cmd += ["-ap", password]
+        if auth_uri is not None:
+            cmd += ["-auth_uri", auth_uri]
         if inf is not None:
             cmd += ["-inf", str(inf)]
         if rate is not None:
             cmd += ["-r", str(rate)]
         if limit is not None:
             cmd += ["-l", str(limit)]
+        if duration_ms is not None:
+            cmd += ["-d", str(int(duration_ms))]
+        if ooc is not None:
+            cmd += ["-oocsf", str(ooc if os.path.isabs(ooc) else SCENARIOS / ooc)]
         for k, v in (keys or {}).items():
             cmd += ["-key", k, str(v)]
+        for k, v in (sets or {}).items():
+            cmd += ["-set", k, str(v)]
         cmd += list(extra)
-        try:
-            cp = subprocess.run(cmd, cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, errors="replace", timeout=timeout + 20)
-            rc, out = cp.returncode, cp.stdout + cp.stderr
-        except subprocess.TimeoutExpired as e:
-            rc = -1
-            out = f"(killed: sipp ran past {timeout + 20} s)\n{e.stdout or ''}"
-        stats = _parse_sipp_stats(stf)
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        run = SippRun(cmd, proc, out_path, err, msg, stf, timeout, port, mport)
+        self.background.append(run)
+        return run
 
-        def num(k: str) -> int:
-            try:
-                return int(stats.get(k, "-1"))
-            except ValueError:
-                return -1
-
-        read = lambda p: p.read_text(errors="replace") if p.exists() else ""
-        return SippResult(cmd, rc, num("SuccessfulCall(C)"), num("FailedCall(C)"),
-                          read(err), read(msg), out, stats)
+    def stop_all(self) -> None:
+        for r in self.background:
+            r.kill()
 
 
 @pytest.fixture
-def sipp(tmp_path) -> Sipp:
-    return Sipp(tmp_path)
+def sipp(tmp_path):
+    s = Sipp(tmp_path)
+    yield s
+    s.stop_all()
 
 
 def received_messages(messages_log: str) -> list[str]:
@@ -536,11 +707,20 @@ class Baresip:
 
     def __init__(self, tmp: Path, user: str, password: str, server_port: int, *,
                  domain: str = LOOPBACK, transport: str = "udp", regint: int = 600,
-                 form: str = "port", run_seconds: int = 60):
+                 form: str = "port", run_seconds: int = 60, play: Path | None = None,
+                 record: bool = False, answermode: str | None = None):
+        """play: a WAV file (8 kHz mono) to send as the microphone (aufile)
+        instead of the default sine. record: the sndfile module writes what
+        is sent and heard into self.record_dir (dump-*-enc.wav / -dec.wav).
+        answermode: "auto" answers incoming calls at once."""
         self.dir = tmp / f"baresip-{user}-{free_port()}"
         self.cfgdir = self.dir / "cfg"
         self.cfgdir.mkdir(parents=True)
         self.user = user
+        self.play = play
+        self.record_dir = self.dir / "recordings" if record else None
+        if self.record_dir:
+            self.record_dir.mkdir()
         self.sip_port = free_port(consecutive=2)  # baresip may bind PORT+1 too
         self.ctrl_port = free_port()
         self.log_path = self.dir / "baresip.log"
@@ -553,25 +733,32 @@ class Baresip:
             aor = f"<sip:{user}@{domain}>"
             extra = f';outbound="sip:{LOOPBACK}:{server_port};transport={transport}"'
         (self.cfgdir / "accounts").write_text(
-            f"{aor};auth_pass={password};regint={regint}{extra}\n")
+            f"{aor};auth_pass={password};regint={regint}{extra}"
+            + (f";answermode={answermode}" if answermode else "") + "\n")
         self.proc: subprocess.Popen | None = None
 
     def config_text(self) -> str:
         mods = BARESIP_MODULE_PATH
         wanted = ["g711.so", "aufile.so", "aubridge.so", "ausine.so"]
+        if self.record_dir:
+            wanted.append("sndfile.so")
         apps = ["account.so", "menu.so", "ctrl_tcp.so"]
+        # no sound card: play into aubridge (a sink nobody reads); the
+        # microphone is a WAV file (aufile) or a sine generator (ausine: it
+        # only runs at 48 kHz, so it fails at G.711's 8 kHz and sends nothing)
+        source = f"aufile,{self.play}" if self.play else "ausine,440"
         lines = [
             "poll_method\t\tepoll",
             f"sip_listen\t\t{LOOPBACK}:{self.sip_port}",
             f"net_interface\t\t{LOOPBACK}",  # else it picks eth0's address
-            # no sound card: play into aubridge (a sink nobody reads),
-            # record from a sine generator
             "audio_player\t\taubridge,nil",
             "audio_alert\t\taubridge,nil",
-            "audio_source\t\tausine,440",
+            f"audio_source\t\t{source}",
             "rtp_ports\t\t30000-30999",
             f"module_path\t\t{mods}",
         ]
+        if self.record_dir:
+            lines.append(f"snd_path\t\t{self.record_dir}")
         lines += [f"module\t\t\t{m}" for m in wanted if os.path.exists(f"{mods}/{m}")]
         lines += [f"module_app\t\t{m}" for m in apps if os.path.exists(f"{mods}/{m}")]
         lines.append(f"ctrl_tcp_listen\t\t{LOOPBACK}:{self.ctrl_port}")
@@ -637,6 +824,28 @@ class Baresip:
             return None
         return None
 
+    def dial(self, uri: str) -> dict | None:
+        return self.command("dial", uri)
+
+    def hangup(self) -> dict | None:
+        return self.command("hangup")
+
+    def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match | None:
+        """The first match of `pattern` in the log, waiting up to `timeout`."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.log())
+            if m or time.monotonic() >= deadline or (self.proc and self.proc.poll() is not None):
+                return m
+            time.sleep(0.1)
+
+    def recordings(self, kind: str = "dec") -> list[Path]:
+        """The sndfile recordings: "dec" = what this phone heard, "enc" = sent."""
+        if not self.record_dir:
+            return []
+        return sorted(self.record_dir.glob(f"dump-*-{kind}.wav"))
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.proc is None:
             return
@@ -673,11 +882,18 @@ def baresip(tmp_path):
 # Kamailio (the reference registrar the scenarios are validated against)
 
 class Kamailio:
-    def __init__(self, tmp: Path, password: str = "secret"):
-        self.dir = tmp / "kamailio"
+    """Kamailio with one of the bench/ configs: kamailio-registrar.cfg (the
+    default) or kamailio-proxy.cfg (a record-routing stateful proxy to
+    `defines["DEST"]`). `defines` are more -A NAME[=VALUE] (None: no value)."""
+
+    def __init__(self, tmp: Path, password: str = "secret", cfg: str = "kamailio-registrar.cfg",
+                 defines: dict[str, str | None] | None = None):
+        self.dir = tmp / ("kamailio-" + Path(cfg).stem + f"-{free_port()}")
         self.dir.mkdir()
         self.port = free_port()
         self.password = password
+        self.cfg = cfg
+        self.defines = defines or {}
         self.log_path = self.dir / "kamailio.log"
         self.proc: subprocess.Popen | None = None
 
@@ -686,9 +902,10 @@ class Kamailio:
             pytest.fail("kamailio is not installed (scripts/setup.sh installs it)")
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["kamailio", "-f", str(REPO / "bench" / "kamailio-registrar.cfg"), "-DD", "-E",
+            ["kamailio", "-f", str(REPO / "bench" / self.cfg), "-DD", "-E",
              "-m", "64", "-M", "8", "-n", "1",
              "-A", f"KAM_PORT={self.port}", "-A", f'REG_PASSWORD="{self.password}"',
+             *[a for k, v in self.defines.items() for a in ("-A", k if v is None else f"{k}={v}")],
              "-P", str(self.dir / "kamailio.pid"), "-Y", str(self.dir)],
             cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -724,3 +941,24 @@ def kamailio(tmp_path_factory):
     k = Kamailio(tmp_path_factory.mktemp("kam")).start()
     yield k
     k.stop()
+
+
+@pytest.fixture
+def kamailio_proxy(tmp_path):
+    """start(dest_port, auth=False, dest_host="127.0.0.1") -> Kamailio as a
+    record-routing stateful proxy (bench/kamailio-proxy.cfg) relaying
+    initial requests to dest_host:dest_port; auth=True challenges INVITEs
+    (407, every user's password "secret")."""
+    started: list[Kamailio] = []
+
+    def start(dest_port: int, auth: bool = False, dest_host: str = LOOPBACK) -> Kamailio:
+        defines: dict[str, str | None] = {"DEST": f'"sip:{dest_host}:{dest_port}"'}
+        if auth:
+            defines["WITH_AUTH"] = None
+        k = Kamailio(tmp_path, cfg="kamailio-proxy.cfg", defines=defines)
+        started.append(k)
+        return k.start()
+
+    yield start
+    for k in started:
+        k.stop()

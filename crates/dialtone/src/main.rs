@@ -39,6 +39,18 @@ enum Command {
     /// Show registrations.
     #[command(subcommand)]
     Registrations(cli::RegistrationsCommand),
+    /// Manage SIP trunks.
+    #[command(subcommand)]
+    Trunk(cli::TrunkCommand),
+    /// Route numbers (DIDs) to users, trunks, personas or queues.
+    #[command(subcommand)]
+    Number(cli::NumberCommand),
+    /// Outbound routes: dialled patterns to trunks.
+    #[command(subcommand)]
+    Route(cli::RouteCommand),
+    /// Call records.
+    #[command(subcommand)]
+    Calls(cli::CallsCommand),
 }
 
 const DEFAULT_CONFIG: &str = "config/dialtone.toml";
@@ -80,6 +92,10 @@ fn main() -> ExitCode {
             Command::Run => run::run(cfg).await,
             Command::User(c) => cli::user(&cfg, c).await,
             Command::Registrations(c) => cli::registrations(&cfg, c).await,
+            Command::Trunk(c) => cli::provisioning(&cfg, cli::Provisioning::Trunk(c)).await,
+            Command::Number(c) => cli::provisioning(&cfg, cli::Provisioning::Number(c)).await,
+            Command::Route(c) => cli::provisioning(&cfg, cli::Provisioning::Route(c)).await,
+            Command::Calls(c) => cli::provisioning(&cfg, cli::Provisioning::Calls(c)).await,
         }
     });
     match result {

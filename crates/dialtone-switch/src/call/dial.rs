@@ -185,11 +185,18 @@ impl Call {
             leg.credentials = fork.credentials.clone();
             let body = leg.offer_from(&source_sdp, local);
             let template = self.invite_template(&fork, &call_id, &caller_from, max_forwards, body);
-            leg.invite_template = Some(template.clone());
+            leg.invite_template = template.clone();
             let id = self.legs.len();
             self.legs.push(leg);
             self.ctx.registry.add_leg(&call_id, &self.handle);
-            if self.send_invite(id, template) {
+            let sent = match template {
+                Some(t) => self.send_invite(id, t),
+                None => {
+                    tracing::warn!(call = %self.id, uri = %fork.request_uri, "cannot build an INVITE for this contact");
+                    false
+                }
+            };
+            if sent {
                 ids.push(id);
             } else {
                 self.legs[id].state = LegState::Ended;
@@ -257,6 +264,8 @@ impl Call {
         user.unwrap_or_else(|| format!("<sip:anonymous@{}>", self.ctx.cfg.domain))
     }
 
+    /// The INVITE for a fork, without Via (the transaction layer adds it).
+    /// None when the fork's URI does not parse (a bad registration).
     fn invite_template(
         &self,
         fork: &Fork,
@@ -264,35 +273,38 @@ impl Call {
         from: &str,
         max_forwards: u32,
         body: Vec<u8>,
-    ) -> Request {
-        let contact = self.contact_for(&fork.peer);
-        let raw = format!(
-            "INVITE {uri} SIP/2.0\r\nMax-Forwards: {max_forwards}\r\nFrom: {from};tag={tag}\r\nTo: {to}\r\n\
-             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\n\
-             Allow: {allow}\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n",
-            uri = fork.request_uri,
-            tag = new_tag(),
-            to = fork.to,
-            allow = crate::ALLOW,
-            ua = self.ctx.cfg.user_agent,
-        );
-        let mut req = match dialtone_sip::message::parse(raw.as_bytes()) {
-            Ok(rsip::SipMessage::Request(r)) => r,
-            _ => {
-                // Only a contact URI from a registration can make this
-                // fail; such a fork simply fails with 503.
-                tracing::warn!(call = %self.id, uri = %fork.request_uri, "cannot build INVITE");
-                Request {
-                    method: Method::Invite,
-                    uri: rsip::Uri::default(),
-                    version: rsip::Version::V2,
-                    headers: Default::default(),
-                    body: Vec::new(),
-                }
-            }
+    ) -> Option<Request> {
+        use rsip::headers as h;
+        let uri = dialtone_sip::message::uri::parse_uri(&fork.request_uri)
+            .ok()?
+            .uri;
+        let mut headers: rsip::Headers = Default::default();
+        headers.push(Header::MaxForwards(h::MaxForwards::from(
+            max_forwards.to_string(),
+        )));
+        headers.push(Header::From(h::From::from(format!(
+            "{from};tag={}",
+            new_tag()
+        ))));
+        headers.push(Header::To(h::To::from(fork.to.clone())));
+        headers.push(Header::CallId(h::CallId::from(call_id.to_string())));
+        headers.push(Header::CSeq(h::CSeq::from("1 INVITE")));
+        headers.push(Header::Contact(h::Contact::from(
+            self.contact_for(&fork.peer),
+        )));
+        headers.push(Header::Allow(h::Allow::from(crate::ALLOW)));
+        headers.push(Header::UserAgent(h::UserAgent::from(
+            self.ctx.cfg.user_agent.as_str(),
+        )));
+        let mut req = Request {
+            method: Method::Invite,
+            uri,
+            version: rsip::Version::V2,
+            headers,
+            body: Vec::new(),
         };
         set_sdp_body(&mut req.headers, &mut req.body, body);
-        req
+        Some(req)
     }
 
     /// Our Contact for requests to `peer`.

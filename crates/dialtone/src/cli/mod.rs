@@ -1,6 +1,12 @@
 //! Provisioning subcommands: they open the configured database directly,
 //! so they work whether or not the switch is running.
 
+mod calls;
+mod routing;
+
+pub use calls::CallsCommand;
+pub use routing::{NumberCommand, RouteCommand, TrunkCommand};
+
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use dialtone_sip::auth::{ha1, Algorithm};
@@ -109,4 +115,24 @@ pub async fn registrations(cfg: &Config, cmd: RegistrationsCommand) -> Result<()
     }
     store.close().await;
     Ok(())
+}
+
+/// Runs one of the routing or call-record subcommands on the database.
+pub async fn provisioning(cfg: &Config, cmd: Provisioning) -> Result<()> {
+    let store = open(cfg).await?;
+    let result = match cmd {
+        Provisioning::Trunk(c) => routing::trunk(&store, c).await,
+        Provisioning::Number(c) => routing::number(&store, c).await,
+        Provisioning::Route(c) => routing::route(&store, c).await,
+        Provisioning::Calls(c) => calls::calls(&store, c).await,
+    };
+    store.close().await;
+    result
+}
+
+pub enum Provisioning {
+    Trunk(TrunkCommand),
+    Number(NumberCommand),
+    Route(RouteCommand),
+    Calls(CallsCommand),
 }

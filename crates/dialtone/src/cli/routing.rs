@@ -1,0 +1,228 @@
+//! `trunk`, `number` and `route` subcommands: where calls come from and go.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use dialtone_store::{NewTrunk, Store, TargetKind};
+
+#[derive(Subcommand)]
+pub enum TrunkCommand {
+    /// Add a SIP trunk (a carrier or another PBX).
+    Add {
+        name: String,
+        /// Where calls to the trunk go: HOST:PORT (port 5060 if omitted).
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
+        transport: String,
+        /// A source address (or CIDR) calls from this trunk come from; repeatable.
+        #[arg(long = "inbound-ip")]
+        inbound_ips: Vec<String>,
+        /// Credentials to answer the trunk's digest challenge.
+        #[arg(long, requires = "password")]
+        username: Option<String>,
+        #[arg(long, requires = "username")]
+        password: Option<String>,
+        /// Keep a registration with the trunk alive.
+        #[arg(long, requires = "username")]
+        register: bool,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NumberCommand {
+    /// Route a number (DID) to user:NAME, trunk:NAME, persona:NAME or queue:NAME.
+    Add {
+        number: String,
+        #[arg(long)]
+        to: String,
+    },
+    List,
+    Remove {
+        number: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RouteCommand {
+    /// Send numbers users dial that match PATTERN (a regex) out through a trunk.
+    Add {
+        #[arg(long)]
+        pattern: String,
+        #[arg(long)]
+        trunk: String,
+        /// Leading characters to remove from the dialled number.
+        #[arg(long, default_value_t = 0)]
+        strip: u32,
+        /// Put in front of the number after stripping.
+        #[arg(long, default_value = "")]
+        prepend: String,
+        /// Lower is tried first (default: after every other route).
+        #[arg(long)]
+        priority: Option<i64>,
+    },
+    List,
+    Remove {
+        id: String,
+    },
+}
+
+fn check_ip_spec(spec: &str) -> Result<()> {
+    let (addr, bits) = match spec.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (spec, None),
+    };
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .with_context(|| format!("--inbound-ip {spec:?} is not an IP address"))?;
+    if let Some(b) = bits {
+        let b: u8 = b
+            .parse()
+            .with_context(|| format!("--inbound-ip {spec:?}: bad prefix length"))?;
+        if b > if ip.is_ipv4() { 32 } else { 128 } {
+            bail!("--inbound-ip {spec:?}: prefix length too long");
+        }
+    }
+    Ok(())
+}
+
+pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
+    match cmd {
+        TrunkCommand::Add {
+            name,
+            host,
+            transport,
+            inbound_ips,
+            username,
+            password,
+            register,
+        } => {
+            if host.is_none() && inbound_ips.is_empty() {
+                bail!("a trunk needs --host (to call it) or --inbound-ip (to take its calls), or both");
+            }
+            for ip in &inbound_ips {
+                check_ip_spec(ip)?;
+            }
+            if register && host.is_none() {
+                bail!("--register needs --host");
+            }
+            store
+                .trunks()
+                .create(NewTrunk {
+                    name: &name,
+                    host: host.as_deref(),
+                    transport: &transport,
+                    inbound_ips: &inbound_ips,
+                    username: username.as_deref(),
+                    password: password.as_deref(),
+                    register,
+                })
+                .await
+                .with_context(|| format!("adding trunk {name}"))?;
+            println!("trunk {name} added");
+        }
+        TrunkCommand::List => {
+            for t in store.trunks().list().await? {
+                println!(
+                    "{}\t{}\t{}\tinbound={}\t{}",
+                    t.name,
+                    t.host.as_deref().unwrap_or("-"),
+                    t.transport,
+                    t.inbound_ips.join(","),
+                    if t.register { "register" } else { "" }
+                );
+            }
+        }
+        TrunkCommand::Remove { name } => {
+            if !store.trunks().remove(&name).await.with_context(|| {
+                format!("removing trunk {name} (numbers or routes may still use it)")
+            })? {
+                bail!("no trunk {name}");
+            }
+            println!("trunk {name} removed");
+        }
+    }
+    Ok(())
+}
+
+pub async fn number(store: &Store, cmd: NumberCommand) -> Result<()> {
+    match cmd {
+        NumberCommand::Add { number, to } => {
+            let (kind, target) = to.split_once(':').with_context(|| {
+                format!("--to {to:?}: expected user:NAME, trunk:NAME, persona:NAME or queue:NAME")
+            })?;
+            let kind: TargetKind = kind
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--to {to:?}: unknown target kind {kind:?}"))?;
+            if target.is_empty() {
+                bail!("--to {to:?}: the target name is empty");
+            }
+            let exists = match kind {
+                TargetKind::User => store.users().get(target).await?.is_some(),
+                TargetKind::Trunk => store.trunks().get(target).await?.is_some(),
+                // Personas and queues arrive with their issues.
+                TargetKind::Persona | TargetKind::Queue => true,
+            };
+            if !exists {
+                bail!("--to {to:?}: no such {kind}");
+            }
+            store
+                .numbers()
+                .create(&number, kind, target)
+                .await
+                .with_context(|| format!("adding number {number}"))?;
+            println!("number {number} -> {kind}:{target}");
+        }
+        NumberCommand::List => {
+            for n in store.numbers().list().await? {
+                println!("{}\t{}:{}", n.number, n.target_kind, n.target);
+            }
+        }
+        NumberCommand::Remove { number } => {
+            if !store.numbers().remove(&number).await? {
+                bail!("no number {number}");
+            }
+            println!("number {number} removed");
+        }
+    }
+    Ok(())
+}
+
+pub async fn route(store: &Store, cmd: RouteCommand) -> Result<()> {
+    match cmd {
+        RouteCommand::Add {
+            pattern,
+            trunk,
+            strip,
+            prepend,
+            priority,
+        } => {
+            regex::Regex::new(&pattern)
+                .with_context(|| format!("--pattern {pattern:?} is not a valid regex"))?;
+            let r = store
+                .routes()
+                .create(&pattern, &trunk, strip, &prepend, priority)
+                .await
+                .with_context(|| format!("adding route via trunk {trunk}"))?;
+            println!("route {} added (priority {})", r.id, r.priority);
+        }
+        RouteCommand::List => {
+            for r in store.routes().list().await? {
+                println!(
+                    "{}\t{}\t{}\ttrunk={}\tstrip={}\tprepend={}",
+                    r.id, r.priority, r.pattern, r.trunk, r.strip, r.prepend
+                );
+            }
+        }
+        RouteCommand::Remove { id } => {
+            if !store.routes().remove(&id).await? {
+                bail!("no route {id}");
+            }
+            println!("route {id} removed");
+        }
+    }
+    Ok(())
+}
