@@ -83,6 +83,24 @@ def port() -> Callable[..., int]:
     return free_port
 
 
+def wait_bound(port: int, host: str = LOOPBACK, timeout: float = 5.0, udp: bool = True) -> bool:
+    """True once something has bound `port` on `host` (UDP by default), e.g.
+    a SIPp started in the background; False after `timeout`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.socket(family, kind)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        finally:
+            s.close()
+        time.sleep(0.05)
+    return False
+
+
 # --------------------------------------------------------------------------
 # TOML (just what the config needs: tables of str/int/bool/list[str])
 

@@ -355,3 +355,583 @@ def retarget_via(msg: bytes, transport: str, hostport: str) -> bytes:
         return m.group(1) + f"SIP/2.0/{transport} {hostport}".encode() + branch + b";rport\r\n"
     return re.sub(rb"(?im)^(Via\s*:\s*)SIP\s*/\s*2\.0\s*/\s*\S+\s+[^;\r\n]+((?:;[^\r\n]*)?)\r\n",
                   repl, msg, count=1)
+
+
+# --- a small user agent: INVITE dialogs over UDP, with RTP -----------------
+#
+# Enough of RFC 3261 to be either end of a basic call through a B2BUA and see
+# exactly what it sends: register, call (with a 407 answered), answer, ACK,
+# BYE, and plain RTP from a socket of our own. One socket per UA, a receiver
+# thread, every wait bounded. Retransmission: INVITE and BYE until a response
+# (T1 doubling), a 2xx to an INVITE until its ACK.
+
+import queue
+import struct
+import threading
+import wave
+
+
+@dataclass
+class Message:
+    """A SIP request or response."""
+    first: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    raw: bytes
+    source: tuple[str, int] | None = None
+
+    @property
+    def is_request(self) -> bool:
+        return not self.first.startswith("SIP/2.0")
+
+    @property
+    def method(self) -> str:
+        return self.first.split(" ", 1)[0] if self.is_request else self.cseq[1]
+
+    @property
+    def uri(self) -> str:
+        return self.first.split(" ")[1]
+
+    @property
+    def code(self) -> int:
+        return int(self.first.split(" ")[1]) if not self.is_request else 0
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        n, m = (self.get("CSeq") or "0 X").split()[:2]
+        return int(n), m
+
+    def all(self, name: str) -> list[str]:
+        return Response.all(self, name)  # same header lookup (compact forms too)
+
+    def get(self, name: str) -> str | None:
+        vals = self.all(name)
+        return vals[0] if vals else None
+
+    def tag(self, header: str) -> str | None:
+        m = re.search(r";\s*tag=([^;>\s,]+)", self.get(header) or "")
+        return m.group(1) if m else None
+
+    def __str__(self) -> str:
+        return self.raw.decode("utf-8", "replace")
+
+
+def parse_message(data: bytes, source: tuple[str, int] | None = None) -> Message:
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("utf-8", "replace").split("\r\n")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and headers:
+            n, v = headers[-1]
+            headers[-1] = (n, v + " " + line.strip())
+        elif ":" in line:
+            n, v = line.split(":", 1)
+            headers.append((n.strip(), v.strip()))
+    return Message(lines[0], headers, body, data, source)
+
+
+def angle_uri(value: str) -> str:
+    """'"x" <sip:a@b;transport=udp>;tag=1' -> 'sip:a@b;transport=udp'"""
+    m = re.search(r"<([^>]*)>", value)
+    return m.group(1) if m else value.split(";", 1)[0].strip()
+
+
+def uri_hostport(uri: str) -> tuple[str, int]:
+    """sip:user@host:port;params -> (host, port); 5060 when no port."""
+    hp = re.sub(r"^sips?:", "", uri).split(";", 1)[0].split("?", 1)[0]
+    hp = hp.rsplit("@", 1)[-1]
+    if hp.startswith("["):
+        host, _, rest = hp[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else 5060
+    host, _, port = hp.partition(":")
+    return host, int(port) if port else 5060
+
+
+def sdp_offer(ip: str, port: int, direction: str = "sendrecv", version: int = 1,
+              payloads: tuple[int, ...] = (0, 8, 101)) -> bytes:
+    names = {0: "PCMU/8000", 8: "PCMA/8000", 101: "telephone-event/8000"}
+    lines = ["v=0", f"o=tests 4242 {version} IN IP4 {ip}", "s=-", f"c=IN IP4 {ip}", "t=0 0",
+             f"m=audio {port} RTP/AVP " + " ".join(map(str, payloads))]
+    lines += [f"a=rtpmap:{p} {names[p]}" for p in payloads if p in names]
+    if 101 in payloads:
+        lines.append("a=fmtp:101 0-15")
+    lines += ["a=ptime:20", f"a={direction}"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+@dataclass
+class SdpInfo:
+    ip: str | None
+    port: int | None
+    payloads: list[int]
+    direction: str  # sendrecv when no attribute says otherwise
+
+
+def parse_sdp(body: bytes) -> SdpInfo:
+    text = body.decode("utf-8", "replace")
+    c = re.search(r"(?m)^c=IN IP[46] (\S+)", text)
+    m = re.search(r"(?m)^m=audio (\d+) \S+((?: \d+)*)", text)
+    d = re.findall(r"(?m)^a=(sendrecv|sendonly|recvonly|inactive)\s*$", text)
+    return SdpInfo(c.group(1) if c else None, int(m.group(1)) if m else None,
+                   [int(x) for x in m.group(2).split()] if m else [], d[-1] if d else "sendrecv")
+
+
+class RtpPeer:
+    """One RTP socket: sends 20 ms packets (160 bytes of G.711 payload,
+    `pt`) to a target at 50 packets/s, and counts what it receives, by
+    source address. Bounded: the sender stops after `max_seconds`."""
+
+    def __init__(self, host: str = LOOPBACK, pt: int = 0, max_seconds: float = 60.0):
+        self.host = host
+        self.pt = pt
+        self.max_seconds = max_seconds
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        # an even port, as RTP wants (RFC 3550 11), RTCP would be +1
+        for _ in range(100):
+            try:
+                p = secrets.randbelow(4000) * 2 + 40000
+                self.sock.bind((host, p))
+                break
+            except OSError:
+                continue
+        else:
+            self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.target: tuple[str, int] | None = None
+        self.sent = 0
+        self.received = 0
+        self.sources: dict[tuple[str, int], int] = {}
+        self.payload_types: dict[int, int] = {}
+        self.payloads: list[bytes] = []  # kept only while keep_payload
+        self.keep_payload = False
+        self._stop = threading.Event()
+        self._sending = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.ssrc = secrets.randbits(32)
+
+    def start(self, target: tuple[str, int] | None = None, payload: bytes | None = None) -> "RtpPeer":
+        """Receive from now on; send to `target` (if given) until stop()."""
+        self.target = target
+        self._payload = payload or (b"\xff" if self.pt == 0 else b"\xd5") * 160  # G.711 silence
+        t = threading.Thread(target=self._recv_loop, daemon=True)
+        t.start()
+        self._threads.append(t)
+        if target is not None:
+            self.send_to(target)
+        return self
+
+    def send_to(self, target: tuple[str, int]) -> None:
+        self.target = target
+        if not self._sending.is_set():
+            self._sending.set()
+            t = threading.Thread(target=self._send_loop, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _send_loop(self) -> None:
+        seq, ts = secrets.randbelow(30000), secrets.randbits(31)
+        t0 = time.monotonic()
+        n = 0
+        while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
+            hdr = struct.pack("!BBHII", 0x80, self.pt & 0x7F, seq & 0xFFFF, ts & 0xFFFFFFFF, self.ssrc)
+            try:
+                self.sock.sendto(hdr + self._payload, self.target)
+                with self._lock:
+                    self.sent += 1
+            except OSError:
+                pass
+            seq, ts, n = seq + 1, ts + 160, n + 1
+            delay = t0 + n * 0.02 - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+
+    def _recv_loop(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data, src = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) < 12 or data[0] >> 6 != 2:
+                continue
+            with self._lock:
+                self.received += 1
+                self.sources[src[:2]] = self.sources.get(src[:2], 0) + 1
+                pt = data[1] & 0x7F
+                self.payload_types[pt] = self.payload_types.get(pt, 0) + 1
+                if self.keep_payload:
+                    self.payloads.append(data[12:])
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(2)
+        self.sock.close()
+
+    def __repr__(self) -> str:
+        return (f"RtpPeer({self.host}:{self.port} sent={self.sent} to {self.target}, "
+                f"received={self.received} from {self.sources}, pts={self.payload_types})")
+
+
+class SipUA:
+    """A user agent on one UDP socket at (host, port): a phone or a trunk."""
+
+    T1 = 0.5
+
+    def __init__(self, host: str = LOOPBACK, port: int = 0, user: str = "ua"):
+        self.host = host
+        self.user = user
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, port))
+        self.port = self.sock.getsockname()[1]
+        self.inbox: "queue.Queue[Message]" = queue.Queue()
+        self.log: list[tuple[str, Message]] = []  # ("in"/"out", message), in order
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._recv_loop, daemon=True)
+        self._thread.start()
+        self._pending: list[Message] = []  # received, not yet taken by a wait
+
+    # -- plumbing ---------------------------------------------------------
+    @property
+    def hostport(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def contact(self) -> str:
+        return f"<sip:{self.user}@{self.hostport}>"
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+    def __enter__(self) -> "SipUA":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _recv_loop(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if data.strip() == b"":
+                continue  # keep-alive
+            try:
+                msg = parse_message(data, src[:2])
+            except Exception:
+                continue
+            self.log.append(("in", msg))
+            self.inbox.put(msg)
+
+    def send(self, data: bytes, dest: tuple[str, int]) -> None:
+        self.log.append(("out", parse_message(data)))
+        self.sock.sendto(data, dest)
+
+    def wait_for(self, pred, timeout: float) -> Message | None:
+        """The first received message (oldest first) for which pred(msg) holds;
+        others stay queued for later waits."""
+        for i, m in enumerate(self._pending):
+            if pred(m):
+                return self._pending.pop(i)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                m = self.inbox.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                continue
+            if pred(m):
+                return m
+            self._pending.append(m)
+
+    def wait_request(self, method: str, timeout: float = 5.0, call_id: str | None = None) -> Message | None:
+        return self.wait_for(lambda m: m.is_request and m.method == method
+                             and (call_id is None or m.get("Call-ID") == call_id), timeout)
+
+    def messages(self, direction: str = "in") -> list[Message]:
+        return [m for d, m in self.log if d == direction]
+
+    # -- building ---------------------------------------------------------
+    def _via(self, branch: str | None = None) -> str:
+        return f"SIP/2.0/UDP {self.hostport};branch={branch or 'z9hG4bK' + secrets.token_hex(8)};rport"
+
+    @staticmethod
+    def build(first: str, headers: list[str], body: bytes = b"", ctype: str = "application/sdp") -> bytes:
+        hs = list(headers)
+        if body:
+            hs.append(f"Content-Type: {ctype}")
+        hs.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join([first] + hs) + "\r\n\r\n").encode() + body
+
+    def response(self, req: Message, code: int, reason: str, *, to_tag: str | None = None,
+                 body: bytes = b"", extra: list[str] | None = None, ctype: str = "application/sdp") -> bytes:
+        hs = [f"Via: {v}" for v in req.all("Via")]
+        hs += [f"Record-Route: {v}" for v in req.all("Record-Route")]
+        to = req.get("To") or ""
+        if to_tag and ";tag=" not in to:
+            to += f";tag={to_tag}"
+        hs += [f"From: {req.get('From')}", f"To: {to}", f"Call-ID: {req.get('Call-ID')}",
+               f"CSeq: {req.get('CSeq')}"]
+        if code > 100 and req.method in ("INVITE", "SUBSCRIBE", "REFER"):
+            hs.append(f"Contact: {self.contact()}")
+        hs += extra or []
+        return self.build(f"SIP/2.0 {code} {reason}", hs, body, ctype)
+
+    def reply(self, req: Message, code: int, reason: str, **kw) -> None:
+        dest = self._response_dest(req)
+        self.send(self.response(req, code, reason, **kw), dest)
+
+    @staticmethod
+    def _response_dest(req: Message) -> tuple[str, int]:
+        """RFC 3261 18.2.2 + RFC 3581: received/rport, else the packet's source."""
+        via = req.get("Via") or ""
+        m = re.search(r";\s*rport=(\d+)", via)
+        if req.source:
+            return (req.source[0], int(m.group(1)) if m else req.source[1])
+        return uri_hostport("sip:" + via.split()[1])
+
+    # -- registration -------------------------------------------------------
+    def register(self, user: str, password: str, server: tuple[str, int], domain: str = LOOPBACK,
+                 expires: int = 600, timeout: float = 5.0) -> Message | None:
+        """REGISTER our contact as `user` (digest on a 401); the final response."""
+        self.user = user
+        call_id, tag = secrets.token_hex(8) + "@tests", secrets.token_hex(4)
+        ruri = f"sip:{domain}"
+        auth = None
+        for cseq in (1, 2):
+            hs = [f"Via: {self._via()}", "Max-Forwards: 70", f"From: <sip:{user}@{domain}>;tag={tag}",
+                  f"To: <sip:{user}@{domain}>", f"Call-ID: {call_id}", f"CSeq: {cseq} REGISTER",
+                  f"Contact: {self.contact()}", f"Expires: {expires}", "User-Agent: dialtone-tests"]
+            if auth:
+                hs.append(f"Authorization: {auth}")
+            r = self._transaction(self.build(f"REGISTER {ruri} SIP/2.0", hs), server, call_id, cseq,
+                                  "REGISTER", timeout)
+            if r is None or r.code != 401 or auth:
+                return r
+            ch = pick_challenge(Response(r.code, "", r.headers, r.body, r.raw))
+            auth = authorization(ch, "REGISTER", ruri, user, password)
+        return None
+
+    def _transaction(self, data: bytes, dest: tuple[str, int], call_id: str, cseq: int, method: str,
+                     timeout: float, provisional=None) -> Message | None:
+        """Send a non-ACK request, retransmit until a response; the final one."""
+        deadline = time.monotonic() + timeout
+        interval, next_send, got_any = self.T1, 0.0, False
+        while time.monotonic() < deadline:
+            if not got_any and time.monotonic() >= next_send:
+                self.send(data, dest)
+                next_send = time.monotonic() + interval
+                interval = min(interval * 2, 4.0)
+            wait = min(deadline, next_send if not got_any else deadline) - time.monotonic()
+            r = self.wait_for(lambda m: not m.is_request and m.get("Call-ID") == call_id
+                              and m.cseq == (cseq, method), max(wait, 0.01))
+            if r is None:
+                continue
+            got_any = True
+            if r.code < 200:
+                if provisional:
+                    provisional(r)
+                continue
+            return r
+        return None
+
+
+@dataclass
+class Dialog:
+    """One INVITE dialog as the UA sees it."""
+    ua: SipUA
+    call_id: str
+    local_tag: str
+    remote_tag: str | None
+    local_uri: str
+    remote_uri: str
+    remote_target: str
+    route_set: list[str]
+    local_cseq: int
+    outgoing: bool
+    remote_sdp: SdpInfo | None = None
+    invite: Message | None = None       # the INVITE we sent or received
+    final: Message | None = None        # its final response
+    provisionals: list[Message] = field(default_factory=list)
+
+    def next_hop(self) -> tuple[str, int]:
+        if self.route_set:
+            return uri_hostport(angle_uri(self.route_set[0]))
+        return uri_hostport(self.remote_target)
+
+    def request(self, method: str, body: bytes = b"", extra: list[str] | None = None,
+                ctype: str = "application/sdp", cseq: int | None = None) -> tuple[bytes, int]:
+        if cseq is None:
+            self.local_cseq += 1
+            cseq = self.local_cseq
+        to = f"<{self.remote_uri}>" + (f";tag={self.remote_tag}" if self.remote_tag else "")
+        hs = [f"Via: {self.ua._via()}"] + [f"Route: {r}" for r in self.route_set]
+        hs += ["Max-Forwards: 70", f"From: <{self.local_uri}>;tag={self.local_tag}", f"To: {to}",
+               f"Call-ID: {self.call_id}", f"CSeq: {cseq} {method}", f"Contact: {self.ua.contact()}"]
+        hs += extra or []
+        return SipUA.build(f"{method} {self.remote_target} SIP/2.0", hs, body, ctype), cseq
+
+    def ack(self) -> None:
+        data, _ = self.request("ACK", cseq=self.invite.cseq[0] if self.invite else 1)
+        self.ua.send(data, self.next_hop())
+
+    def bye(self, timeout: float = 5.0) -> Message | None:
+        data, cseq = self.request("BYE")
+        return self.ua._transaction(data, self.next_hop(), self.call_id, cseq, "BYE", timeout)
+
+    def reinvite(self, sdp: bytes, timeout: float = 5.0) -> Message | None:
+        data, cseq = self.request("INVITE", sdp)
+        r = self.ua._transaction(data, self.next_hop(), self.call_id, cseq, "INVITE", timeout)
+        if r is not None and 200 <= r.code < 300:
+            ack, _ = self.request("ACK", cseq=cseq)
+            self.ua.send(ack, self.next_hop())
+            if r.body:
+                self.remote_sdp = parse_sdp(r.body)
+        return r
+
+
+def place_call(ua: SipUA, server: tuple[str, int], ruri: str, sdp: bytes, *,
+               from_uri: str | None = None, credentials: tuple[str, str] | None = None,
+               timeout: float = 10.0, extra: list[str] | None = None) -> Dialog:
+    """INVITE `ruri` via `server`; answer a 401/407 with `credentials`; on a
+    2xx send the ACK. The Dialog's .final is the final response (None on a
+    timeout), .provisionals the 1xx seen."""
+    call_id = secrets.token_hex(10) + "@tests"
+    tag = secrets.token_hex(4)
+    from_uri = from_uri or f"sip:{ua.user}@{ua.hostport}"
+    dlg = Dialog(ua, call_id, tag, None, from_uri, ruri, ruri, [], 0, True)
+    auth_hdr = None
+    for attempt in range(2):
+        cseq = attempt + 1
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        hs = [f"Via: {ua._via(branch)}", "Max-Forwards: 70", f"From: <{from_uri}>;tag={tag}",
+              f"To: <{ruri}>", f"Call-ID: {call_id}", f"CSeq: {cseq} INVITE",
+              f"Contact: {ua.contact()}", "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY",
+              "User-Agent: dialtone-tests"]
+        if auth_hdr:
+            hs.append(auth_hdr)
+        hs += extra or []
+        data = SipUA.build(f"INVITE {ruri} SIP/2.0", hs, sdp)
+        dlg.invite = parse_message(data)
+        dlg.local_cseq = cseq
+        r = ua._transaction(data, server, call_id, cseq, "INVITE", timeout, provisional=dlg.provisionals.append)
+        dlg.final = r
+        if r is None:
+            return dlg
+        if r.code >= 300:
+            # ACK for a non-2xx: same branch, hop by hop (RFC 3261 17.1.1.3)
+            ack = SipUA.build(f"ACK {ruri} SIP/2.0", [
+                f"Via: {ua._via(branch)}", "Max-Forwards: 70", f"From: <{from_uri}>;tag={tag}",
+                f"To: {r.get('To')}", f"Call-ID: {call_id}", f"CSeq: {cseq} ACK"])
+            ua.send(ack, server)
+            if r.code in (401, 407) and credentials and attempt == 0:
+                hdr = "Proxy-Authenticate" if r.code == 407 else "WWW-Authenticate"
+                chs = [parse_challenge(v) for v in r.all(hdr)]
+                md5 = [c for c in chs if c.get("algorithm", "MD5").upper() == "MD5"] or chs
+                value = authorization(md5[0], "INVITE", ruri, credentials[0], credentials[1])
+                auth_hdr = ("Proxy-Authorization: " if r.code == 407 else "Authorization: ") + value
+                continue
+            return dlg
+        break
+    r = dlg.final
+    dlg.remote_tag = r.tag("To")
+    dlg.remote_target = angle_uri(r.get("Contact") or f"<{ruri}>")
+    dlg.route_set = list(reversed(split_contacts(r.all("Record-Route"))))
+    if r.body:
+        dlg.remote_sdp = parse_sdp(r.body)
+    dlg.ack()
+    return dlg
+
+
+def answer_call(ua: SipUA, invite: Message, sdp: bytes, *, ring: bool = True,
+                timeout: float = 5.0) -> Dialog | None:
+    """Answer a received INVITE: 180 (optional), 200 with `sdp`, retransmitted
+    until the ACK comes (None if it does not within `timeout`)."""
+    tag = secrets.token_hex(4)
+    if ring:
+        ua.reply(invite, 180, "Ringing", to_tag=tag)
+    ok = ua.response(invite, 200, "OK", to_tag=tag, body=sdp)
+    dest = SipUA._response_dest(invite)
+    call_id = invite.get("Call-ID")
+    deadline = time.monotonic() + timeout
+    interval = SipUA.T1
+    while time.monotonic() < deadline:
+        ua.send(ok, dest)
+        ack = ua.wait_request("ACK", min(interval, max(deadline - time.monotonic(), 0.01)), call_id=call_id)
+        if ack is not None:
+            dlg = Dialog(ua, call_id, tag, invite.tag("From"), angle_uri(invite.get("To") or ""),
+                         angle_uri(invite.get("From") or ""), angle_uri(invite.get("Contact") or ""),
+                         split_contacts(invite.all("Record-Route")), 0, False)
+            dlg.invite = invite
+            dlg.final = parse_message(ok)
+            dlg.remote_sdp = parse_sdp(invite.body) if invite.body else None
+            return dlg
+        interval = min(interval * 2, 4.0)
+    return None
+
+
+# --- audio ------------------------------------------------------------------
+
+def write_tone_wav(path, freq: float, seconds: float = 20.0, rate: int = 8000, amplitude: float = 0.5) -> None:
+    """A mono 16-bit sine WAV (for baresip's aufile as its microphone)."""
+    import math
+    n = int(seconds * rate)
+    frames = b"".join(struct.pack("<h", int(amplitude * 32767 * math.sin(2 * math.pi * freq * i / rate)))
+                      for i in range(n))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+
+
+def wav_samples(path) -> tuple[list[float], int]:
+    """(samples of the first channel as floats in [-1, 1], sample rate)."""
+    with wave.open(str(path), "rb") as w:
+        rate, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
+        data = w.readframes(n)
+    if width != 2:
+        raise ValueError(f"{path}: {8 * width}-bit samples, expected 16")
+    vals = struct.unpack(f"<{len(data) // 2}h", data)[::ch]
+    return [v / 32768.0 for v in vals], rate
+
+
+def goertzel_power(samples: list[float], rate: int, freq: float) -> float:
+    import math
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+
+
+def dominant_frequency(samples: list[float], rate: int, lo: float = 100.0, hi: float | None = None,
+                       max_samples: int = 8000) -> tuple[float, float]:
+    """(frequency with the most energy, its share of the total energy over the
+    scanned band), from a Goertzel scan: 10 Hz steps over lo..hi, then 1 Hz
+    steps around the peak. Uses the loudest `max_samples` window."""
+    hi = hi or rate / 2 - 100
+    if len(samples) > max_samples:  # the window with the most energy
+        step = max_samples // 4
+        best, start = -1.0, 0
+        for i in range(0, len(samples) - max_samples + 1, step):
+            e = sum(x * x for x in samples[i:i + max_samples:8])
+            if e > best:
+                best, start = e, i
+        samples = samples[start:start + max_samples]
+    coarse = [(goertzel_power(samples, rate, f), f) for f in range(int(lo), int(hi), 10)]
+    total = sum(p for p, _ in coarse) or 1.0
+    p0, f0 = max(coarse)
+    fine = [(goertzel_power(samples, rate, f0 + d), f0 + d) for d in range(-10, 11)]
+    _, f = max(fine)
+    return float(f), p0 / total

@@ -113,7 +113,7 @@ async fn relay_rtp_port(from: &Shared, to: &Shared, pkt: &mut [u8], src: SocketA
 }
 
 async fn relay_rtcp_port(from: &Shared, to: &Shared, pkt: &mut [u8], src: SocketAddr) {
-    if false {
+    if !is_rtcp(pkt) {
         Counters::add(&from.counters.dropped, 1);
         return;
     }

@@ -125,7 +125,7 @@ impl Call {
                 } else {
                     Ok(CommandOutcome::Failed {
                         status: code,
-                        reason: super::dial::reason_of(&resp),
+                        reason: super::progress::reason_of(&resp),
                     })
                 }
             }
@@ -190,7 +190,7 @@ impl Call {
                     Ok(r) => {
                         let _ = reply.send(Ok(CommandOutcome::Failed {
                             status: r.status_code.code(),
-                            reason: super::dial::reason_of(&r),
+                            reason: super::progress::reason_of(&r),
                         }));
                         return;
                     }

@@ -6,7 +6,8 @@
 //! call by its id or by the SIP Call-ID of any of its legs.
 //!
 //! Files: `actor.rs` the loop and the end of a call, `dial.rs` placing
-//! legs and their responses (forking, trunk auth), `in_dialog.rs` requests
+//! legs (forking), `progress.rs` their responses (early media, the winning
+//! 2xx, trunk auth, failures), `in_dialog.rs` requests
 //! inside established dialogs (BYE, re-INVITE/UPDATE/INFO relay),
 //! `commands.rs` carrying out commands, `record.rs` the call record.
 
@@ -18,6 +19,7 @@ mod event;
 mod in_dialog;
 mod leg;
 mod media;
+mod progress;
 mod record;
 mod registry;
 

@@ -1,0 +1,459 @@
+//! How a placed leg progresses: provisional responses (relayed to the
+//! caller, with early media), the 2xx that wins (ACKed, the other forks
+//! CANCELled, the parties bridged), a trunk's challenge answered once, the
+//! ring timeout, and the choice of final response when every fork failed.
+
+use dialtone_sip::auth;
+use dialtone_sip::dialog::Dialog;
+use dialtone_sip::transaction::ClientEvent;
+use rsip::headers::UntypedHeader;
+use rsip::{Header, Method, Response};
+
+use super::actor::{with_reason, Call, CallState, DialPurpose};
+use super::event::{CallEvent, LegId, Pending};
+use super::leg::{response_sdp, set_sdp_body, LegState, MediaPlan, Role};
+
+impl Call {
+    pub async fn on_invite_event(&mut self, id: LegId, event: ClientEvent) {
+        let resp = match event {
+            ClientEvent::Provisional(r) => return self.on_provisional(id, r).await,
+            ClientEvent::Final(r) => r,
+            ClientEvent::Timeout => with_reason(response_stub(408), "Request Timeout"),
+            ClientEvent::TransportError(_) => with_reason(response_stub(503), "Transport Error"),
+        };
+        let code = resp.status_code.code();
+        if (200..300).contains(&code) {
+            self.on_answer(id, resp).await;
+            return;
+        }
+        if (code == 401 || code == 407) && self.retry_with_auth(id, &resp) {
+            return;
+        }
+        let reason = reason_of(&resp);
+        let leg = &mut self.legs[id];
+        if leg.state == LegState::Ended {
+            return;
+        }
+        leg.state = LegState::Ended;
+        leg.final_status = Some((code, reason));
+        self.check_dial_failed().await;
+    }
+
+    async fn on_provisional(&mut self, id: LegId, resp: Response) {
+        let in_dial = self
+            .dial
+            .as_ref()
+            .is_some_and(|d| d.forks.contains(&id) && d.winner.is_none());
+        let contact = self.contact_for(&self.legs[id].peer);
+        let leg = &mut self.legs[id];
+        leg.got_provisional = true;
+        if leg.cancel_wanted {
+            leg.cancel_wanted = false;
+            self.send_cancel(id);
+            return;
+        }
+        if !in_dial || resp.status_code.code() == 100 {
+            return;
+        }
+        if leg.dialog.is_none() {
+            if let (Some(inv), true) = (
+                leg.invite.as_ref(),
+                dialtone_sip::dialog::DialogId::of_response(&resp).is_some(),
+            ) {
+                if let Ok(d) = Dialog::uac(inv, &resp, &contact) {
+                    self.legs[id].dialog = Some(d);
+                    self.legs[id].state = LegState::Early;
+                }
+            }
+        }
+        // Relay ringing (and early media) to the caller of a new call.
+        let initial = matches!(
+            self.dial.as_ref().map(|d| &d.purpose),
+            Some(DialPurpose::Initial)
+        );
+        if !initial {
+            return;
+        }
+        let early_sdp = match response_sdp(&resp) {
+            Some(Ok(sdp)) => Some(sdp),
+            _ => None,
+        };
+        let slot = self.legs[id].slot;
+        let a = self.a;
+        let mut relay = self.legs[a]
+            .uas
+            .as_ref()
+            .map(|t| t.response(resp.status_code.code()));
+        if let (Some(sdp), Some(r)) = (early_sdp, relay.as_mut()) {
+            let plan = MediaPlan::of(&sdp);
+            self.apply_plan(slot, &plan).await;
+            self.media.bridge(self.legs[a].slot, slot).await;
+            let local = self.media.local(self.legs[a].slot);
+            let body = self.legs[a].offer_from(&sdp, local);
+            set_sdp_body(&mut r.headers, &mut r.body, body);
+            self.legs[id].remote_sdp = Some(sdp);
+        }
+        if let Some(mut r) = relay {
+            r.status_code = resp.status_code.clone();
+            self.add_caller_contact(&mut r);
+            if let Some(tx) = &self.legs[a].uas {
+                let _ = tx.respond(r);
+            }
+            self.legs[a].state = LegState::Early;
+        }
+    }
+
+    fn add_caller_contact(&self, r: &mut Response) {
+        let peer = self.legs[self.a].peer;
+        r.headers.push(Header::Contact(rsip::headers::Contact::from(
+            self.contact_for(&peer),
+        )));
+    }
+
+    /// Resends the INVITE with credentials for a 401/407 (once per leg).
+    fn retry_with_auth(&mut self, id: LegId, resp: &Response) -> bool {
+        let leg = &mut self.legs[id];
+        let (Some((user, pass)), Some(mut template)) =
+            (leg.credentials.clone(), leg.invite_template.clone())
+        else {
+            return false;
+        };
+        if leg.auth_tried {
+            return false;
+        }
+        leg.auth_tried = true;
+        let header = match auth::answer(resp, &Method::Invite, &template.uri, &user, &pass, 1) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(call = %self.id, leg = id, error = %e, "cannot answer trunk challenge");
+                return false;
+            }
+        };
+        // Same dialog, next CSeq (RFC 3261 §22.2).
+        for h in template.headers.iter_mut() {
+            if let Header::CSeq(c) = h {
+                let next = c.seq().unwrap_or(1) + 1;
+                *c = rsip::headers::CSeq::from(format!("{next} INVITE"));
+            }
+        }
+        template.headers.push(header);
+        leg.invite_template = Some(template.clone());
+        self.send_invite(id, template)
+    }
+
+    async fn on_answer(&mut self, id: LegId, resp: Response) {
+        // A 2xx again (retransmission, or the winner's twin): ACK it.
+        if self.legs[id].state == LegState::Connected
+            || self
+                .dial
+                .as_ref()
+                .is_some_and(|d| d.winner.is_some_and(|w| w != id))
+        {
+            self.ack(id, &resp).await;
+            if self.legs[id].state != LegState::Connected {
+                // A second fork answered: release it.
+                self.legs[id].state = LegState::Connected;
+                self.send_bye(id);
+            }
+            return;
+        }
+        let Some(dial) = self.dial.as_mut() else {
+            // Answer after the attempt was given up: ACK and BYE.
+            self.ack(id, &resp).await;
+            self.legs[id].state = LegState::Connected;
+            self.send_bye(id);
+            return;
+        };
+        dial.winner = Some(id);
+        self.ack(id, &resp).await;
+        self.legs[id].state = LegState::Connected;
+        let others: Vec<LegId> = self
+            .dial
+            .as_ref()
+            .map(|d| d.forks.iter().copied().filter(|f| *f != id).collect())
+            .unwrap_or_default();
+        for f in others {
+            self.cancel_leg(f);
+        }
+        let sdp = match response_sdp(&resp) {
+            Some(Ok(s)) => s,
+            _ => {
+                tracing::warn!(call = %self.id, leg = id, "2xx without usable SDP; hanging up");
+                self.hangup("callee sent no SDP", "system", 488).await;
+                return;
+            }
+        };
+        let slot = self.legs[id].slot;
+        self.apply_plan(slot, &MediaPlan::of(&sdp)).await;
+        self.legs[id].remote_sdp = Some(sdp);
+        let Some(dial) = self.dial.take() else { return };
+        match dial.purpose {
+            DialPurpose::Initial => self.connect_caller(id).await,
+            DialPurpose::Transfer {
+                keep,
+                reply,
+                notify,
+            } => self.complete_transfer(keep, id, reply, notify).await,
+        }
+    }
+
+    /// The callee answered a new call: answer the caller and bridge.
+    async fn connect_caller(&mut self, b: LegId) {
+        let a = self.a;
+        self.media
+            .bridge(self.legs[a].slot, self.legs[b].slot)
+            .await;
+        let Some(sdp) = self.legs[b].remote_sdp.clone() else {
+            return;
+        };
+        let local = self.media.local(self.legs[a].slot);
+        let body = self.legs[a].offer_from(&sdp, local);
+        let Some(tx) = self.legs[a].uas.take() else {
+            return;
+        };
+        let mut ok = tx.response(200);
+        self.add_caller_contact(&mut ok);
+        set_sdp_body(&mut ok.headers, &mut ok.body, body);
+        let contact = self.contact_for(&self.legs[a].peer);
+        match Dialog::uas(tx.request(), &ok, &contact) {
+            Ok(d) => self.legs[a].dialog = Some(d),
+            Err(e) => tracing::warn!(call = %self.id, error = %e, "caller dialog not formed"),
+        }
+        let _ = tx.respond(ok);
+        self.legs[a].state = LegState::Connected;
+        self.b = Some(b);
+        self.state = CallState::Answered;
+        self.record.answered(&self.legs[b].label);
+        self.record.save(&self.ctx.store).await;
+        if !self.ctx.cfg.max_duration.is_zero() {
+            let events = self.events_tx.clone();
+            let max = self.ctx.cfg.max_duration;
+            tokio::spawn(async move {
+                tokio::time::sleep(max).await;
+                let _ = events.send(CallEvent::MaxDuration);
+            });
+        }
+    }
+
+    /// ACKs a 2xx to our INVITE (§13.2.2.4: end to end, with the INVITE's CSeq).
+    async fn ack(&mut self, id: LegId, resp: &Response) {
+        let contact = self.contact_for(&self.legs[id].peer);
+        let leg = &mut self.legs[id];
+        if leg.dialog.is_none() || leg.state != LegState::Connected {
+            if let Some(inv) = leg.invite.as_ref() {
+                match Dialog::uac(inv, resp, &contact) {
+                    Ok(d) => leg.dialog = Some(d),
+                    Err(e) => {
+                        tracing::warn!(call = %self.id, leg = id, error = %e, "cannot form dialog from 2xx");
+                        return;
+                    }
+                }
+            }
+        }
+        let leg = &mut self.legs[id];
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        dialog.on_response(&Method::Invite, resp);
+        let seq = leg
+            .invite
+            .as_ref()
+            .and_then(|r| {
+                r.headers.iter().find_map(|h| match h {
+                    Header::CSeq(c) => c.seq().ok(),
+                    _ => None,
+                })
+            })
+            .unwrap_or(1);
+        let ack = dialog.request_with_seq(Method::Ack, seq);
+        if let Err(e) = self.ctx.layer.send_ack(ack, leg.peer).await {
+            tracing::debug!(call = %self.id, leg = id, error = %e, "ACK not sent");
+        }
+    }
+
+    /// Cancels one placed leg: CANCEL now if it has answered provisionally,
+    /// else as soon as it does (§9.1).
+    pub fn cancel_leg(&mut self, id: LegId) {
+        let leg = &mut self.legs[id];
+        if !matches!(leg.state, LegState::Calling | LegState::Early) || leg.role != Role::Uac {
+            return;
+        }
+        if leg.got_provisional {
+            self.send_cancel(id);
+        } else {
+            leg.cancel_wanted = true;
+        }
+    }
+
+    fn send_cancel(&mut self, id: LegId) {
+        let leg = &mut self.legs[id];
+        let Some(inv) = leg.invite.as_ref() else {
+            return;
+        };
+        leg.state = LegState::Ending;
+        match self.ctx.layer.cancel_request(inv, leg.peer) {
+            Ok(tx) => self.watch_client(id, Pending::Cancel, tx),
+            Err(e) => tracing::debug!(call = %self.id, leg = id, error = %e, "CANCEL not sent"),
+        }
+    }
+
+    /// Cancels every fork of the current attempt and forgets it.
+    pub async fn cancel_dial(&mut self) {
+        if let Some(dial) = self.dial.take() {
+            for f in &dial.forks {
+                self.cancel_leg(*f);
+            }
+            if let DialPurpose::Transfer { reply: Some(r), .. } = dial.purpose {
+                let _ = r.send(Ok(super::command::CommandOutcome::NoAnswer));
+            }
+            self.media.release(dial.slot).await;
+        }
+    }
+
+    pub async fn on_ring_timeout(&mut self, attempt: u64) {
+        let current = self
+            .dial
+            .as_ref()
+            .is_some_and(|d| d.attempt == attempt && d.winner.is_none());
+        if !current {
+            return;
+        }
+        let Some(dial) = self.dial.as_ref() else {
+            return;
+        };
+        for f in dial.forks.clone() {
+            self.cancel_leg(f);
+            self.legs[f]
+                .final_status
+                .get_or_insert((480, "No Answer".into()));
+            self.legs[f].state = LegState::Ended;
+        }
+        self.check_dial_failed().await;
+    }
+
+    /// When every fork has failed, the attempt fails with the best status.
+    async fn check_dial_failed(&mut self) {
+        let Some(dial) = self.dial.as_ref() else {
+            return;
+        };
+        if dial.winner.is_some()
+            || dial
+                .forks
+                .iter()
+                .any(|f| !matches!(self.legs[*f].state, LegState::Ended | LegState::Ending))
+        {
+            return;
+        }
+        let statuses: Vec<(u16, String)> = dial
+            .forks
+            .iter()
+            .filter_map(|f| self.legs[*f].final_status.clone())
+            .collect();
+        let (code, reason) = best_failure(&statuses);
+        let Some(dial) = self.dial.take() else { return };
+        self.media.release(dial.slot).await;
+        match dial.purpose {
+            DialPurpose::Initial => self.fail_initial(code, &reason),
+            DialPurpose::Transfer {
+                keep,
+                reply,
+                notify,
+            } => {
+                self.transfer_failed(keep, code, &reason, reply, notify)
+                    .await
+            }
+        }
+    }
+
+    /// A 2xx retransmitted after its transaction ended: ACK it again.
+    pub async fn on_stray_response(&mut self, resp: Response) {
+        if !(200..300).contains(&resp.status_code.code()) {
+            return;
+        }
+        let call_id = resp.headers.iter().find_map(|h| match h {
+            Header::CallId(c) => Some(c.value().to_string()),
+            _ => None,
+        });
+        let Some(id) = self
+            .legs
+            .iter()
+            .position(|l| Some(&l.sip_call_id) == call_id.as_ref() && l.role == Role::Uac)
+        else {
+            return;
+        };
+        self.ack(id, &resp).await;
+    }
+}
+
+fn response_stub(code: u16) -> Response {
+    Response {
+        status_code: code.into(),
+        version: rsip::Version::V2,
+        headers: Default::default(),
+        body: Vec::new(),
+    }
+}
+
+pub fn reason_of(resp: &Response) -> String {
+    match &resp.status_code {
+        rsip::StatusCode::Other(_, r) => r.clone(),
+        other => dialtone_sip::message::reply::reason_phrase(other.code()).to_string(),
+    }
+}
+
+/// RFC 3261 §16.7-style choice among failed forks: a 6xx wins, then busy,
+/// then the lowest other 4xx, then 5xx; nothing at all is 480.
+pub fn best_failure(statuses: &[(u16, String)]) -> (u16, String) {
+    let pick = |pred: &dyn Fn(u16) -> bool| {
+        statuses
+            .iter()
+            .filter(|(c, _)| pred(*c))
+            .min_by_key(|(c, _)| *c)
+            .cloned()
+    };
+    pick(&|c| c >= 600)
+        .or_else(|| pick(&|c| c == 486))
+        .or_else(|| pick(&|c| (400..500).contains(&c) && c != 401 && c != 407))
+        .or_else(|| pick(&|c| (500..600).contains(&c)))
+        .or_else(|| {
+            pick(&|c| c == 401 || c == 407)
+                .map(|_| (403, "Trunk Authentication Failed".to_string()))
+        })
+        .unwrap_or((480, "Temporarily Unavailable".into()))
+}
+
+/// The record's outcome for a final status.
+pub fn outcome_for(code: u16) -> &'static str {
+    match code {
+        486 | 600 => "busy",
+        603 => "rejected",
+        408 | 480 | 487 => "no_answer",
+        404 | 484 | 503 => "unavailable",
+        _ => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_failure_prefers_6xx_then_busy() {
+        let s = |v: &[u16]| v.iter().map(|c| (*c, String::new())).collect::<Vec<_>>();
+        assert_eq!(best_failure(&s(&[480, 603, 486])).0, 603);
+        assert_eq!(best_failure(&s(&[480, 486, 500])).0, 486);
+        assert_eq!(best_failure(&s(&[503, 480])).0, 480);
+        assert_eq!(best_failure(&s(&[503])).0, 503);
+        assert_eq!(best_failure(&s(&[407])).0, 403);
+        assert_eq!(best_failure(&[]).0, 480);
+    }
+
+    #[test]
+    fn binding_source_is_a_peer() {
+        let p = parse_peer("udp:127.0.0.1:5062").unwrap_or_else(|| panic!());
+        assert_eq!(p.addr.port(), 5062);
+        assert_eq!(p.protocol, Protocol::Udp);
+        assert!(parse_peer("tcp:[::1]:5070").is_some());
+        assert!(parse_peer("nonsense").is_none());
+    }
+}
