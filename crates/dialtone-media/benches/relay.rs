@@ -44,6 +44,12 @@ fn rewrite(c: &mut Criterion) {
         })
     });
 
+    let mut rw = StreamRewriter::default();
+    let mut pkt = pcmu(1, 160, 0x1111);
+    g.bench_function("rewrite (same source)", |b| {
+        b.iter(|| rw.rewrite(black_box(&mut pkt), now))
+    });
+
     // Worst case: every packet is a new source (a splice computation each time).
     let mut rw = StreamRewriter::default();
     let mut pkts = [pcmu(1, 160, 0x1111), pcmu(9, 99, 0x2222)];
@@ -97,7 +103,8 @@ fn relay(c: &mut Criterion) {
     });
     ea.set_remote(Some(phone_a.local_addr().expect("addr")), None);
     eb.set_remote(Some(phone_b.local_addr().expect("addr")), None);
-    let to: SocketAddr = ea.local();
+    let relay_addr: SocketAddr = ea.local();
+    let direct_addr: SocketAddr = phone_b.local_addr().expect("addr");
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let bridge = {
         let _guard = rt.enter();
@@ -115,8 +122,14 @@ fn relay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     // `window` packets in flight: 1 measures one packet's trip through the
     // relay (latency), 32 the relay's throughput with the pipe kept full.
-    for window in [1u64, 32] {
-        g.bench_function(format!("loopback one bridge, window {window}"), |b| {
+    // "direct" sends straight to phone B: the loopback baseline without relay.
+    for (name, to, window) in [
+        ("loopback one bridge, window 1", relay_addr, 1u64),
+        ("loopback one bridge, window 32", relay_addr, 32),
+        ("direct baseline (no relay), window 1", direct_addr, 1),
+        ("direct baseline (no relay), window 32", direct_addr, 32),
+    ] {
+        g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 let target = sent + iters;
@@ -151,7 +164,7 @@ fn relay(c: &mut Criterion) {
     let _ = rx_thread.join();
     let (sa, sb) = bridge.stats();
     eprintln!(
-        "relay: sent {sent}, relayed {} (a.rtp_in {}, b.rtp_out {}), lost {lost}",
+        "relay bench: sent {sent}, received at B {} (via relay: a.rtp_in {}, b.rtp_out {}), lost {lost}",
         received.load(Ordering::Relaxed),
         sa.rtp_in,
         sb.rtp_out

@@ -258,6 +258,7 @@ impl Call {
                 }
             }
             CallEvent::Shutdown => self.hangup("shutdown", "system", 503).await,
+            CallEvent::HandOver { pick, reply } => self.hand_over(pick, reply).await,
         }
     }
 

@@ -1,28 +1,18 @@
-//! Carrying out [`CallCommand`]s, and the transfers they share with a
-//! phone's REFER (RFC 3515): a blind transfer places a new leg for the party
-//! that stays, and only when it answers is that party re-bridged and the
-//! other released; a failed transfer leaves the call as it was. A REFER's
-//! progress goes back to the transferor in NOTIFYs with sipfrag bodies.
+//! Carrying out [`CallCommand`]s: hangup, hold and resume (re-INVITE with
+//! the direction set), DTMF (SIP INFO), and transfers (in `transfer.rs`).
 
-use dialtone_sip::message::headers::ReferTo;
-use dialtone_sip::message::{header, NameAddr};
 use dialtone_sip::sdp::Direction;
-use dialtone_sip::transaction::{ClientEvent, ServerTransaction};
-use dialtone_sip::transport::{Peer, Protocol};
+use dialtone_sip::transaction::ClientEvent;
 use rsip::{Header, Method};
 use tokio::sync::oneshot;
 
-use super::actor::{with_reason, Call, CallState, DialPurpose, OwnRequest};
-use super::command::{
-    CallCommand, CommandError, CommandOutcome, CommandResult, Destination, Party,
-};
-use super::dial::Fork;
-use super::event::{LegId, Pending};
+use super::actor::{Call, CallState, OwnRequest};
+use super::command::{CallCommand, CommandError, CommandOutcome, CommandResult, Party};
+use super::event::{LegId, Pending, Pick};
 use super::leg::{response_sdp, set_sdp_body, LegState, MediaPlan};
-use crate::router::{self, Caller, Target};
 
 impl Call {
-    fn party(&self, p: Party) -> Option<LegId> {
+    pub(super) fn party(&self, p: Party) -> Option<LegId> {
         match p {
             Party::Caller => Some(self.a),
             Party::Callee => self.b,
@@ -54,10 +44,24 @@ impl Call {
                 };
                 self.transfer(keep, to, Some(reply), None).await;
             }
-            CallCommand::Bridge { .. } => {
-                let _ = reply.send(Err(CommandError::InvalidState(
-                    "bridging two calls (attended transfer) is not built yet".into(),
-                )));
+            CallCommand::Bridge {
+                keep,
+                other_call,
+                other_keep,
+            } => {
+                let Some(keep) = self
+                    .party(keep)
+                    .filter(|_| self.state == CallState::Answered)
+                else {
+                    let _ = reply.send(Err(CommandError::InvalidState(
+                        "bridging needs an answered call".into(),
+                    )));
+                    return;
+                };
+                let result = self
+                    .bridge_calls(keep, &other_call, Pick::Party(other_keep), None)
+                    .await;
+                let _ = reply.send(result);
             }
         }
     }
@@ -205,199 +209,5 @@ impl Call {
             }
             let _ = reply.send(Ok(CommandOutcome::Done));
         });
-    }
-
-    /// Starts a blind transfer of `keep` to `to`.
-    async fn transfer(
-        &mut self,
-        keep: LegId,
-        to: Destination,
-        reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
-    ) {
-        if self.dial.is_some() {
-            self.transfer_failed(keep, 491, "Transfer Already In Progress", reply, notify)
-                .await;
-            return;
-        }
-        let forks = match self.forks_for_destination(&to).await {
-            Ok(f) => f,
-            Err((code, reason)) => {
-                self.transfer_failed(keep, code, reason, reply, notify)
-                    .await;
-                return;
-            }
-        };
-        let purpose = DialPurpose::Transfer {
-            keep,
-            reply,
-            notify,
-        };
-        if let Err((code, reason, DialPurpose::Transfer { reply, notify, .. })) =
-            self.place(forks, purpose, 70).await
-        {
-            self.transfer_failed(keep, code, reason, reply, notify)
-                .await;
-        }
-    }
-
-    async fn forks_for_destination(
-        &self,
-        to: &Destination,
-    ) -> Result<Vec<Fork>, (u16, &'static str)> {
-        let target = match to {
-            Destination::User(u) => Target::User(u.clone()),
-            Destination::Dial(d) => router::route(&self.ctx.store, &Caller::User(String::new()), d)
-                .await
-                .map_err(|_| (404, "Not Found"))?,
-            Destination::Uri(u) => {
-                let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
-                let host = dialtone_sip::message::uri::format_uri(&na.uri);
-                let hostport = na.uri.host_with_port.to_string();
-                let with_port = if na.uri.host_with_port.port.is_some() {
-                    hostport
-                } else {
-                    format!("{hostport}:5060")
-                };
-                let addr = tokio::net::lookup_host(with_port)
-                    .await
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or((404, "Not Found"))?;
-                return Ok(vec![Fork {
-                    peer: Peer::new(Protocol::Udp, addr),
-                    request_uri: host.clone(),
-                    to: format!("<{host}>"),
-                    label: format!("uri:{host}"),
-                    credentials: None,
-                }]);
-            }
-        };
-        self.forks_for(&target).await
-    }
-
-    /// The transfer target answered: re-bridge `keep` to it and release the
-    /// party `keep` was talking to.
-    pub async fn complete_transfer(
-        &mut self,
-        keep: LegId,
-        new: LegId,
-        reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
-    ) {
-        let released = self.other(keep);
-        self.media
-            .bridge(self.legs[keep].slot, self.legs[new].slot)
-            .await;
-        self.a = keep;
-        self.b = Some(new);
-        self.record.transferred(&self.legs[new].label);
-        if let Some(n) = notify {
-            self.notify_refer(n, 200, "OK", true);
-        }
-        if let Some(old) = released {
-            if self.legs[old].state == LegState::Connected {
-                self.send_bye(old);
-            }
-            let slot = self.legs[old].slot;
-            if slot != self.legs[keep].slot && slot != self.legs[new].slot {
-                self.media.release(slot).await;
-            }
-        }
-        if let Some(r) = reply {
-            let _ = r.send(Ok(CommandOutcome::Answered));
-        }
-    }
-
-    /// The transfer failed: the call stays as it was.
-    pub async fn transfer_failed(
-        &mut self,
-        _keep: LegId,
-        code: u16,
-        reason: &str,
-        reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
-    ) {
-        tracing::info!(call = %self.id, code, reason, "transfer failed");
-        if let Some(n) = notify {
-            self.notify_refer(n, code, reason, true);
-        }
-        if let Some(r) = reply {
-            let _ = r.send(Ok(CommandOutcome::from_status(code, reason)));
-        }
-    }
-
-    /// REFER from a party (RFC 3515): blind transfer of the other party to
-    /// the Refer-To target.
-    pub async fn on_refer(&mut self, from: LegId, tx: ServerTransaction) {
-        let refer_to = match header::<ReferTo>(&tx.request().headers) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) | None => {
-                let _ = tx.respond(with_reason(tx.response(400), "Missing Or Bad Refer-To"));
-                return;
-            }
-        };
-        let Some(keep) = self
-            .other(from)
-            .filter(|_| self.state == CallState::Answered)
-        else {
-            let _ = tx.respond(with_reason(tx.response(403), "Nothing To Transfer"));
-            return;
-        };
-        if refer_to.replaces().is_some() {
-            let _ = tx.respond(with_reason(
-                tx.response(501),
-                "Attended Transfer Not Supported Yet",
-            ));
-            return;
-        }
-        let uri = &refer_to.0.uri;
-        let user = uri.auth.as_ref().map(|a| a.user.clone());
-        let ours = uri.host_with_port.host.to_string() == self.ctx.cfg.domain
-            || self
-                .ctx
-                .layer
-                .transports()
-                .local_addrs()
-                .iter()
-                .any(|(_, a)| a.ip().to_string() == uri.host_with_port.host.to_string());
-        let dest = match (user, ours) {
-            (Some(u), true) => Destination::Dial(u),
-            _ => Destination::Uri(dialtone_sip::message::uri::format_uri(uri)),
-        };
-        let _ = tx.reply(202);
-        self.notify_refer(from, 100, "Trying", false);
-        self.transfer(keep, dest, None, Some(from)).await;
-    }
-
-    /// NOTIFY for a REFER's implicit subscription, with a sipfrag body.
-    fn notify_refer(&mut self, leg: LegId, code: u16, reason: &str, last: bool) {
-        if self.legs[leg].state != LegState::Connected {
-            return;
-        }
-        let peer = self.legs[leg].peer;
-        let Some(dialog) = self.legs[leg].dialog.as_mut() else {
-            return;
-        };
-        let mut req = dialog.request(Method::Notify);
-        req.headers
-            .push(Header::Event(rsip::headers::Event::from("refer")));
-        let state = if last {
-            "terminated;reason=noresource"
-        } else {
-            "active;expires=60"
-        };
-        req.headers.push(Header::SubscriptionState(
-            rsip::headers::SubscriptionState::from(state),
-        ));
-        req.headers
-            .push(Header::ContentType(rsip::headers::ContentType::from(
-                "message/sipfrag;version=2.0",
-            )));
-        req.body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
-        match self.ctx.layer.send_request(req, peer) {
-            Ok(tx) => self.watch_client(leg, Pending::Notify, tx),
-            Err(e) => tracing::debug!(call = %self.id, error = %e, "NOTIFY not sent"),
-        }
     }
 }

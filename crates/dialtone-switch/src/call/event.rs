@@ -8,6 +8,24 @@ use rsip::Response;
 use tokio::sync::oneshot;
 
 use super::command::{CallCommand, CommandResult};
+use super::leg::Leg;
+
+/// Which leg a [`CallEvent::HandOver`] asks for.
+pub enum Pick {
+    Party(super::command::Party),
+    /// The party talking to the leg of this dialog (Call-ID and its two
+    /// tags, in either order): what a REFER's Replaces names.
+    OtherThan {
+        call_id: String,
+        tags: (String, String),
+    },
+}
+
+/// A connected leg moving from one call to another, with its RTP endpoint.
+pub struct HandedLeg {
+    pub leg: Leg,
+    pub endpoint: dialtone_media::Endpoint,
+}
 
 /// Index of a leg in its call (legs are never removed, only ended).
 pub type LegId = usize;
@@ -45,6 +63,13 @@ pub enum CallEvent {
     Media(MediaEvent),
     RingTimeout {
         attempt: u64,
+    },
+    /// Another call bridges one of our parties into itself (an attended
+    /// transfer): give it the leg that `party` names, release the rest of
+    /// this call, and end.
+    HandOver {
+        pick: Pick,
+        reply: oneshot::Sender<Option<HandedLeg>>,
     },
     MaxDuration,
     /// dialtone is stopping: end the call now.

@@ -93,6 +93,26 @@ impl Leg {
         }
     }
 
+    /// Moves this leg out (to hand it to another call), leaving an ended stub.
+    pub fn detach(&mut self) -> Leg {
+        let ip = self
+            .origin
+            .origin()
+            .address
+            .parse()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let mut stub = Leg::new(
+            self.role,
+            self.peer,
+            self.sip_call_id.clone(),
+            self.slot,
+            ip,
+            self.label.clone(),
+        );
+        stub.state = LegState::Ended;
+        std::mem::replace(self, stub)
+    }
+
     /// The SDP to send this leg's party: `source` (the other party's
     /// description) with our address and this leg's port, and our o= line.
     /// Only the first audio stream is relayed; other streams are refused

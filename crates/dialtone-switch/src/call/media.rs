@@ -18,7 +18,6 @@ pub struct CallMedia {
     events: mpsc::UnboundedSender<MediaEvent>,
     endpoints: Vec<Option<Endpoint>>,
     locals: Vec<SocketAddr>,
-    ids: Vec<u64>,
     bridge: Option<(Slot, Slot, Bridge)>,
     /// Stats of released endpoints, for the call record.
     final_stats: Vec<Option<EndpointStats>>,
@@ -31,7 +30,6 @@ impl CallMedia {
             events,
             endpoints: Vec::new(),
             locals: Vec::new(),
-            ids: Vec::new(),
             bridge: None,
             final_stats: Vec::new(),
         }
@@ -40,7 +38,6 @@ impl CallMedia {
     pub async fn allocate(&mut self) -> Result<Slot, MediaError> {
         let ep = self.engine.allocate().await?;
         self.locals.push(ep.local());
-        self.ids.push(ep.id());
         self.endpoints.push(Some(ep));
         self.final_stats.push(None);
         Ok(self.endpoints.len() - 1)
@@ -124,6 +121,22 @@ impl CallMedia {
                 self.final_stats[slot] = Some(ep.stats());
             }
         }
+    }
+
+    /// Takes a slot's endpoint out of this call (to hand it to another).
+    pub async fn take(&mut self, slot: Slot) -> Option<Endpoint> {
+        self.unbridge_if_holds(slot).await;
+        let ep = self.endpoints.get_mut(slot)?.take()?;
+        self.final_stats[slot] = Some(ep.stats());
+        Some(ep)
+    }
+
+    /// Takes in an endpoint handed over by another call.
+    pub fn adopt(&mut self, ep: Endpoint) -> Slot {
+        self.locals.push(ep.local());
+        self.endpoints.push(Some(ep));
+        self.final_stats.push(None);
+        self.endpoints.len() - 1
     }
 
     pub async fn release_all(&mut self) {

@@ -9,7 +9,8 @@
 //! legs (forking), `progress.rs` their responses (early media, the winning
 //! 2xx, trunk auth, failures), `in_dialog.rs` requests
 //! inside established dialogs (BYE, re-INVITE/UPDATE/INFO relay),
-//! `commands.rs` carrying out commands, `record.rs` the call record.
+//! `commands.rs` carrying out commands, `transfer.rs` blind and attended
+//! transfers, `record.rs` the call record.
 
 mod actor;
 mod command;
@@ -22,6 +23,7 @@ mod media;
 mod progress;
 mod record;
 mod registry;
+mod transfer;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;

@@ -1,0 +1,326 @@
+//! Transfers (RFC 3515 REFER, and the Transfer and Bridge commands). A
+//! blind transfer places a new leg for the party that stays; only when it
+//! answers is that party re-bridged and the other released, so a failed
+//! transfer leaves the call as it was. An attended transfer (REFER with
+//! Replaces, RFC 3891) takes the named call's other party into this call,
+//! bridges it with ours, and releases both transferor legs. A REFER's
+//! progress goes back to the transferor in NOTIFYs with sipfrag bodies.
+
+use std::time::Duration;
+
+use dialtone_sip::message::headers::ReferTo;
+use dialtone_sip::message::{header, NameAddr};
+use dialtone_sip::transaction::ServerTransaction;
+use dialtone_sip::transport::{Peer, Protocol};
+use rsip::{Header, Method};
+use tokio::sync::oneshot;
+
+use super::actor::{with_reason, Call, CallState, DialPurpose};
+use super::command::{CommandError, CommandOutcome, CommandResult, Destination};
+use super::dial::Fork;
+use super::event::{CallEvent, HandedLeg, LegId, Pending, Pick};
+use super::leg::LegState;
+use crate::router::{self, Caller, Target};
+
+/// How long a call waits for another to hand a leg over.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(2);
+
+impl Call {
+    /// Starts a blind transfer of `keep` to `to`.
+    pub(super) async fn transfer(
+        &mut self,
+        keep: LegId,
+        to: Destination,
+        reply: Option<oneshot::Sender<CommandResult>>,
+        notify: Option<LegId>,
+    ) {
+        if self.dial.is_some() {
+            self.transfer_failed(keep, 491, "Transfer Already In Progress", reply, notify)
+                .await;
+            return;
+        }
+        let forks = match self.forks_for_destination(&to).await {
+            Ok(f) => f,
+            Err((code, reason)) => {
+                self.transfer_failed(keep, code, reason, reply, notify)
+                    .await;
+                return;
+            }
+        };
+        let purpose = DialPurpose::Transfer {
+            keep,
+            reply,
+            notify,
+        };
+        if let Err((code, reason, DialPurpose::Transfer { reply, notify, .. })) =
+            self.place(forks, purpose, 70).await
+        {
+            self.transfer_failed(keep, code, reason, reply, notify)
+                .await;
+        }
+    }
+
+    async fn forks_for_destination(
+        &self,
+        to: &Destination,
+    ) -> Result<Vec<Fork>, (u16, &'static str)> {
+        let target = match to {
+            Destination::User(u) => Target::User(u.clone()),
+            Destination::Dial(d) => router::route(&self.ctx.store, &Caller::User(String::new()), d)
+                .await
+                .map_err(|_| (404, "Not Found"))?,
+            Destination::Uri(u) => {
+                let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
+                let host = dialtone_sip::message::uri::format_uri(&na.uri);
+                let hostport = na.uri.host_with_port.to_string();
+                let with_port = if na.uri.host_with_port.port.is_some() {
+                    hostport
+                } else {
+                    format!("{hostport}:5060")
+                };
+                let addr = tokio::net::lookup_host(with_port)
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or((404, "Not Found"))?;
+                return Ok(vec![Fork {
+                    peer: Peer::new(Protocol::Udp, addr),
+                    request_uri: host.clone(),
+                    to: format!("<{host}>"),
+                    label: format!("uri:{host}"),
+                    credentials: None,
+                }]);
+            }
+        };
+        self.forks_for(&target).await
+    }
+
+    /// The transfer target answered: re-bridge `keep` to it and release the
+    /// party `keep` was talking to.
+    pub async fn complete_transfer(
+        &mut self,
+        keep: LegId,
+        new: LegId,
+        reply: Option<oneshot::Sender<CommandResult>>,
+        notify: Option<LegId>,
+    ) {
+        let released = self.other(keep);
+        self.media
+            .bridge(self.legs[keep].slot, self.legs[new].slot)
+            .await;
+        self.a = keep;
+        self.b = Some(new);
+        self.record.transferred(&self.legs[new].label);
+        if let Some(n) = notify {
+            self.notify_refer(n, 200, "OK", true);
+        }
+        if let Some(old) = released {
+            if self.legs[old].state == LegState::Connected {
+                self.send_bye(old);
+            }
+            let slot = self.legs[old].slot;
+            if slot != self.legs[keep].slot && slot != self.legs[new].slot {
+                self.media.release(slot).await;
+            }
+        }
+        if let Some(r) = reply {
+            let _ = r.send(Ok(CommandOutcome::Answered));
+        }
+    }
+
+    /// The transfer failed: the call stays as it was.
+    pub async fn transfer_failed(
+        &mut self,
+        _keep: LegId,
+        code: u16,
+        reason: &str,
+        reply: Option<oneshot::Sender<CommandResult>>,
+        notify: Option<LegId>,
+    ) {
+        tracing::info!(call = %self.id, code, reason, "transfer failed");
+        if let Some(n) = notify {
+            self.notify_refer(n, code, reason, true);
+        }
+        if let Some(r) = reply {
+            let _ = r.send(Ok(CommandOutcome::from_status(code, reason)));
+        }
+    }
+
+    /// REFER from a party (RFC 3515): blind transfer of the other party to
+    /// the Refer-To target.
+    pub async fn on_refer(&mut self, from: LegId, tx: ServerTransaction) {
+        let refer_to = match header::<ReferTo>(&tx.request().headers) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) | None => {
+                let _ = tx.respond(with_reason(tx.response(400), "Missing Or Bad Refer-To"));
+                return;
+            }
+        };
+        let Some(keep) = self
+            .other(from)
+            .filter(|_| self.state == CallState::Answered)
+        else {
+            let _ = tx.respond(with_reason(tx.response(403), "Nothing To Transfer"));
+            return;
+        };
+        if let Some(replaces) = refer_to.replaces() {
+            let Ok(replaces) = replaces else {
+                let _ = tx.respond(with_reason(tx.response(400), "Bad Replaces In Refer-To"));
+                return;
+            };
+            let _ = tx.reply(202);
+            self.notify_refer(from, 100, "Trying", false);
+            let pick = Pick::OtherThan {
+                call_id: replaces.call_id.clone(),
+                tags: (replaces.to_tag.clone(), replaces.from_tag.clone()),
+            };
+            let _ = self
+                .bridge_calls(keep, &replaces.call_id, pick, Some(from))
+                .await;
+            return;
+        }
+        let uri = &refer_to.0.uri;
+        let user = uri.auth.as_ref().map(|a| a.user.clone());
+        let ours = uri.host_with_port.host.to_string() == self.ctx.cfg.domain
+            || self
+                .ctx
+                .layer
+                .transports()
+                .local_addrs()
+                .iter()
+                .any(|(_, a)| a.ip().to_string() == uri.host_with_port.host.to_string());
+        let dest = match (user, ours) {
+            (Some(u), true) => Destination::Dial(u),
+            _ => Destination::Uri(dialtone_sip::message::uri::format_uri(uri)),
+        };
+        let _ = tx.reply(202);
+        self.notify_refer(from, 100, "Trying", false);
+        self.transfer(keep, dest, None, Some(from)).await;
+    }
+
+    /// NOTIFY for a REFER's implicit subscription, with a sipfrag body.
+    pub(super) fn notify_refer(&mut self, leg: LegId, code: u16, reason: &str, last: bool) {
+        if self.legs[leg].state != LegState::Connected {
+            return;
+        }
+        let peer = self.legs[leg].peer;
+        let Some(dialog) = self.legs[leg].dialog.as_mut() else {
+            return;
+        };
+        let mut req = dialog.request(Method::Notify);
+        req.headers
+            .push(Header::Event(rsip::headers::Event::from("refer")));
+        let state = if last {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        req.headers.push(Header::SubscriptionState(
+            rsip::headers::SubscriptionState::from(state),
+        ));
+        req.headers
+            .push(Header::ContentType(rsip::headers::ContentType::from(
+                "message/sipfrag;version=2.0",
+            )));
+        req.body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
+        match self.ctx.layer.send_request(req, peer) {
+            Ok(tx) => self.watch_client(leg, Pending::Notify, tx),
+            Err(e) => tracing::debug!(call = %self.id, error = %e, "NOTIFY not sent"),
+        }
+    }
+
+    /// Takes the leg `pick` names from call `other_call` and bridges it with
+    /// `keep`; the party `keep` was talking to is released.
+    pub async fn bridge_calls(
+        &mut self,
+        keep: LegId,
+        other_call: &str,
+        pick: Pick,
+        notify: Option<LegId>,
+    ) -> CommandResult {
+        let Some(other) = self
+            .ctx
+            .registry
+            .get(other_call)
+            .or_else(|| self.ctx.registry.by_sip_call_id(other_call))
+        else {
+            if let Some(n) = notify {
+                self.notify_refer(n, 481, "Call Does Not Exist", true);
+            }
+            return Err(CommandError::NoSuchCall);
+        };
+        if other.id == self.id {
+            return Err(CommandError::Invalid(
+                "a call cannot be bridged with itself".into(),
+            ));
+        }
+        let (tx, rx) = oneshot::channel();
+        if !other.send(CallEvent::HandOver { pick, reply: tx }) {
+            return Err(CommandError::NoSuchCall);
+        }
+        let handed = tokio::time::timeout(HAND_OVER_WAIT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let Some(HandedLeg { mut leg, endpoint }) = handed else {
+            if let Some(n) = notify {
+                self.notify_refer(n, 481, "Call Leg Not Available", true);
+            }
+            return Ok(CommandOutcome::Failed {
+                status: 481,
+                reason: "the other call has no connected party to hand over".into(),
+            });
+        };
+        let slot = self.media.adopt(endpoint);
+        leg.slot = slot;
+        self.ctx.registry.add_leg(&leg.sip_call_id, &self.handle);
+        let new = self.legs.len();
+        self.legs.push(leg);
+        self.complete_transfer(keep, new, None, notify).await;
+        Ok(CommandOutcome::Answered)
+    }
+
+    /// Gives one of our parties to another call and ends this one.
+    pub async fn hand_over(&mut self, pick: Pick, reply: oneshot::Sender<Option<HandedLeg>>) {
+        let leg = match pick {
+            Pick::Party(p) => self.party(p),
+            Pick::OtherThan { call_id, tags } => self
+                .legs
+                .iter()
+                .position(|l| {
+                    l.dialog.as_ref().is_some_and(|d| {
+                        d.id.call_id == call_id
+                            && ((d.id.local_tag == tags.0 && d.id.remote_tag == tags.1)
+                                || (d.id.local_tag == tags.1 && d.id.remote_tag == tags.0))
+                    })
+                })
+                .and_then(|l| self.other(l)),
+        };
+        let Some(leg) = leg.filter(|l| {
+            self.state == CallState::Answered && self.legs[*l].state == LegState::Connected
+        }) else {
+            let _ = reply.send(None);
+            return;
+        };
+        let Some(endpoint) = self.media.take(self.legs[leg].slot).await else {
+            let _ = reply.send(None);
+            return;
+        };
+        let moved = self.legs[leg].detach();
+        self.ctx
+            .registry
+            .remove_leg(&moved.sip_call_id, &self.handle);
+        if reply
+            .send(Some(HandedLeg {
+                leg: moved,
+                endpoint,
+            }))
+            .is_err()
+        {
+            tracing::warn!(call = %self.id, "hand-over refused after the leg left; it is lost");
+        }
+        self.record.cause("transferred");
+        self.hangup("transferred", "system", 487).await;
+    }
+}
