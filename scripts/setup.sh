@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the benchmarks need, when missing:
 #   - Debian packages: sip-tester (SIPp), baresip-core, kamailio, sox
+#   - with --bench also: rtpengine-daemon (the media-relay baseline of
+#     bench/rtpengine_relay.sh; the test suite never needs it)
 #   - tests/.venv: a Python virtualenv with tests/requirements.txt (pinned:
 #     pytest, pytest-timeout)
 # Idempotent, and fast (well under 2 s) when everything is already present.
-# Usage: scripts/setup.sh
+# Usage: scripts/setup.sh [--bench]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/tests/.venv"
 REQUIREMENTS="$ROOT/tests/requirements.txt"
 APT_PACKAGES=(sip-tester baresip-core kamailio sox)
+BINARIES=(sipp baresip kamailio sox)
+for arg in "$@"; do
+    case "$arg" in
+        --bench) APT_PACKAGES+=(rtpengine-daemon); BINARIES+=(rtpengine) ;;
+        *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+    esac
+done
 
 log() { echo "setup: $*" >&2; }
 
@@ -39,10 +48,11 @@ if ((${#missing[@]})); then
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    # The kamailio package may try to start a system service; we never rely on it.
+    # The kamailio and rtpengine packages may try to start system services;
+    # we never rely on them (the tests and benchmarks start their own).
 fi
 
-for bin in sipp baresip kamailio sox; do
+for bin in "${BINARIES[@]}"; do
     command -v "$bin" >/dev/null 2>&1 || { log "still missing after install: $bin"; exit 1; }
 done
 

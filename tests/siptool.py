@@ -505,6 +505,8 @@ class RtpPeer:
         self.payloads: list[bytes] = []  # kept only while keep_payload
         self.keep_payload = False
         self._stop = threading.Event()
+        self._stop_send = threading.Event()
+        self._dtmf: tuple[int, int, int] | None = None
         self._sending = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -529,14 +531,43 @@ class RtpPeer:
             t.start()
             self._threads.append(t)
 
+    def send_dtmf(self, digit: int, packets: int = 5, pt: int = 101) -> None:
+        """Send one RFC 4733 telephone-event (`packets` packets of it, the
+        last with the E bit) in place of audio, from the next 20 ms tick."""
+        self._dtmf = (digit, packets, pt)
+
+    def stop_sending(self) -> None:
+        """Stop sending; keep counting what arrives."""
+        self._stop_send.set()
+
     def _send_loop(self) -> None:
         seq, ts = secrets.randbelow(30000), secrets.randbits(31)
         t0 = time.monotonic()
         n = 0
-        while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
-            hdr = struct.pack("!BBHII", 0x80, self.pt & 0x7F, seq & 0xFFFF, ts & 0xFFFFFFFF, self.ssrc)
+        event: tuple[int, int, int, int] | None = None  # digit, packets left, pt, timestamp
+        while (not self._stop.is_set() and not self._stop_send.is_set()
+               and time.monotonic() - t0 < self.max_seconds):
+            if event is None and self._dtmf is not None:
+                digit, count, ept = self._dtmf
+                self._dtmf = None
+                event = (digit, count, ept, ts)
+                first_event = True
+            if event is not None:
+                digit, left, ept, ets = event
+                done = left == 1
+                marker = 0x80 if first_event else 0
+                hdr = struct.pack("!BBHII", 0x80, marker | (ept & 0x7F), seq & 0xFFFF, ets & 0xFFFFFFFF, self.ssrc)
+                sent_so_far = getattr(self, "_ev_n", 0) + 1
+                self._ev_n = 0 if done else sent_so_far
+                body = struct.pack("!BBH", digit, (0x80 if done else 0) | 10, min(160 * sent_so_far, 0xFFFF))
+                event = None if done else (digit, left - 1, ept, ets)
+                first_event = False
+                data = hdr + body
+            else:
+                hdr = struct.pack("!BBHII", 0x80, self.pt & 0x7F, seq & 0xFFFF, ts & 0xFFFFFFFF, self.ssrc)
+                data = hdr + self._payload
             try:
-                self.sock.sendto(hdr + self._payload, self.target)
+                self.sock.sendto(data, self.target)
                 with self._lock:
                     self.sent += 1
             except OSError:

@@ -63,20 +63,46 @@ fn rewrite(c: &mut Criterion) {
     g.finish();
 }
 
-/// Phone B's receiver: counts datagrams until told to stop.
-fn receiver(
-    sock: UdpSocket,
+/// Phone B: counts datagrams and wakes the sender when the count reaches
+/// `target`, so neither thread spins while the relay works (on a small
+/// machine a spinning thread would steal the relay's CPU).
+struct Receiver {
     count: Arc<AtomicU64>,
+    target: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while !stop.load(Ordering::Relaxed) {
-            if sock.recv(&mut buf).is_ok() {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
+    done: std::sync::mpsc::Receiver<()>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Receiver {
+    fn start(sock: UdpSocket) -> Receiver {
+        let count = Arc::new(AtomicU64::new(0));
+        let target = Arc::new(AtomicU64::new(u64::MAX));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let thread = {
+            let (count, target, stop) =
+                (Arc::clone(&count), Arc::clone(&target), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                while !stop.load(Ordering::Relaxed) {
+                    if sock.recv(&mut buf).is_ok() {
+                        let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n == target.load(Ordering::Acquire) {
+                            let _ = done_tx.send(());
+                        }
+                    }
+                }
+            })
+        };
+        Receiver {
+            count,
+            target,
+            stop,
+            done,
+            thread,
         }
-    })
+    }
 }
 
 fn relay(c: &mut Criterion) {
@@ -111,61 +137,57 @@ fn relay(c: &mut Criterion) {
         Bridge::start(ea, eb, tx)
     };
 
-    let received = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let rx_thread = receiver(phone_b, Arc::clone(&received), Arc::clone(&stop));
+    let rx = Receiver::start(phone_b);
     let mut lost = 0u64;
     let mut sent = 0u64;
     let mut pkt = pcmu(0, 0, 0xabcd);
 
     let mut g = c.benchmark_group("relay");
     g.throughput(Throughput::Elements(1));
-    // `window` packets in flight: 1 measures one packet's trip through the
-    // relay (latency), 32 the relay's throughput with the pipe kept full.
-    // "direct" sends straight to phone B: the loopback baseline without relay.
-    for (name, to, window) in [
-        ("loopback one bridge, window 1", relay_addr, 1u64),
-        ("loopback one bridge, window 32", relay_addr, 32),
-        ("direct baseline (no relay), window 1", direct_addr, 1),
-        ("direct baseline (no relay), window 32", direct_addr, 32),
+    // Bursts of `burst` packets, waiting for all of them at phone B before
+    // the next: 1 measures one packet's trip (latency), 32 the relay's
+    // throughput. "direct" sends straight to phone B: the loopback baseline.
+    for (name, to, burst) in [
+        ("loopback one bridge, burst 1", relay_addr, 1u64),
+        ("loopback one bridge, burst 32", relay_addr, 32),
+        ("direct baseline (no relay), burst 1", direct_addr, 1),
+        ("direct baseline (no relay), burst 32", direct_addr, 32),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
-                let target = sent + iters;
-                let mut stalled_since: Option<Instant> = None;
-                while sent < target || received.load(Ordering::Relaxed) + lost < target {
-                    let in_flight = sent - received.load(Ordering::Relaxed) - lost;
-                    if sent < target && in_flight < window {
-                        let seq = sent as u16;
-                        pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+                let end = sent + iters;
+                while sent < end {
+                    let target = (sent + burst).min(end);
+                    rx.target.store(target - lost, Ordering::Release);
+                    while sent < target {
+                        pkt[2..4].copy_from_slice(&(sent as u16).to_be_bytes());
                         pkt[4..8].copy_from_slice(&((sent as u32).wrapping_mul(160)).to_be_bytes());
                         if phone_a.send_to(&pkt, to).is_ok() {
                             sent += 1;
                         }
-                        stalled_since = None;
-                        continue;
                     }
-                    // Waiting for the relay; a packet that never comes was
-                    // lost (socket buffer overflow) — count it and move on.
-                    let t = *stalled_since.get_or_insert_with(Instant::now);
-                    if t.elapsed() > Duration::from_millis(200) {
-                        lost += in_flight;
-                        stalled_since = None;
+                    // The receiver may have reached the target before it was
+                    // published; then the count tells.
+                    while rx.count.load(Ordering::Relaxed) + lost < target {
+                        if rx.done.recv_timeout(Duration::from_millis(200)).is_err() {
+                            // Lost (socket buffer overflow): count it, go on.
+                            lost = target - rx.count.load(Ordering::Relaxed);
+                        }
                     }
-                    thread::yield_now();
+                    while rx.done.try_recv().is_ok() {}
                 }
                 start.elapsed()
             })
         });
     }
     g.finish();
-    stop.store(true, Ordering::Relaxed);
-    let _ = rx_thread.join();
+    rx.stop.store(true, Ordering::Relaxed);
+    let _ = rx.thread.join();
     let (sa, sb) = bridge.stats();
     eprintln!(
         "relay bench: sent {sent}, received at B {} (via relay: a.rtp_in {}, b.rtp_out {}), lost {lost}",
-        received.load(Ordering::Relaxed),
+        rx.count.load(Ordering::Relaxed),
         sa.rtp_in,
         sb.rtp_out
     );

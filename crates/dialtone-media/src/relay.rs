@@ -38,12 +38,15 @@ pub(crate) async fn run(
         Channel::Rtp => &from.rtp,
         Channel::Rtcp => &from.rtcp,
     };
+    // Created once, not per packet: it registers its waker a single time.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         let (n, src) = tokio::select! {
             // Stop first: under a constant packet flow the receive branch is
             // always ready and would otherwise starve it.
             biased;
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
             r = sock.recv_from(&mut buf) => match r {
                 Ok(r) => r,
                 // Transient (e.g. Windows reports an ICMP port-unreachable for

@@ -323,3 +323,31 @@ async fn garbage_is_dropped_and_counted() {
     assert_eq!((sa.rtp_in, sa.rtcp_in), (2, 0));
     assert_eq!(sa.latched, Some(a.rtp_addr()));
 }
+
+#[tokio::test]
+async fn dropping_a_bridge_stops_it_and_frees_the_ports() {
+    let eng = engine(31900..=31999, Duration::from_millis(200));
+    let (a, b) = (Phone::new().await, Phone::new().await);
+    let (ea, eb) = legs(&eng, &a, &b).await;
+    let a_port = ea.local();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let bridge = Bridge::start(ea, eb, tx);
+    a.send(a_port, &audio(1, 0, 0xa)).await;
+    assert!(b.recv(WAIT).await.is_some());
+    drop(bridge);
+    // The tasks end on their own and release the endpoints (and the event
+    // sender, which closes the channel).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while eng.in_use() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(eng.in_use(), 0);
+    assert!(
+        tokio::time::timeout(WAIT, async { while rx.recv().await.is_some() {} })
+            .await
+            .is_ok()
+    );
+    // Ports closed: a packet to A's old port goes nowhere.
+    a.send(a_port, &audio(2, 160, 0xa)).await;
+    assert!(b.recv(SHORT).await.is_none());
+}

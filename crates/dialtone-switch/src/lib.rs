@@ -9,6 +9,7 @@ pub mod call;
 pub mod registrar;
 pub mod router;
 mod switch;
+pub mod uplink;
 
 pub use switch::{Switch, SwitchConfig, ALLOW};
 

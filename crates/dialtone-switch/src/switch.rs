@@ -114,6 +114,12 @@ impl Switch {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut tasks = JoinSet::new();
+        let uplinks = tokio::spawn(crate::uplink::run(
+            self.layer.clone(),
+            self.store.clone(),
+            self.cfg.user_agent.clone(),
+            shutdown.clone(),
+        ));
         let mut purge = tokio::time::interval(self.cfg.purge_interval);
         loop {
             tokio::select! {
@@ -144,6 +150,7 @@ impl Switch {
                 _ = shutdown.changed() => break,
             }
         }
+        uplinks.abort();
         // End every call (BYE, CANCEL, 503) and let each write its record.
         for call in self.calls.registry.all() {
             call.send(CallEvent::Shutdown);
