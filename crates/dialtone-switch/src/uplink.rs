@@ -51,10 +51,10 @@ pub async fn run(
                     keep
                 });
                 for (name, t) in wanted {
-                    if !running.contains_key(&name) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(name) {
                         let task =
                             tokio::spawn(keep_registered(layer.clone(), t.clone(), ua.clone()));
-                        running.insert(name, (t, task));
+                        slot.insert((t, task));
                     }
                 }
             }

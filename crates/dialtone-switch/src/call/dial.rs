@@ -333,3 +333,17 @@ impl Call {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_source_is_a_peer() {
+        let p = parse_peer("udp:127.0.0.1:5062").unwrap_or_else(|| panic!());
+        assert_eq!(p.addr.port(), 5062);
+        assert_eq!(p.protocol, Protocol::Udp);
+        assert!(parse_peer("tcp:[::1]:5070").is_some());
+        assert!(parse_peer("nonsense").is_none());
+    }
+}

@@ -447,13 +447,4 @@ mod tests {
         assert_eq!(best_failure(&s(&[407])).0, 403);
         assert_eq!(best_failure(&[]).0, 480);
     }
-
-    #[test]
-    fn binding_source_is_a_peer() {
-        let p = parse_peer("udp:127.0.0.1:5062").unwrap_or_else(|| panic!());
-        assert_eq!(p.addr.port(), 5062);
-        assert_eq!(p.protocol, Protocol::Udp);
-        assert!(parse_peer("tcp:[::1]:5070").is_some());
-        assert!(parse_peer("nonsense").is_none());
-    }
 }
