@@ -94,6 +94,10 @@ pub struct Calls {
     pub max_duration_secs: u64,
     /// Names this instance in call records (default: the host name).
     pub node: String,
+    /// RFC 4028 session interval asked for; 0 turns session timers off.
+    pub session_expires_secs: u64,
+    /// The shortest session interval accepted (422 below it).
+    pub min_se_secs: u64,
 }
 
 impl Default for Calls {
@@ -102,6 +106,8 @@ impl Default for Calls {
             ring_timeout_secs: 60,
             max_duration_secs: 14_400,
             node: String::new(),
+            session_expires_secs: 1800,
+            min_se_secs: 90,
         }
     }
 }
@@ -232,6 +238,11 @@ impl Config {
             })?;
         }
         self.media.port_range()?;
+        if self.calls.session_expires_secs != 0
+            && self.calls.min_se_secs > self.calls.session_expires_secs
+        {
+            bail!("calls.min_se_secs is above calls.session_expires_secs");
+        }
         self.media
             .advertise_ip
             .parse::<std::net::IpAddr>()

@@ -12,7 +12,7 @@ use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
 use dialtone_sip::transport::{Listen, Transports};
 use dialtone_store::Store;
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
-use dialtone_switch::call::CallConfig;
+use dialtone_switch::call::{CallConfig, TimerPolicy};
 use dialtone_switch::registrar::RegistrarConfig;
 use dialtone_switch::{Switch, SwitchConfig};
 use std::net::IpAddr;
@@ -130,6 +130,10 @@ fn switch_config(cfg: &Config, node: String) -> SwitchConfig {
             ring_timeout: Duration::from_secs(cfg.calls.ring_timeout_secs),
             max_duration: Duration::from_secs(cfg.calls.max_duration_secs),
             node,
+            timers: (cfg.calls.session_expires_secs > 0).then(|| TimerPolicy {
+                session_expires: Duration::from_secs(cfg.calls.session_expires_secs),
+                min_se: Duration::from_secs(cfg.calls.min_se_secs.max(1)),
+            }),
         },
         domain: cfg.sip.domain.clone(),
         user_agent: cfg.sip.user_agent.clone(),

@@ -166,6 +166,19 @@ impl Call {
     /// Takes the caller's INVITE: its RTP endpoint, its leg, its events.
     /// Answers and returns false when the call cannot even start.
     async fn accept_caller(&mut self, mut invite: ServerTransaction) -> bool {
+        if let Some(min_se) = self
+            .ctx
+            .cfg
+            .timers
+            .as_ref()
+            .and_then(|p| super::session_timer::too_small(invite.request(), p))
+        {
+            let mut r = with_reason(invite.response(422), "Session Interval Too Small");
+            r.headers.push(min_se);
+            let _ = invite.respond(r);
+            self.state = CallState::Ended;
+            return false;
+        }
         let sdp = match request_sdp(invite.request()) {
             Some(Ok(sdp)) => sdp,
             Some(Err(e)) => {
@@ -259,6 +272,7 @@ impl Call {
             }
             CallEvent::Shutdown => self.hangup("shutdown", "system", 503).await,
             CallEvent::HandOver { pick, reply } => self.hand_over(pick, reply).await,
+            CallEvent::SessionTick => self.on_session_tick().await,
         }
     }
 
@@ -297,6 +311,7 @@ impl Call {
             Pending::Invite => self.on_invite_event(leg, event).await,
             Pending::Relay => self.on_relay_event(leg, event).await,
             Pending::Own => self.on_own_event(leg, event).await,
+            Pending::Refresh => self.on_refresh_event(leg, event).await,
             Pending::Bye | Pending::Cancel | Pending::Notify => {
                 if let ClientEvent::Final(r) = &event {
                     tracing::debug!(call = %self.id, leg, ?pending, status = r.status_code.code(), "answered");

@@ -294,6 +294,9 @@ impl Call {
         headers.push(Header::UserAgent(h::UserAgent::from(
             self.ctx.cfg.user_agent.as_str(),
         )));
+        if let Some(policy) = &self.ctx.cfg.timers {
+            headers.extend(super::session_timer::offer_headers(policy));
+        }
         let mut req = Request {
             method: Method::Invite,
             uri,

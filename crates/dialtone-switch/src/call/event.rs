@@ -43,6 +43,8 @@ pub enum Pending {
     Cancel,
     /// A NOTIFY reporting a REFER's progress.
     Notify,
+    /// A session refresh (RFC 4028) of our own.
+    Refresh,
 }
 
 pub enum CallEvent {
@@ -72,6 +74,8 @@ pub enum CallEvent {
         reply: oneshot::Sender<Option<HandedLeg>>,
     },
     MaxDuration,
+    /// Check session timers (RFC 4028).
+    SessionTick,
     /// dialtone is stopping: end the call now.
     Shutdown,
 }

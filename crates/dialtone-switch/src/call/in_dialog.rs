@@ -54,7 +54,11 @@ impl Call {
                 };
                 self.hangup("BYE", side, 487).await;
             }
-            Method::Invite | Method::Update | Method::Info => self.relay_request(id, tx).await,
+            Method::Invite | Method::Update => {
+                self.refreshed(id);
+                self.relay_request(id, tx).await
+            }
+            Method::Info => self.relay_request(id, tx).await,
             Method::Refer => self.on_refer(id, tx).await,
             Method::Options => {
                 let mut ok = tx.response(200);
@@ -158,6 +162,9 @@ impl Call {
                 .is_some_and(|r| r.method == Method::Invite)
         {
             self.ack_reinvite(leg, &resp).await;
+        }
+        if (200..300).contains(&code) {
+            self.refreshed(leg);
         }
         let Some(relay) = self.relay.take() else {
             return;

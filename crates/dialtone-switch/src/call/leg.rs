@@ -61,6 +61,8 @@ pub struct Leg {
     pub label: String,
     /// The final status this leg's INVITE got (UAC), for the call's outcome.
     pub final_status: Option<(u16, String)>,
+    /// This dialog's RFC 4028 session timer, once negotiated.
+    pub session: Option<super::session_timer::SessionTimer>,
 }
 
 impl Leg {
@@ -90,6 +92,7 @@ impl Leg {
             remote_sdp: None,
             label,
             final_status: None,
+            session: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //! 2xx, trunk auth, failures), `in_dialog.rs` requests
 //! inside established dialogs (BYE, re-INVITE/UPDATE/INFO relay),
 //! `commands.rs` carrying out commands, `transfer.rs` blind and attended
-//! transfers, `record.rs` the call record.
+//! transfers, `session_timer.rs` RFC 4028, `record.rs` the call record.
 
 mod actor;
 mod command;
@@ -23,6 +23,7 @@ mod media;
 mod progress;
 mod record;
 mod registry;
+mod session_timer;
 mod transfer;
 
 use std::sync::atomic::AtomicU64;
@@ -36,6 +37,7 @@ use dialtone_store::Store;
 pub use command::{CallCommand, CommandError, CommandOutcome, CommandResult, Destination, Party};
 pub(crate) use event::CallEvent;
 pub use registry::{CallHandle, CallRegistry};
+pub use session_timer::TimerPolicy;
 
 use crate::router::Target;
 
@@ -50,6 +52,8 @@ pub struct CallConfig {
     pub max_duration: Duration,
     /// Names this instance in call records.
     pub node: String,
+    /// RFC 4028 session timers; None turns them off.
+    pub timers: Option<TimerPolicy>,
 }
 
 /// What every call shares.

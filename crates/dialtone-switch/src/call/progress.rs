@@ -186,6 +186,7 @@ impl Call {
         let slot = self.legs[id].slot;
         self.apply_plan(slot, &MediaPlan::of(&sdp)).await;
         self.legs[id].remote_sdp = Some(sdp);
+        self.callee_timer(id, &resp);
         let Some(dial) = self.dial.take() else { return };
         match dial.purpose {
             DialPurpose::Initial => self.connect_caller(id).await,
@@ -213,6 +214,7 @@ impl Call {
         };
         let mut ok = tx.response(200);
         self.add_caller_contact(&mut ok);
+        self.caller_timer(&tx.request().clone(), &mut ok);
         set_sdp_body(&mut ok.headers, &mut ok.body, body);
         let contact = self.contact_for(&self.legs[a].peer);
         match Dialog::uas(tx.request(), &ok, &contact) {
