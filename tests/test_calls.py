@@ -65,7 +65,7 @@ class Pbx:
         port is then the user's contact. Returns the port."""
         port = port or free_port()
         r = self.sipp("register.xml", self.port, service=user, password=PW, keys={"expires": expires},
-                      local_port=port, media=False)
+                      local_port=port)
         assert r.ok(), r
         return port
 

@@ -83,10 +83,27 @@ impl ServerTransaction {
         self.events.take()
     }
 
+    /// Our To tag for responses to `req`: its own tag in a dialog, else
+    /// one derived from Call-ID, From tag and branch, so that a CANCEL
+    /// (same branch) is answered with the same tag as its INVITE, as
+    /// RFC 3261 §9.2 asks, without the two transactions sharing state.
     pub(super) fn tag_of(req: &Request) -> String {
-        super::key::tag_of(&req.headers, super::key::Party::To)
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(reply::new_tag)
+        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::sync::OnceLock;
+        if let Some(t) =
+            super::key::tag_of(&req.headers, super::key::Party::To).filter(|t| !t.is_empty())
+        {
+            return t;
+        }
+        // Keyed per process, so tags cannot be predicted from outside.
+        static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        let mut h = KEY.get_or_init(Default::default).build_hasher();
+        super::key::call_id(&req.headers).hash(&mut h);
+        super::key::tag_of(&req.headers, super::key::Party::From).hash(&mut h);
+        crate::transport::via::ViaValue::top(&req.headers)
+            .and_then(|v| v.branch().map(str::to_owned))
+            .hash(&mut h);
+        format!("{:016x}", h.finish())
     }
 }
 

@@ -133,14 +133,12 @@ impl TransactionLayer {
         let invite = ServerKey::for_request_as(&req, &Method::Invite)
             .and_then(|k| self.inner.server.get(&k).map(|t| t.clone()));
         let tx = self.new_server(req, key, from, local);
-        let status = match invite {
-            Some(invite) => {
-                let _ = invite.send(ServerInput::Cancel);
-                200
-            }
-            None => 481,
-        };
-        let _ = tx.reply(status);
+        // The 200 is queued before the INVITE hears of the CANCEL, so it
+        // leaves before the INVITE's 487.
+        let _ = tx.reply(if invite.is_some() { 200 } else { 481 });
+        if let Some(invite) = invite {
+            let _ = invite.send(ServerInput::Cancel);
+        }
     }
 
     fn new_server(

@@ -452,6 +452,9 @@ async fn cancel_is_answered_and_reaches_the_invite() {
     let (_, ok) = sink.recv().await.unwrap_or_else(|| panic!("200 to CANCEL"));
     assert_eq!(code(&ok), 200);
     assert!(ok.to_string().contains("CANCEL"));
+    // RFC 3261 §9.2: the CANCEL's 200 has the To tag of the INVITE's responses.
+    let tag = format!("tag={}", tx.to_tag());
+    assert!(ok.to_string().contains(&tag), "{ok}\nexpected {tag}");
     assert!(matches!(
         tx.next_event().await,
         Some(ServerEvent::Cancelled)

@@ -323,6 +323,11 @@ impl Call {
         let Some(dial) = self.dial.as_ref() else {
             return;
         };
+        if matches!(dial.purpose, DialPurpose::Initial) {
+            // Ringing that nobody picked up (the 480 it ends with is also
+            // what an unregistered user gets, which is "unavailable").
+            self.record.outcome("no_answer");
+        }
         for f in dial.forks.clone() {
             self.cancel_leg(f);
             self.legs[f]
@@ -429,8 +434,8 @@ pub fn outcome_for(code: u16) -> &'static str {
     match code {
         486 | 600 => "busy",
         603 => "rejected",
-        408 | 480 | 487 => "no_answer",
-        404 | 484 | 503 => "unavailable",
+        408 | 487 => "no_answer",
+        404 | 480 | 484 | 503 => "unavailable",
         _ => "failed",
     }
 }
