@@ -2,11 +2,17 @@
 
 Fixtures and helpers:
   free_port()            a loopback port free for both UDP and TCP
-  dialtone               a running switch with its own config, ports and DB
+  wait_bound()           wait until something (a SIPp in the background) bound a port
+  dialtone               a running switch with its own config, ports and DB; its
+                         CLI (users, trunks, numbers, routes, call records) and /metrics
   dialtone_factory       start(...) more switches, or with other settings/env
-  sipp                   run a SIPp scenario from sipp-scenarios/ against a port
-  baresip                start baresip as a headless phone
+  sipp                   run a SIPp scenario from sipp-scenarios/ against a port, to
+                         its end (sipp(...)) or in the background (sipp.start(...))
+  baresip                start baresip as a headless phone (a WAV as microphone,
+                         recordings of what it hears)
   kamailio               Kamailio as a reference registrar (bench/kamailio-registrar.cfg)
+  kamailio_proxy         start(dest_port) Kamailio as a record-routing stateful proxy
+                         (bench/kamailio-proxy.cfg), the reference for call scenarios
 
 The binary is $DIALTONE_BIN (default target/release/dialtone, relative to the
 repository). Nothing here talks to any address but loopback, and every wait is

@@ -40,13 +40,13 @@ def first(msgs, start):
 
 
 @pytest.fixture(params=["direct", "proxied"])
-def route(request, kamailio_proxy):
-    """("direct", None) or ("proxied", start): the callee's port, and a
-    function that puts Kamailio in front of it."""
+def route(request):
+    """"direct": SIPp to SIPp; "proxied": through Kamailio (see via())."""
     return request.param
 
 
 def via(route, kamailio_proxy, uas_port):
+    """None, or a Kamailio proxy in front of the callee at uas_port."""
     return kamailio_proxy(uas_port) if route == "proxied" else None
 
 

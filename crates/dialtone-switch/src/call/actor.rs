@@ -180,18 +180,14 @@ impl Call {
             return false;
         }
         let sdp = match request_sdp(invite.request()) {
-            Some(Ok(sdp)) => sdp,
+            Some(Ok(sdp)) => Some(sdp),
             Some(Err(e)) => {
                 let _ = invite.respond(with_reason(invite.response(400), &format!("Bad SDP: {e}")));
                 self.state = CallState::Ended;
                 return false;
             }
-            None => {
-                // Late offer (INVITE without SDP) is not supported yet.
-                let _ = invite.respond(with_reason(invite.response(488), "Offer Required"));
-                self.state = CallState::Ended;
-                return false;
-            }
+            // Late offer: the callee's 2xx will carry the offer.
+            None => None,
         };
         let slot = match self.media.allocate().await {
             Ok(s) => s,
@@ -202,8 +198,9 @@ impl Call {
                 return false;
             }
         };
-        let plan = MediaPlan::of(&sdp);
-        self.apply_plan(slot, &plan).await;
+        if let Some(sdp) = &sdp {
+            self.apply_plan(slot, &MediaPlan::of(sdp)).await;
+        }
         let call_id = super::dial::call_id_of(invite.request());
         let local_ip = self.media.local(slot).ip();
         let mut leg = Leg::new(
@@ -214,7 +211,7 @@ impl Call {
             local_ip,
             self.record.caller_label(),
         );
-        leg.remote_sdp = Some(sdp);
+        leg.remote_sdp = sdp;
         self.watch_server(0, &mut invite);
         leg.uas = Some(invite);
         self.legs.push(leg);
@@ -288,8 +285,8 @@ impl Call {
             }
             ServerEvent::Cancelled => {}
             ServerEvent::Ack(ack) => {
-                if let Some(Ok(_)) = request_sdp(&ack) {
-                    tracing::debug!(call = %self.id, "ignoring SDP in ACK (late offer unsupported)");
+                if leg == self.a {
+                    self.late_answer(&ack).await;
                 }
             }
             ServerEvent::Timeout if leg == self.a && self.state == CallState::Answered => {

@@ -158,9 +158,12 @@ impl Call {
             DialPurpose::Initial => self.a,
             DialPurpose::Transfer { keep, .. } => *keep,
         };
-        let Some(source_sdp) = self.legs[source_leg].remote_sdp.clone() else {
+        // Without SDP from the caller (late offer) the INVITE goes out
+        // without one too; a transfer always has the kept party's SDP.
+        let source_sdp = self.legs[source_leg].remote_sdp.clone();
+        if source_sdp.is_none() && !matches!(purpose, DialPurpose::Initial) {
             return Err((488, "No SDP To Offer", purpose));
-        };
+        }
         let slot = match self.media.allocate().await {
             Ok(s) => s,
             Err(_) => return Err((503, "No Media Ports", purpose)),
@@ -181,7 +184,7 @@ impl Call {
                 fork.label.clone(),
             );
             leg.credentials = fork.credentials.clone();
-            let body = leg.offer_from(&source_sdp, local);
+            let body = source_sdp.as_ref().map(|sdp| leg.offer_from(sdp, local));
             let template = self.invite_template(&fork, &call_id, &caller_from, max_forwards, body);
             leg.invite_template = template.clone();
             let id = self.legs.len();
@@ -270,7 +273,7 @@ impl Call {
         call_id: &str,
         from: &str,
         max_forwards: u32,
-        body: Vec<u8>,
+        body: Option<Vec<u8>>,
     ) -> Option<Request> {
         use rsip::headers as h;
         let uri = dialtone_sip::message::uri::parse_uri(&fork.request_uri)
@@ -304,7 +307,9 @@ impl Call {
             headers,
             body: Vec::new(),
         };
-        set_sdp_body(&mut req.headers, &mut req.body, body);
+        if let Some(body) = body {
+            set_sdp_body(&mut req.headers, &mut req.body, body);
+        }
         Some(req)
     }
 

@@ -63,6 +63,11 @@ pub struct Leg {
     pub final_status: Option<(u16, String)>,
     /// This dialog's RFC 4028 session timer, once negotiated.
     pub session: Option<super::session_timer::SessionTimer>,
+    /// Late offer: this leg's 2xx carried the offer, and its ACK waits for
+    /// the caller's answer (RFC 3261 §13.2.2.4).
+    pub awaiting_answer: bool,
+    /// The SDP our ACK for this leg's 2xx carries (late offer).
+    pub ack_body: Option<Vec<u8>>,
 }
 
 impl Leg {
@@ -93,6 +98,8 @@ impl Leg {
             label,
             final_status: None,
             session: None,
+            awaiting_answer: false,
+            ack_body: None,
         }
     }
 

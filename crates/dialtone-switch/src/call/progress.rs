@@ -84,6 +84,9 @@ impl Call {
             .uas
             .as_ref()
             .map(|t| t.response(resp.status_code.code()));
+        // Early media needs the caller's offer; with a late offer an SDP in
+        // a provisional would be an offer the caller cannot answer yet.
+        let early_sdp = early_sdp.filter(|_| self.legs[a].remote_sdp.is_some());
         if let (Some(sdp), Some(r)) = (early_sdp, relay.as_mut()) {
             let plan = MediaPlan::of(&sdp);
             self.apply_plan(slot, &plan).await;
@@ -165,6 +168,9 @@ impl Call {
             return;
         };
         dial.winner = Some(id);
+        let late_offer =
+            self.legs[self.a].remote_sdp.is_none() && matches!(dial.purpose, DialPurpose::Initial);
+        self.legs[id].awaiting_answer = late_offer;
         self.ack(id, &resp).await;
         self.legs[id].state = LegState::Connected;
         let others: Vec<LegId> = self
@@ -237,7 +243,8 @@ impl Call {
         }
     }
 
-    /// ACKs a 2xx to our INVITE (§13.2.2.4: end to end, with the INVITE's CSeq).
+    /// ACKs a 2xx to our INVITE (§13.2.2.4: end to end, with the INVITE's
+    /// CSeq), unless the ACK must wait for a late offer's answer.
     async fn ack(&mut self, id: LegId, resp: &Response) {
         let contact = self.contact_for(&self.legs[id].peer);
         let leg = &mut self.legs[id];
@@ -252,11 +259,18 @@ impl Call {
                 }
             }
         }
+        if let Some(dialog) = leg.dialog.as_mut() {
+            dialog.on_response(&Method::Invite, resp);
+        }
+        if !leg.awaiting_answer {
+            self.send_invite_ack(id).await;
+        }
+    }
+
+    /// Sends the ACK for the 2xx of this leg's INVITE (with the late-offer
+    /// answer, if there is one).
+    pub async fn send_invite_ack(&mut self, id: LegId) {
         let leg = &mut self.legs[id];
-        let Some(dialog) = leg.dialog.as_mut() else {
-            return;
-        };
-        dialog.on_response(&Method::Invite, resp);
         let seq = leg
             .invite
             .as_ref()
@@ -267,9 +281,41 @@ impl Call {
                 })
             })
             .unwrap_or(1);
-        let ack = dialog.request_with_seq(Method::Ack, seq);
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let mut ack = dialog.request_with_seq(Method::Ack, seq);
+        if let Some(body) = leg.ack_body.clone() {
+            set_sdp_body(&mut ack.headers, &mut ack.body, body);
+        }
         if let Err(e) = self.ctx.layer.send_ack(ack, leg.peer).await {
             tracing::debug!(call = %self.id, leg = id, error = %e, "ACK not sent");
+        }
+    }
+
+    /// Late offer: the caller's ACK carries its answer to the offer the
+    /// callee made in its 2xx; anchor it and complete the callee's ACK.
+    pub async fn late_answer(&mut self, ack: &rsip::Request) {
+        let Some(b) = self.legs.iter().position(|l| l.awaiting_answer) else {
+            return;
+        };
+        self.legs[b].awaiting_answer = false;
+        let a = self.a;
+        match super::leg::request_sdp(ack) {
+            Some(Ok(sdp)) => {
+                self.apply_plan(self.legs[a].slot, &MediaPlan::of(&sdp))
+                    .await;
+                let local = self.media.local(self.legs[b].slot);
+                self.legs[b].ack_body = Some(self.legs[b].offer_from(&sdp, local));
+                self.legs[a].remote_sdp = Some(sdp);
+                self.send_invite_ack(b).await;
+            }
+            _ => {
+                // No answer where one is owed: ACK to end the transaction,
+                // then end the call.
+                self.send_invite_ack(b).await;
+                self.hangup("no SDP answer in ACK", "caller", 488).await;
+            }
         }
     }
 
