@@ -12,7 +12,7 @@ use std::time::Duration;
 use dialtone_sip::auth;
 use dialtone_sip::message::{new_call_id, new_tag};
 use dialtone_sip::transaction::TransactionLayer;
-use dialtone_sip::transport::{Peer, Protocol};
+use dialtone_sip::transport::Protocol;
 use dialtone_store::{Store, Trunk};
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request, Response};
@@ -108,22 +108,8 @@ async fn register_once(
         .clone()
         .zip(trunk.password.clone())
         .ok_or("trunk has no credentials")?;
-    let hostport = if host
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !host.ends_with(']')
-    {
-        host.to_string()
-    } else {
-        format!("{host}:5060")
-    };
-    let addr = tokio::net::lookup_host(&hostport)
-        .await
-        .map_err(|e| format!("resolving {hostport}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{hostport} does not resolve"))?;
-    let protocol: Protocol = trunk.transport.parse().unwrap_or(Protocol::Udp);
-    let peer = Peer::new(protocol, addr);
+    let peer = crate::router::trunk_peer(trunk).await?;
+    let protocol = peer.protocol;
     let local = layer
         .transports()
         .local_for(&peer)

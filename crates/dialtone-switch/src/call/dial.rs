@@ -5,11 +5,8 @@
 //! relayed to the caller (with early media), and when every fork has failed
 //! the caller gets the most telling final response.
 
-use std::net::SocketAddr;
-
 use dialtone_sip::message::{new_call_id, new_tag, NameAddr};
 use dialtone_sip::transport::{Peer, Protocol};
-use dialtone_store::Trunk;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request};
 
@@ -43,22 +40,6 @@ pub fn call_id_of(req: &Request) -> String {
 fn parse_peer(s: &str) -> Option<Peer> {
     let (proto, addr) = s.split_once(':')?;
     Some(Peer::new(proto.parse().ok()?, addr.parse().ok()?))
-}
-
-async fn trunk_peer(trunk: &Trunk) -> Option<Peer> {
-    let host = trunk.host.as_deref()?;
-    let protocol: Protocol = trunk.transport.parse().unwrap_or(Protocol::Udp);
-    let with_port = if host
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !host.ends_with(']')
-    {
-        host.to_string()
-    } else {
-        format!("{host}:5060")
-    };
-    let addr: SocketAddr = tokio::net::lookup_host(with_port).await.ok()?.next()?;
-    Some(Peer::new(protocol, addr))
 }
 
 impl Call {
@@ -95,7 +76,10 @@ impl Call {
                 Ok(forks)
             }
             Target::Trunk { trunk, number } => {
-                let peer = trunk_peer(trunk).await.ok_or((503, "Trunk Unreachable"))?;
+                let peer = crate::router::trunk_peer(trunk).await.map_err(|e| {
+                    tracing::warn!(trunk = %trunk.name, error = %e, "trunk unreachable");
+                    (503, "Trunk Unreachable")
+                })?;
                 let host = trunk.host.clone().unwrap_or_default();
                 Ok(vec![Fork {
                     peer,

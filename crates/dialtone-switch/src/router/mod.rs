@@ -99,6 +99,29 @@ pub fn match_route<'a>(routes: &'a [Route], dialled: &str) -> Option<(&'a Route,
     })
 }
 
+/// Where requests to a trunk go: its host (port 5060 when none is given,
+/// resolved by A/AAAA; no SRV yet) and transport.
+pub async fn trunk_peer(trunk: &Trunk) -> Result<dialtone_sip::transport::Peer, String> {
+    use dialtone_sip::transport::{Peer, Protocol};
+    let host = trunk.host.as_deref().ok_or("trunk has no host")?;
+    let protocol: Protocol = trunk.transport.parse().unwrap_or(Protocol::Udp);
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host.ends_with(']');
+    let hostport = if has_port {
+        host.to_string()
+    } else {
+        format!("{host}:5060")
+    };
+    let addr = tokio::net::lookup_host(&hostport)
+        .await
+        .map_err(|e| format!("resolving {hostport}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{hostport} does not resolve"))?;
+    Ok(Peer::new(protocol, addr))
+}
+
 /// Whether a source IP belongs to a trunk's `inbound_ips` (addresses or
 /// CIDR blocks).
 pub fn trunk_matches(trunk: &Trunk, ip: std::net::IpAddr) -> bool {
