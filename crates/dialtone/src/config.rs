@@ -165,12 +165,15 @@ impl Default for Database {
 #[serde(default, deny_unknown_fields)]
 pub struct Http {
     pub listen: String,
+    /// Bearer token for /api/v1; empty turns the API off.
+    pub api_token: String,
 }
 
 impl Default for Http {
     fn default() -> Self {
         Http {
             listen: "127.0.0.1:8080".into(),
+            api_token: String::new(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The HTTP listener: `/healthz` and `/metrics` (Prometheus text); `/mcp`
-//! and `/api/v1` join it with their issues.
+//! The HTTP listener: `/healthz`, `/metrics` (Prometheus text) and
+//! `/api/v1/calls` (in `api.rs`); `/mcp` joins it with its issue.
 
 use std::sync::Arc;
 
@@ -15,6 +15,8 @@ pub struct AppState {
     pub store: Store,
     pub switch: Arc<Switch>,
     pub switch_running: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Bearer token for `/api/v1`; empty turns the API off.
+    pub api_token: String,
 }
 
 pub async fn serve(
@@ -25,6 +27,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::api::routes())
         .with_state(state);
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;

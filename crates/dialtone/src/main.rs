@@ -1,6 +1,7 @@
 //! The dialtone binary: the command line, logging, and the subcommands —
 //! `run` starts the switch, the others provision the configured database.
 
+mod api;
 mod cli;
 mod config;
 mod http;

@@ -66,6 +66,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         store: store.clone(),
         switch: switch.clone(),
         switch_running: switch_task_alive(&switch_task),
+        api_token: cfg.http.api_token.clone(),
     });
     let http_task = tokio::spawn(http::serve(http_listener, state, stop_rx));
 
