@@ -67,28 +67,21 @@ const ORPHAN_OUTCOME: &str = "failed";
 const ORPHAN_CAUSE: &str = "node restart";
 const ORPHAN_SIDE: &str = "system";
 
-impl<'a> Calls<'a> {
-    pub(crate) fn new(store: &'a Store) -> Self {
-        Calls { store }
-    }
+/// The columns [`Calls::update`] may change, in the order [`bind_mutable`]
+/// binds them; `start` writes them after id, node and started_at.
+const MUTABLE_COLUMNS: &str = "direction, from_uri, to_uri, caller, callee, answered_at, \
+     ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats";
 
-    /// Inserts the record as given (normally with the ended fields None).
-    /// [`StoreError::Conflict`] if a call with that id exists.
-    pub async fn start(&self, rec: &CallRecord) -> Result<(), StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO calls (id, node, direction, from_uri, to_uri, caller, callee, \
-             started_at, answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, \
-             legs, stats) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(rec.id.as_str())
-        .bind(rec.node.as_str())
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the fields of [`MUTABLE_COLUMNS`], in that order.
+fn bind_mutable<'q>(query: AnyQuery<'q>, rec: &'q CallRecord) -> AnyQuery<'q> {
+    query
         .bind(rec.direction.as_str())
         .bind(rec.from_uri.as_str())
         .bind(rec.to_uri.as_str())
         .bind(rec.caller.as_str())
         .bind(rec.callee.as_str())
-        .bind(rec.started_at)
         .bind(rec.answered_at)
         .bind(rec.ended_at)
         .bind(rec.outcome.as_deref())
@@ -97,8 +90,25 @@ impl<'a> Calls<'a> {
         .bind(rec.codecs.as_deref())
         .bind(rec.legs.as_str())
         .bind(rec.stats.as_deref())
-        .execute(self.store.pool())
-        .await;
+}
+
+impl<'a> Calls<'a> {
+    pub(crate) fn new(store: &'a Store) -> Self {
+        Calls { store }
+    }
+
+    /// Inserts the record as given (normally with the ended fields None).
+    /// [`StoreError::Conflict`] if a call with that id exists.
+    pub async fn start(&self, rec: &CallRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO calls (id, node, started_at, {MUTABLE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        );
+        let query = sqlx::query(&sql)
+            .bind(rec.id.as_str())
+            .bind(rec.node.as_str())
+            .bind(rec.started_at);
+        let inserted = bind_mutable(query, rec).execute(self.store.pool()).await;
         match inserted {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
@@ -112,28 +122,17 @@ impl<'a> Calls<'a> {
     /// `started_at`, which are fixed at [`Calls::start`] (answer, transfer, end).
     /// [`StoreError::NotFound`] if there is no such call.
     pub async fn update(&self, rec: &CallRecord) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE calls SET direction = $2, from_uri = $3, to_uri = $4, caller = $5, \
-             callee = $6, answered_at = $7, ended_at = $8, outcome = $9, hangup_cause = $10, \
-             hangup_side = $11, codecs = $12, legs = $13, stats = $14 WHERE id = $1",
-        )
-        .bind(rec.id.as_str())
-        .bind(rec.direction.as_str())
-        .bind(rec.from_uri.as_str())
-        .bind(rec.to_uri.as_str())
-        .bind(rec.caller.as_str())
-        .bind(rec.callee.as_str())
-        .bind(rec.answered_at)
-        .bind(rec.ended_at)
-        .bind(rec.outcome.as_deref())
-        .bind(rec.hangup_cause.as_deref())
-        .bind(rec.hangup_side.as_deref())
-        .bind(rec.codecs.as_deref())
-        .bind(rec.legs.as_str())
-        .bind(rec.stats.as_deref())
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
+        let assignments: Vec<String> = MUTABLE_COLUMNS
+            .split(", ")
+            .enumerate()
+            .map(|(n, col)| format!("{col} = ${}", n + 2))
+            .collect();
+        let sql = format!("UPDATE calls SET {} WHERE id = $1", assignments.join(", "));
+        let query = sqlx::query(&sql).bind(rec.id.as_str());
+        let updated = bind_mutable(query, rec)
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
         if updated == 0 {
             return Err(StoreError::NotFound {
                 what: format!("call {:?}", rec.id),
