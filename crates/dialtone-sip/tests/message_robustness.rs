@@ -6,41 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{fixtures, named_fixtures};
+
 use dialtone_sip::message::framing::frame;
 use dialtone_sip::message::headers::{ExtHeader, NameAddr};
 use dialtone_sip::message::{
     header_name_value, parse, to_bytes, uas_check, ParseError, SipMessage, UasPolicy,
 };
-
-/// Every fixture's bytes, in name order.
-fn fixtures() -> Vec<Vec<u8>> {
-    named_fixtures().into_iter().map(|(_, b)| b).collect()
-}
-
-/// Every fixture with its name (the file stem), in name order.
-fn named_fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rfc4475");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "dat"))
-        .collect();
-    paths.sort();
-    assert_eq!(paths.len(), 49, "the 49 RFC 4475 messages");
-    paths
-        .iter()
-        .map(|p| {
-            let name = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (
-                name,
-                std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
-            )
-        })
-        .collect()
-}
 
 // ---- properties over every fixture --------------------------------------
 
