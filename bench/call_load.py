@@ -56,6 +56,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))
+from siptool import rtp_counts  # noqa: E402  (tests/siptool.py)
 from register_load import (CLK_TCK, cpu_ticks, free_local_port, parse_stats,  # noqa: E402
                            process_tree, udp_rcvbuf_errors)
 
@@ -112,24 +114,6 @@ def pcap_packets(path: Path) -> int | None:
         i += 16 + incl
         n += 1
     return n
-
-
-def rtp_pairs(stats) -> list[tuple[int, int]]:
-    out = []
-    if isinstance(stats, str):
-        try:
-            stats = json.loads(stats)
-        except ValueError:
-            return out
-    if isinstance(stats, dict):
-        if "rtp_in" in stats or "rtp_out" in stats:
-            out.append((int(stats.get("rtp_in") or 0), int(stats.get("rtp_out") or 0)))
-        for v in stats.values():
-            out += rtp_pairs(v)
-    elif isinstance(stats, list):
-        for v in stats:
-            out += rtp_pairs(v)
-    return out
 
 
 def sipp_cmd(scenario: str, target: str | None, local_ip: str, port: int, mport: int, out: Path,
@@ -359,7 +343,7 @@ def main() -> int:
     num = lambda st, k: int(st.get(k, "0") or 0) if str(st.get(k, "0")).isdigit() else 0
     ok, failed = num(su, "SuccessfulCall(C)"), num(su, "FailedCall(C)")
     cpu_s = (cpu1 - cpu0) / CLK_TCK
-    pairs = [p for r in records for p in rtp_pairs(r.get("stats"))]
+    pairs = [p for r in records for p in rtp_counts(r.get("stats"))]
     rtp_in, rtp_out = sum(i for i, _ in pairs), sum(o for _, o in pairs)
     summary = {
         "target": a.target, "target_pid": target.pid, "rtp": not a.no_rtp,

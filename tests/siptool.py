@@ -9,6 +9,7 @@ Every network wait is bounded by a timeout.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -966,3 +967,23 @@ def dominant_frequency(samples: list[float], rate: int, lo: float = 100.0, hi: f
     fine = [(goertzel_power(samples, rate, f0 + d), f0 + d) for d in range(-10, 11)]
     _, f = max(fine)
     return float(f), p0 / total
+
+
+def rtp_counts(stats) -> list[tuple[int, int]]:
+    """Every (rtp_in, rtp_out) pair anywhere in a call record's stats (a dict,
+    a list, or their JSON text)."""
+    out: list[tuple[int, int]] = []
+    if isinstance(stats, str):
+        try:
+            stats = json.loads(stats)
+        except ValueError:
+            return out
+    if isinstance(stats, dict):
+        if "rtp_in" in stats or "rtp_out" in stats:
+            out.append((int(stats.get("rtp_in") or 0), int(stats.get("rtp_out") or 0)))
+        for v in stats.values():
+            out += rtp_counts(v)
+    elif isinstance(stats, list):
+        for v in stats:
+            out += rtp_counts(v)
+    return out

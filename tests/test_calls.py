@@ -29,7 +29,7 @@ import pytest
 
 from conftest import LOOPBACK, free_port, header_values, received_messages, wait_bound
 from siptool import (RtpPeer, SipUA, answer_call, dominant_frequency, parse_sdp, place_call,
-                     sdp_offer, wav_samples, write_tone_wav)
+                     rtp_counts, sdp_offer, wav_samples, write_tone_wav)
 
 PW = "s3cret-pw"
 TRUNK_IP = "127.0.0.2"
@@ -117,25 +117,6 @@ def assert_anchored(sdp, what: str) -> None:
     assert sdp is not None and sdp.ip == LOOPBACK, f"{what}: c= is not dialtone's 127.0.0.1: {sdp}"
     assert sdp.port is not None and RTP_LO <= sdp.port <= RTP_HI, \
         f"{what}: m= port {sdp and sdp.port} is not in rtp_ports {RTP_LO}-{RTP_HI}"
-
-
-def rtp_counts(stats) -> list[tuple[int, int]]:
-    """Every (rtp_in, rtp_out) pair found anywhere in a record's stats."""
-    out = []
-    if isinstance(stats, str):
-        try:
-            stats = json.loads(stats)
-        except ValueError:
-            return out
-    if isinstance(stats, dict):
-        if "rtp_in" in stats or "rtp_out" in stats:
-            out.append((int(stats.get("rtp_in") or 0), int(stats.get("rtp_out") or 0)))
-        for v in stats.values():
-            out += rtp_counts(v)
-    elif isinstance(stats, list):
-        for v in stats:
-            out += rtp_counts(v)
-    return out
 
 
 # --------------------------------------------------------------------------
