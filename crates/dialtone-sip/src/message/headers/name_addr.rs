@@ -107,38 +107,23 @@ impl NameAddr {
     }
 }
 
-impl From<NameAddr> for rsip::typed::From {
-    fn from(n: NameAddr) -> Self {
-        let params = n.rsip_params();
-        Self {
-            display_name: n.display_name,
-            uri: n.uri,
-            params,
+/// rsip's typed From, To and Contact share NameAddr's shape.
+macro_rules! into_rsip_typed {
+    ($($t:ty),*) => {$(
+        impl From<NameAddr> for $t {
+            fn from(n: NameAddr) -> Self {
+                let params = n.rsip_params();
+                Self {
+                    display_name: n.display_name,
+                    uri: n.uri,
+                    params,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl From<NameAddr> for rsip::typed::To {
-    fn from(n: NameAddr) -> Self {
-        let params = n.rsip_params();
-        Self {
-            display_name: n.display_name,
-            uri: n.uri,
-            params,
-        }
-    }
-}
-
-impl From<NameAddr> for rsip::typed::Contact {
-    fn from(n: NameAddr) -> Self {
-        let params = n.rsip_params();
-        Self {
-            display_name: n.display_name,
-            uri: n.uri,
-            params,
-        }
-    }
-}
+into_rsip_typed!(rsip::typed::From, rsip::typed::To, rsip::typed::Contact);
 
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
