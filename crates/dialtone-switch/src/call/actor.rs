@@ -92,7 +92,7 @@ pub fn spawn(
     origin: Origin,
     target: Target,
 ) -> CallHandle {
-    let id: Arc<str> = Arc::from(uuid_like().as_str());
+    let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = CallHandle::new(id.clone(), tx.clone());
     ctx.registry.insert(handle.clone());
@@ -129,20 +129,6 @@ pub fn spawn(
         call.run(invite, target, rx).await;
     });
     handle
-}
-
-fn uuid_like() -> String {
-    use rand::Rng;
-    let b: [u8; 16] = rand::thread_rng().gen();
-    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!(
-        "{}-{}-{}-{}-{}",
-        h(0..4),
-        h(4..6),
-        h(6..8),
-        h(8..10),
-        h(10..16)
-    )
 }
 
 impl Call {

@@ -6,7 +6,7 @@
 
 mod contact;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use dialtone_sip::auth::ChallengeKind;
 use dialtone_sip::message::NameAddr;
@@ -229,10 +229,6 @@ impl Registrar {
     pub async fn purge(&self) -> Result<u64, StoreError> {
         self.store.registrations().purge_expired(unix_now()).await
     }
-
-    pub fn purge_interval_hint(&self) -> Duration {
-        Duration::from_secs(u64::from(self.cfg.min_expires.clamp(1, 10)))
-    }
 }
 
 /// RFC 1123 date for the Date header (§20.17).
@@ -264,6 +260,7 @@ fn httpdate(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn http_date_format() {
