@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests and the benchmarks need, when missing:
-#   - Debian packages: sip-tester (SIPp), baresip-core, kamailio, sox
+# Installs what building dialtone, the end-to-end tests and the benchmarks
+# need, when missing:
+#   - to build: libopus-dev and pkg-config (audiopus links the system libopus;
+#     without them its build falls back to compiling Opus with cmake)
+#   - Debian packages: sip-tester (SIPp), baresip-core (with its opus
+#     module), kamailio, sox
 #   - with --bench also: rtpengine-daemon (the media-relay baseline of
 #     bench/rtpengine_relay.sh; the test suite never needs it)
 #   - tests/.venv: a Python virtualenv with tests/requirements.txt (pinned:
 #     pytest, pytest-timeout)
+# With --build only the build prerequisites (scripts/run.sh uses that).
 # Idempotent, and fast (well under 2 s) when everything is already present.
-# Usage: scripts/setup.sh [--bench]
+# Usage: scripts/setup.sh [--bench | --build]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/tests/.venv"
 REQUIREMENTS="$ROOT/tests/requirements.txt"
-APT_PACKAGES=(sip-tester baresip-core kamailio sox)
-BINARIES=(sipp baresip kamailio sox)
+BUILD_PACKAGES=(libopus-dev pkg-config)
+APT_PACKAGES=("${BUILD_PACKAGES[@]}" sip-tester baresip-core kamailio sox)
+BINARIES=(pkg-config sipp baresip kamailio sox)
+BUILD_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --bench) APT_PACKAGES+=(rtpengine-daemon); BINARIES+=(rtpengine) ;;
-        *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+        --build) BUILD_ONLY=1; APT_PACKAGES=("${BUILD_PACKAGES[@]}"); BINARIES=(pkg-config) ;;
+        *) echo "usage: scripts/setup.sh [--bench | --build]" >&2; exit 2 ;;
     esac
 done
 
@@ -55,6 +63,11 @@ fi
 for bin in "${BINARIES[@]}"; do
     command -v "$bin" >/dev/null 2>&1 || { log "still missing after install: $bin"; exit 1; }
 done
+
+if ((BUILD_ONLY)); then
+    log "ok (build prerequisites)"
+    exit 0
+fi
 
 # --- Python venv with pytest -----------------------------------------------
 # The venv is (re)filled when tests/requirements.txt changed since the last

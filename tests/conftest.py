@@ -732,16 +732,19 @@ class Baresip:
     def __init__(self, tmp: Path, user: str, password: str, server_port: int, *,
                  domain: str = LOOPBACK, transport: str = "udp", regint: int = 600,
                  form: str = "port", run_seconds: int = 60, play: Path | None = None,
-                 record: bool = False, answermode: str | None = None):
+                 record: bool = False, answermode: str | None = None,
+                 codecs: tuple[str, ...] = ("g711",)):
         """play: a WAV file (8 kHz mono) to send as the microphone (aufile)
         instead of the default sine. record: the sndfile module writes what
         is sent and heard into self.record_dir (dump-*-enc.wav / -dec.wav).
-        answermode: "auto" answers incoming calls at once."""
+        answermode: "auto" answers incoming calls at once. codecs: the codec
+        modules loaded, e.g. ("opus",) for a phone that speaks only Opus."""
         self.dir = tmp / f"baresip-{user}-{free_port()}"
         self.cfgdir = self.dir / "cfg"
         self.cfgdir.mkdir(parents=True)
         self.user = user
         self.play = play
+        self.codecs = codecs
         self.record_dir = self.dir / "recordings" if record else None
         if self.record_dir:
             self.record_dir.mkdir()
@@ -763,7 +766,7 @@ class Baresip:
 
     def config_text(self) -> str:
         mods = BARESIP_MODULE_PATH
-        wanted = ["g711.so", "aufile.so", "aubridge.so", "ausine.so"]
+        wanted = [f"{c}.so" for c in self.codecs] + ["aufile.so", "aubridge.so", "ausine.so"]
         if self.record_dir:
             wanted.append("sndfile.so")
         apps = ["account.so", "menu.so", "ctrl_tcp.so"]
@@ -783,6 +786,9 @@ class Baresip:
         ]
         if self.record_dir:
             lines.append(f"snd_path\t\t{self.record_dir}")
+        if "opus" in self.codecs:
+            # mono, so a mono WAV can be its microphone (48 kHz for Opus)
+            lines += ["opus_stereo\t\tno", "opus_sprop_stereo\tno"]
         lines += [f"module\t\t\t{m}" for m in wanted if os.path.exists(f"{mods}/{m}")]
         lines += [f"module_app\t\t{m}" for m in apps if os.path.exists(f"{mods}/{m}")]
         lines.append(f"ctrl_tcp_listen\t\t{LOOPBACK}:{self.ctrl_port}")

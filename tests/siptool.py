@@ -927,15 +927,52 @@ def write_tone_wav(path, freq: float, seconds: float = 20.0, rate: int = 8000, a
         w.writeframes(frames)
 
 
-def wav_samples(path) -> tuple[list[float], int]:
-    """(samples of the first channel as floats in [-1, 1], sample rate)."""
+def wav_samples(path, channel: int = 0) -> tuple[list[float], int]:
+    """(samples of one channel as floats in [-1, 1], sample rate)."""
     with wave.open(str(path), "rb") as w:
         rate, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
         data = w.readframes(n)
     if width != 2:
         raise ValueError(f"{path}: {8 * width}-bit samples, expected 16")
-    vals = struct.unpack(f"<{len(data) // 2}h", data)[::ch]
+    if channel >= ch:
+        raise ValueError(f"{path}: has {ch} channel(s), no channel {channel}")
+    vals = struct.unpack(f"<{len(data) // 2}h", data)[channel::ch]
     return [v / 32768.0 for v in vals], rate
+
+
+def rms(samples: list[float]) -> float:
+    import math
+    return math.sqrt(sum(x * x for x in samples) / len(samples)) if samples else 0.0
+
+
+def ulaw_encode(sample: int) -> int:
+    """One 16-bit linear sample to G.711 mu-law (the classic bias-and-segment
+    formula; independent of dialtone's table-driven codec)."""
+    sign = 0x80 if sample < 0 else 0
+    mag = min(-sample if sample < 0 else sample, 32635) + 0x84
+    exp = max(mag.bit_length() - 8, 0)
+    mant = (mag >> (exp + 3)) & 0x0F
+    return ~(sign | (exp << 4) | mant) & 0xFF
+
+
+def ulaw_decode(code: int) -> int:
+    code = ~code & 0xFF
+    mag = ((((code & 0x0F) << 3) + 0x84) << ((code >> 4) & 0x07)) - 0x84
+    return -mag if code & 0x80 else mag
+
+
+def ulaw_tone(freq: float, samples: int = 160, rate: int = 8000, amplitude: float = 0.5) -> bytes:
+    """A mu-law payload of a sine; with 160 samples and a frequency that fits
+    a whole number of periods in 20 ms (400, 500, 1000 Hz ...) the same
+    payload repeated is a continuous tone."""
+    import math
+    return bytes(ulaw_encode(int(amplitude * 32767 * math.sin(2 * math.pi * freq * i / rate)))
+                 for i in range(samples))
+
+
+def ulaw_samples(payloads: list[bytes]) -> list[float]:
+    """Received mu-law payloads as floats in [-1, 1], in order."""
+    return [ulaw_decode(b) / 32768.0 for p in payloads for b in p]
 
 
 def goertzel_power(samples: list[float], rate: int, freq: float) -> float:

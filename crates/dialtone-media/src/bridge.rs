@@ -16,8 +16,12 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::endpoint::Endpoint;
-use crate::relay::{self, Channel};
+use crate::format::PtMap;
+use crate::record::Recording;
+use crate::relay::{self, Channel, Route};
 use crate::stats::EndpointStats;
+use crate::transcode::Transcoder;
+use crate::{reports, StreamFormat};
 use crate::{watchdog, MediaEvent};
 
 /// Upper bound on datagrams discarded per socket when a bridge starts, so a
@@ -40,9 +44,26 @@ impl Bridge {
     /// Starts relaying. Whatever already sits in the four sockets' buffers is
     /// discarded first: it is stale (sent before this bridge existed).
     ///
+    /// With the same codec on both endpoints (or no [`StreamFormat`] set),
+    /// packets are relayed untouched but for payload type numbers; with two
+    /// different codecs dialtone can both decode and encode, it transcodes;
+    /// with two different codecs it cannot, it relays and logs a warning
+    /// (call control should not have negotiated that).
+    ///
     /// # Panics
     /// Outside a tokio runtime (it spawns the relay tasks).
     pub fn start(a: Endpoint, b: Endpoint, events: mpsc::UnboundedSender<MediaEvent>) -> Bridge {
+        Bridge::start_recorded(a, b, events, None)
+    }
+
+    /// Like [`start`](Self::start), also feeding `recording`: `a`'s party on
+    /// its left channel, `b`'s on the right.
+    pub fn start_recorded(
+        a: Endpoint,
+        b: Endpoint,
+        events: mpsc::UnboundedSender<MediaEvent>,
+        recording: Option<&Recording>,
+    ) -> Bridge {
         for ep in [&a.shared, &b.shared] {
             drain(ep.id, &ep.rtp);
             drain(ep.id, &ep.rtcp);
@@ -52,19 +73,57 @@ impl Bridge {
         let started = Instant::now();
         let (stop, stop_rx) = watch::channel(false);
         let (sa, sb) = (&a.shared, &b.shared);
+        let (fa, fb) = (sa.format(), sb.format());
+        let (tap_a, tap_b) = match recording {
+            Some(r) => (Some(r.tap(0)), Some(r.tap(1))),
+            None => (None, None),
+        };
+        for (tap, f) in [(&tap_a, &fa), (&tap_b, &fb)] {
+            if let (Some(tap), Some(f)) = (tap, f) {
+                tap.format(f);
+            }
+        }
         let mut tasks = Vec::with_capacity(5);
-        for (chan, from, to) in [
-            (Channel::Rtp, sa, sb),
-            (Channel::Rtp, sb, sa),
-            (Channel::Rtcp, sa, sb),
-            (Channel::Rtcp, sb, sa),
-        ] {
-            tasks.push(tokio::spawn(relay::run(
-                chan,
-                Arc::clone(from),
-                Arc::clone(to),
-                stop_rx.clone(),
-            )));
+        match transcoders(sa.id, sb.id, fa.as_ref(), fb.as_ref()) {
+            Some((ab, ba)) => {
+                debug!(a = sa.id, b = sb.id, "bridge transcodes");
+                for (t, from, to, tap) in [(ab, sa, sb, tap_a), (ba, sb, sa, tap_b)] {
+                    let (from, to) = (Arc::clone(from), Arc::clone(to));
+                    tasks.push(tokio::spawn(t.run(from, to, tap, stop_rx.clone())));
+                }
+                for ep in [sa, sb] {
+                    tasks.push(tokio::spawn(reports::run(Arc::clone(ep), stop_rx.clone())));
+                }
+            }
+            None => {
+                let routes = [
+                    (
+                        Channel::Rtp,
+                        sa,
+                        sb,
+                        PtMap::between(fa.as_ref(), fb.as_ref()),
+                        tap_a,
+                    ),
+                    (
+                        Channel::Rtp,
+                        sb,
+                        sa,
+                        PtMap::between(fb.as_ref(), fa.as_ref()),
+                        tap_b,
+                    ),
+                    (Channel::Rtcp, sa, sb, PtMap::default(), None),
+                    (Channel::Rtcp, sb, sa, PtMap::default(), None),
+                ];
+                for (chan, from, to, pts, tap) in routes {
+                    tasks.push(tokio::spawn(relay::run(
+                        chan,
+                        Arc::clone(from),
+                        Arc::clone(to),
+                        Route { pts, tap },
+                        stop_rx.clone(),
+                    )));
+                }
+            }
         }
         let timeout = sa.rtp_timeout.min(sb.rtp_timeout);
         if !timeout.is_zero() {
@@ -118,10 +177,32 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
+/// The two transcoding directions between formats `a` and `b`, when they
+/// are different codecs that dialtone can both decode and encode.
+fn transcoders(
+    a_id: u64,
+    b_id: u64,
+    a: Option<&StreamFormat>,
+    b: Option<&StreamFormat>,
+) -> Option<(Transcoder, Transcoder)> {
+    let (a, b) = (a?, b?);
+    if a.same_codec(b) {
+        return None;
+    }
+    match (Transcoder::new(a_id, a, b), Transcoder::new(b_id, b, a)) {
+        (Ok(ab), Ok(ba)) => Some((ab, ba)),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(a = a_id, b = b_id, a_codec = %a.encoding, b_codec = %b.encoding, error = %e,
+                "different codecs that cannot be transcoded: relaying as is");
+            None
+        }
+    }
+}
+
 /// Discards queued datagrams with direct non-blocking reads: tokio's cached
 /// readiness may not know about packets that arrived while nobody was
 /// polling, so its `try_recv` could leave them behind.
-fn drain(id: u64, sock: &UdpSocket) {
+pub(crate) fn drain(id: u64, sock: &UdpSocket) {
     let sock = SockRef::from(sock);
     // Truncation is fine: the datagrams are thrown away.
     let mut buf = [MaybeUninit::<u8>::uninit(); 64];

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+use crate::jitter::JitterStats;
 use crate::ports::PortLease;
 use crate::rewrite::StreamRewriter;
 use crate::stats::{Counters, EndpointStats};
+use crate::StreamFormat;
 
 /// One media leg facing one SIP peer: an RTP+RTCP socket pair. Dropping it
 /// (when it is not in a running [`Bridge`](crate::Bridge)) closes the sockets
@@ -56,6 +58,14 @@ pub(crate) struct State {
     /// Id of the endpoint whose packets this one last sent (to tell a re-bridge
     /// to the same endpoint from one to another).
     pub(crate) tx_source: Option<u64>,
+    /// What the peer negotiated (codec, payload types), when call control said.
+    pub(crate) format: Option<StreamFormat>,
+    /// Jitter-buffer statistics of the stream received from the peer, while
+    /// it is decoded (transcoding, the audio port).
+    pub(crate) jitter: Option<JitterStats>,
+    /// The last RTCP SR from the peer: its LSR value and when it arrived,
+    /// for the report blocks we send back (RFC 3550 §6.4.1).
+    pub(crate) peer_sr: Option<(u32, Instant)>,
 }
 
 impl State {
@@ -109,9 +119,20 @@ impl Shared {
                 timeout_reported: false,
                 tx: StreamRewriter::default(),
                 tx_source: None,
+                format: None,
+                jitter: None,
+                peer_sr: None,
             }),
             _lease: lease,
         }
+    }
+
+    pub(crate) fn set_jitter(&self, stats: JitterStats) {
+        self.lock().jitter = Some(stats);
+    }
+
+    pub(crate) fn format(&self) -> Option<StreamFormat> {
+        self.lock().format.clone()
     }
 
     /// A poisoned lock only means a relay task panicked mid-update; the state
@@ -181,6 +202,21 @@ impl Endpoint {
         self.shared.lock().tx.set_clock_rate(hz);
     }
 
+    /// What the peer negotiated: the codec and payload types it sends and
+    /// wants to receive. Bridges relay packets untouched between two
+    /// endpoints of the same codec (renumbering payload types) and transcode
+    /// between different ones. Also sets the clock rate of what is sent.
+    pub fn set_format(&self, format: StreamFormat) {
+        let mut st = self.shared.lock();
+        st.tx.set_clock_rate(format.clock_rate);
+        st.format = Some(format);
+    }
+
+    /// The format set by [`set_format`](Self::set_format).
+    pub fn format(&self) -> Option<StreamFormat> {
+        self.shared.format()
+    }
+
     pub fn stats(&self) -> EndpointStats {
         self.shared.stats()
     }
@@ -195,6 +231,7 @@ impl Shared {
             s.relatches = st.relatches;
             s.source_changes = st.tx.source_changes();
             s.last_rtp = st.last_rtp;
+            s.jitter = st.jitter.clone();
         }
         self.counters.fill(&mut s);
         s

@@ -15,4 +15,10 @@ pub enum MediaError {
     /// The [`MediaConfig`](crate::MediaConfig) is unusable.
     #[error("invalid media configuration: {0}")]
     Config(String),
+    /// A call recording could not be created or written.
+    #[error("recording: {0}")]
+    Recording(String),
+    /// A codec could not be set up for a stream.
+    #[error("codec: {0}")]
+    Codec(#[from] crate::codec::CodecError),
 }

@@ -13,15 +13,25 @@
 //! [`Endpoint::set_expect_rtp`] and [`Endpoint::set_clock_rate`].
 
 mod bridge;
+pub mod codec;
 mod config;
+pub mod dsp;
 mod endpoint;
 mod engine;
 mod error;
+mod format;
+pub mod jitter;
 pub mod packet;
+mod pipeline;
+mod port;
 mod ports;
+mod record;
 mod relay;
+mod reports;
 pub mod rewrite;
+pub mod rtcp;
 mod stats;
+mod transcode;
 mod watchdog;
 
 pub use bridge::Bridge;
@@ -29,6 +39,9 @@ pub use config::MediaConfig;
 pub use endpoint::Endpoint;
 pub use engine::MediaEngine;
 pub use error::MediaError;
+pub use format::{DtmfFormat, StreamFormat};
+pub use port::{AudioPort, PortCodec, PortFormat, PortFrame};
+pub use record::{Recording, RecordingInfo};
 pub use stats::EndpointStats;
 
 use std::time::Duration;

@@ -3,12 +3,27 @@
 
 use rtp_rs::RtpReader;
 
-/// The RTP header fields the relay rewrites.
+/// The RTP header fields the relay and the decoders look at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RtpHeader {
     pub seq: u16,
     pub timestamp: u32,
     pub ssrc: u32,
+    pub pt: u8,
+    pub marker: bool,
+    /// Where the payload starts (after CSRCs and any header extension).
+    pub payload_offset: usize,
+    /// Where it ends (before any padding).
+    pub payload_end: usize,
+}
+
+impl RtpHeader {
+    /// The payload of the packet this header was read from.
+    pub fn payload<'a>(&self, packet: &'a [u8]) -> &'a [u8] {
+        packet
+            .get(self.payload_offset..self.payload_end)
+            .unwrap_or_default()
+    }
 }
 
 /// What a datagram on an RTP socket is.
@@ -29,11 +44,18 @@ pub fn classify(buf: &[u8]) -> Datagram {
         return Datagram::Rtcp;
     }
     match RtpReader::new(buf) {
-        Ok(r) => Datagram::Rtp(RtpHeader {
-            seq: r.sequence_number().into(),
-            timestamp: r.timestamp(),
-            ssrc: r.ssrc(),
-        }),
+        Ok(r) => {
+            let payload_offset = r.payload_offset();
+            Datagram::Rtp(RtpHeader {
+                seq: r.sequence_number().into(),
+                timestamp: r.timestamp(),
+                ssrc: r.ssrc(),
+                pt: r.payload_type(),
+                marker: r.mark(),
+                payload_offset,
+                payload_end: payload_offset + r.payload().len(),
+            })
+        }
         Err(_) => Datagram::Invalid,
     }
 }
@@ -63,7 +85,11 @@ mod tests {
             Datagram::Rtp(RtpHeader {
                 seq: 7,
                 timestamp: 160,
-                ssrc: 0xdead_beef
+                ssrc: 0xdead_beef,
+                pt: 0,
+                marker: false,
+                payload_offset: 12,
+                payload_end: 20,
             })
         );
         // Marker + PT 101 (telephone-event) is RTP, not RTCP.

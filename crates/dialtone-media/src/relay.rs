@@ -11,13 +11,23 @@ use tokio::sync::watch;
 use tracing::{debug, trace};
 
 use crate::endpoint::Shared;
+use crate::format::PtMap;
 use crate::packet::{classify, is_rtcp, Datagram};
+use crate::record::Tap;
 use crate::stats::Counters;
 
 /// Receive buffer size. A datagram that fills it may have been truncated by
 /// the kernel and is dropped rather than relayed corrupt; RTP stays under the
 /// path MTU, so this is never reached by real media.
-const BUF_LEN: usize = 4096;
+pub(crate) const BUF_LEN: usize = 4096;
+
+/// What the RTP relay of one direction does to packets besides forwarding:
+/// payload type renumbering, and a copy to the call's recorder.
+#[derive(Default)]
+pub(crate) struct Route {
+    pub(crate) pts: PtMap,
+    pub(crate) tap: Option<Tap>,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Channel {
@@ -31,6 +41,7 @@ pub(crate) async fn run(
     chan: Channel,
     from: Arc<Shared>,
     to: Arc<Shared>,
+    route: Route,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = [0u8; BUF_LEN];
@@ -47,29 +58,26 @@ pub(crate) async fn run(
             // always ready and would otherwise starve it.
             biased;
             _ = &mut stopped => break,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                // Transient (e.g. Windows reports an ICMP port-unreachable for
-                // an earlier send as a receive error): keep going.
-                Err(e) => {
-                    trace!(endpoint = from.id, error = %e, "receive error");
-                    continue;
-                }
+            r = sock.recv_from(&mut buf) => match received(&from, r) {
+                Some(r) => r,
+                None => continue,
             },
         };
-        if n >= BUF_LEN {
-            Counters::add(&from.counters.dropped, 1);
-            continue;
-        }
         let pkt = &mut buf[..n];
         match chan {
-            Channel::Rtp => relay_rtp_port(&from, &to, pkt, src).await,
+            Channel::Rtp => relay_rtp_port(&from, &to, pkt, src, &route).await,
             Channel::Rtcp => relay_rtcp_port(&from, &to, pkt, src).await,
         }
     }
 }
 
-async fn relay_rtp_port(from: &Shared, to: &Shared, pkt: &mut [u8], src: SocketAddr) {
+async fn relay_rtp_port(
+    from: &Shared,
+    to: &Shared,
+    pkt: &mut [u8],
+    src: SocketAddr,
+    route: &Route,
+) {
     match classify(pkt) {
         Datagram::Invalid => Counters::add(&from.counters.dropped, 1),
         // RTCP multiplexed on the RTP port goes out the same way, untouched.
@@ -80,45 +88,123 @@ async fn relay_rtp_port(from: &Shared, to: &Shared, pkt: &mut [u8], src: SocketA
         }
         Datagram::Rtp(_) => {
             let now = Instant::now();
-            {
-                let mut guard = from.lock();
-                let st = &mut *guard;
-                if st.latched_rtp != Some(src) {
-                    latch_rtp(from.id, &mut st.latched_rtp, &mut st.relatches, src);
-                }
-                st.last_rtp = Some(now);
-                st.timeout_reported = false;
+            received_rtp(from, src, pkt.len(), now);
+            if let Some(tap) = &route.tap {
+                tap.packet(pkt, now);
             }
-            Counters::add(&from.counters.rtp_in, 1);
-            Counters::add(&from.counters.bytes_in, pkt.len() as u64);
-
-            let dest = {
-                let mut st = to.lock();
-                let dest = st.rtp_dest();
-                if dest.is_some() {
-                    // Packets from another endpoint than the last ones sent
-                    // (a re-bridge) start a new source even with the same SSRC.
-                    if st.tx_source != Some(from.id) {
-                        if st.tx_source.is_some() {
-                            st.tx.new_source();
-                        }
-                        st.tx_source = Some(from.id);
-                    }
-                    st.tx.rewrite(pkt, now);
-                }
-                dest
-            };
-            if send(to, &to.rtp, pkt, dest, &to.counters.rtp_out).await {
-                Counters::add(&to.counters.bytes_out, pkt.len() as u64);
+            if !route.pts.apply(pkt) {
+                Counters::add(&to.counters.dropped, 1);
+                return;
             }
+            forward_rtp(to, from.id, pkt, now).await;
         }
     }
 }
 
+/// A receive result on one of `ep`'s sockets into a [`BUF_LEN`] buffer:
+/// the datagram's length and source, or `None` for an error (transient,
+/// e.g. an ICMP port-unreachable reported for an earlier send) or a
+/// datagram that filled the buffer (perhaps truncated by the kernel: dropped
+/// rather than passed on corrupt; RTP stays under the path MTU).
+pub(crate) fn received(
+    ep: &Shared,
+    r: std::io::Result<(usize, SocketAddr)>,
+) -> Option<(usize, SocketAddr)> {
+    match r {
+        Ok((n, _)) if n >= BUF_LEN => {
+            Counters::add(&ep.counters.dropped, 1);
+            None
+        }
+        Ok(r) => Some(r),
+        Err(e) => {
+            trace!(endpoint = ep.id, error = %e, "receive error");
+            None
+        }
+    }
+}
+
+/// Bookkeeping for an RTP packet from `from`'s peer: latching onto its
+/// source address, the timeout clock, the counters.
+pub(crate) fn received_rtp(from: &Shared, src: SocketAddr, len: usize, now: Instant) {
+    {
+        let mut guard = from.lock();
+        let st = &mut *guard;
+        if st.latched_rtp != Some(src) {
+            latch_rtp(from.id, &mut st.latched_rtp, &mut st.relatches, src);
+        }
+        st.last_rtp = Some(now);
+        st.timeout_reported = false;
+    }
+    Counters::add(&from.counters.rtp_in, 1);
+    Counters::add(&from.counters.bytes_in, len as u64);
+}
+
+/// A datagram arriving on `ep`'s RTP socket for a decoder (transcoding,
+/// the audio port), which terminates the stream rather than relaying it:
+/// RTCP multiplexed on the port is counted and dropped like the RTCP port's,
+/// garbage is counted as dropped, and RTP latches its sender and is counted.
+/// The header of an RTP packet, else `None`.
+pub(crate) fn received_for_decoding(
+    ep: &Shared,
+    pkt: &[u8],
+    src: SocketAddr,
+    now: Instant,
+) -> Option<crate::packet::RtpHeader> {
+    match classify(pkt) {
+        Datagram::Rtp(h) => {
+            received_rtp(ep, src, pkt.len(), now);
+            Some(h)
+        }
+        Datagram::Rtcp => {
+            Counters::add(&ep.counters.rtcp_in, 1);
+            None
+        }
+        Datagram::Invalid => {
+            Counters::add(&ep.counters.dropped, 1);
+            None
+        }
+    }
+}
+
+/// Sends an RTP packet to `to`'s peer as part of the one continuous stream
+/// `to` sends: `source` names where the packet comes from (an endpoint id,
+/// or a transcoder's), and a change of source splices the stream.
+pub(crate) async fn forward_rtp(to: &Shared, source: u64, pkt: &mut [u8], now: Instant) {
+    let dest = {
+        let mut st = to.lock();
+        let dest = st.rtp_dest();
+        if dest.is_some() {
+            // Packets from another source than the last ones sent (a
+            // re-bridge) start a new source even with the same SSRC.
+            if st.tx_source != Some(source) {
+                if st.tx_source.is_some() {
+                    st.tx.new_source();
+                }
+                st.tx_source = Some(source);
+            }
+            st.tx.rewrite(pkt, now);
+        }
+        dest
+    };
+    if send(to, &to.rtp, pkt, dest, &to.counters.rtp_out).await {
+        Counters::add(&to.counters.bytes_out, pkt.len() as u64);
+    }
+}
+
 async fn relay_rtcp_port(from: &Shared, to: &Shared, pkt: &mut [u8], src: SocketAddr) {
+    if !received_rtcp(from, pkt, src) {
+        return;
+    }
+    let dest = to.lock().rtcp_dest();
+    send(to, &to.rtcp, pkt, dest, &to.counters.rtcp_out).await;
+}
+
+/// Bookkeeping for a datagram on `from`'s RTCP port: false (and counted as
+/// dropped) when it is not RTCP; otherwise latched and counted.
+pub(crate) fn received_rtcp(from: &Shared, pkt: &[u8], src: SocketAddr) -> bool {
     if !is_rtcp(pkt) {
         Counters::add(&from.counters.dropped, 1);
-        return;
+        return false;
     }
     {
         let mut st = from.lock();
@@ -128,8 +214,7 @@ async fn relay_rtcp_port(from: &Shared, to: &Shared, pkt: &mut [u8], src: Socket
         }
     }
     Counters::add(&from.counters.rtcp_in, 1);
-    let dest = to.lock().rtcp_dest();
-    send(to, &to.rtcp, pkt, dest, &to.counters.rtcp_out).await;
+    true
 }
 
 /// Symmetric RTP: send to wherever the peer's RTP comes from, which is the
@@ -152,7 +237,7 @@ fn latch_rtp(id: u64, slot: &mut Option<SocketAddr>, relatches: &mut u32, src: S
 
 /// Sends `pkt` out of `sock` (one of `to`'s sockets); counts it in `sent`,
 /// or as dropped when there is nowhere to send or the send fails.
-async fn send(
+pub(crate) async fn send(
     to: &Shared,
     sock: &tokio::net::UdpSocket,
     pkt: &[u8],

@@ -78,6 +78,15 @@ impl StreamRewriter {
         self.out.as_ref().map(|o| o.ssrc)
     }
 
+    /// Where the stream stands at `now`, for an RTCP sender report: its
+    /// SSRC and the RTP timestamp of `now` (the last one sent plus the time
+    /// since, at the stream's clock rate). `None` before the first packet.
+    pub fn position(&self, now: Instant) -> Option<(u32, u32)> {
+        let out = self.out.as_ref()?;
+        let since = ticks(now.saturating_duration_since(out.last_at), self.clock_rate);
+        Some((out.ssrc, out.max_ts.wrapping_add(since)))
+    }
+
     /// Rewrites SSRC, sequence number, timestamp (and the marker bit on a
     /// splice) of `packet`, which must be valid RTP; shorter than an RTP
     /// header, it is left alone. Returns whether this packet started a new

@@ -36,6 +36,9 @@ pub struct EndpointStats {
     /// How many times the latched RTP address changed after the first latch
     /// (NAT rebinding, or someone else sending to our port).
     pub relatches: u32,
+    /// The jitter buffer's view of the stream from the peer, when it was
+    /// decoded (transcoding, recording aside): loss, late packets, jitter.
+    pub jitter: Option<crate::jitter::JitterStats>,
 }
 
 #[derive(Default)]

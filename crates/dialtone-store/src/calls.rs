@@ -42,6 +42,8 @@ pub struct CallRecord {
     pub legs: String,
     /// JSON text (packets per leg etc.), stored as given.
     pub stats: Option<String>,
+    /// The recording's WAV file path; None when the call is not recorded.
+    pub recording: Option<String>,
 }
 
 /// The calls table. Obtained from [`Store::calls`].
@@ -55,8 +57,8 @@ macro_rules! select_calls {
     ($rest:literal) => {
         concat!(
             "SELECT id, node, direction, from_uri, to_uri, caller, callee, started_at, \
-             answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats \
-             FROM calls ",
+             answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, \
+             recording FROM calls ",
             $rest
         )
     };
@@ -70,7 +72,7 @@ const ORPHAN_SIDE: &str = "system";
 /// The columns [`Calls::update`] may change, in the order [`bind_mutable`]
 /// binds them; `start` writes them after id, node and started_at.
 const MUTABLE_COLUMNS: &str = "direction, from_uri, to_uri, caller, callee, answered_at, \
-     ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats";
+     ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, recording";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -90,6 +92,7 @@ fn bind_mutable<'q>(query: AnyQuery<'q>, rec: &'q CallRecord) -> AnyQuery<'q> {
         .bind(rec.codecs.as_deref())
         .bind(rec.legs.as_str())
         .bind(rec.stats.as_deref())
+        .bind(rec.recording.as_deref())
 }
 
 impl<'a> Calls<'a> {
@@ -100,9 +103,13 @@ impl<'a> Calls<'a> {
     /// Inserts the record as given (normally with the ended fields None).
     /// [`StoreError::Conflict`] if a call with that id exists.
     pub async fn start(&self, rec: &CallRecord) -> Result<(), StoreError> {
+        // $1..$3 for id, node, started_at, then one per mutable column.
+        let placeholders: Vec<String> = (1..=3 + MUTABLE_COLUMNS.split(", ").count())
+            .map(|n| format!("${n}"))
+            .collect();
         let sql = format!(
-            "INSERT INTO calls (id, node, started_at, {MUTABLE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO calls (id, node, started_at, {MUTABLE_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
         );
         let query = sqlx::query(&sql)
             .bind(rec.id.as_str())
@@ -229,5 +236,6 @@ fn call_from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
         codecs: row.try_get("codecs")?,
         legs: row.try_get("legs")?,
         stats: row.try_get("stats")?,
+        recording: row.try_get("recording")?,
     })
 }

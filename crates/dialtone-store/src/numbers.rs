@@ -73,6 +73,8 @@ pub struct Number {
     pub target_kind: TargetKind,
     /// The name of the user, trunk, persona or queue.
     pub target: String,
+    /// Calls to this number are recorded.
+    pub record: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -83,7 +85,8 @@ pub struct Numbers<'a> {
     store: &'a Store,
 }
 
-const SELECT_NUMBERS: &str = "SELECT id, number, target_kind, target, created_at FROM numbers";
+const SELECT_NUMBERS: &str =
+    "SELECT id, number, target_kind, target, record, created_at FROM numbers";
 
 impl<'a> Numbers<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -93,28 +96,31 @@ impl<'a> Numbers<'a> {
     /// Creates a number; [`StoreError::Conflict`] if it exists (exactly as written:
     /// "+1555" and "1555" are different numbers, though [`Numbers::lookup`] finds
     /// either). The target is not checked; a trunk that is a target cannot be
-    /// removed (see [`crate::Trunks::remove`]).
+    /// removed (see [`crate::Trunks::remove`]). `record`: calls to it are recorded.
     pub async fn create(
         &self,
         number: &str,
         kind: TargetKind,
         target: &str,
+        record: bool,
     ) -> Result<Number, StoreError> {
         let created = Number {
             id: Uuid::new_v4().to_string(),
             number: number.to_owned(),
             target_kind: kind,
             target: target.to_owned(),
+            record,
             created_at: unix_now(),
         };
         let inserted = sqlx::query(
-            "INSERT INTO numbers (id, number, target_kind, target, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO numbers (id, number, target_kind, target, record, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(created.id.as_str())
         .bind(number)
         .bind(kind.as_str())
         .bind(target)
+        .bind(i64::from(record))
         .bind(created.created_at)
         .execute(self.store.pool())
         .await;
@@ -167,6 +173,18 @@ impl<'a> Numbers<'a> {
         Ok(numbers)
     }
 
+    /// Switches recording of calls to the number (matched exactly as stored) on or
+    /// off; Ok(false) when there is no such number.
+    pub async fn set_record(&self, number: &str, record: bool) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE numbers SET record = $2 WHERE number = $1")
+            .bind(number)
+            .bind(i64::from(record))
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
+        Ok(updated > 0)
+    }
+
     /// Removes the number (matched exactly as stored); Ok(false) when there was none.
     pub async fn remove(&self, number: &str) -> Result<bool, StoreError> {
         let deleted = sqlx::query("DELETE FROM numbers WHERE number = $1")
@@ -188,6 +206,7 @@ fn number_from_row(row: &AnyRow) -> Result<Number, sqlx::Error> {
             source: Box::new(e),
         })?,
         target: row.try_get("target")?,
+        record: row.try_get::<i64, _>("record")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }

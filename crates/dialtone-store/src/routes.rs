@@ -29,6 +29,8 @@ pub struct Route {
     pub prepend: String,
     /// Lower is tried first.
     pub priority: i64,
+    /// Calls leaving through this route are recorded.
+    pub record: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -47,6 +49,7 @@ impl<'a> Routes<'a> {
     /// Creates a route through the named trunk; [`StoreError::NotFound`] if there is no such
     /// trunk. `priority` None places it after the last route: the highest priority so far plus
     /// 10 (or 10 for the first route), leaving room to slot routes in between.
+    /// `record`: calls leaving through it are recorded.
     pub async fn create(
         &self,
         pattern: &str,
@@ -54,6 +57,7 @@ impl<'a> Routes<'a> {
         strip: u32,
         prepend: &str,
         priority: Option<i64>,
+        record: bool,
     ) -> Result<Route, StoreError> {
         let not_found = || StoreError::NotFound {
             what: format!("trunk {trunk:?}"),
@@ -85,11 +89,13 @@ impl<'a> Routes<'a> {
             strip,
             prepend: prepend.to_owned(),
             priority,
+            record,
             created_at: unix_now(),
         };
         let inserted = sqlx::query(
-            "INSERT INTO routes (id, pattern, trunk_id, strip, prepend, priority, seq, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO routes \
+             (id, pattern, trunk_id, strip, prepend, priority, seq, record, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(route.id.as_str())
         .bind(pattern)
@@ -98,6 +104,7 @@ impl<'a> Routes<'a> {
         .bind(prepend)
         .bind(priority)
         .bind(seq)
+        .bind(i64::from(record))
         .bind(route.created_at)
         .execute(&mut *tx)
         .await;
@@ -119,7 +126,7 @@ impl<'a> Routes<'a> {
     pub async fn list(&self) -> Result<Vec<Route>, StoreError> {
         let rows = sqlx::query(
             "SELECT r.id, r.pattern, t.name AS trunk, r.strip, r.prepend, r.priority, r.seq, \
-             r.created_at FROM routes r JOIN trunks t ON t.id = r.trunk_id",
+             r.record, r.created_at FROM routes r JOIN trunks t ON t.id = r.trunk_id",
         )
         .fetch_all(self.store.pool())
         .await?;
@@ -129,6 +136,18 @@ impl<'a> Routes<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         routes.sort_by_key(|(route, seq)| (route.priority, *seq));
         Ok(routes.into_iter().map(|(route, _)| route).collect())
+    }
+
+    /// Switches recording of calls through the route with that id on or off;
+    /// Ok(false) when there is no such route.
+    pub async fn set_record(&self, id: &str, record: bool) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE routes SET record = $2 WHERE id = $1")
+            .bind(id)
+            .bind(i64::from(record))
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
+        Ok(updated > 0)
     }
 
     /// Removes the route with that id; Ok(false) when there was none.
@@ -171,6 +190,7 @@ fn route_from_row(row: &AnyRow) -> Result<Route, sqlx::Error> {
         })?,
         prepend: row.try_get("prepend")?,
         priority: row.try_get("priority")?,
+        record: row.try_get::<i64, _>("record")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }

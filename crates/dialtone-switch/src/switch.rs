@@ -264,7 +264,7 @@ impl Switch {
             .as_ref()
             .map(|a| a.user.clone())
             .unwrap_or_default();
-        let target = match router::route(&self.store, &caller, &dialled).await {
+        let routed = match router::route(&self.store, &caller, &dialled).await {
             Ok(t) => t,
             Err(RouteError::NotFound(_)) => {
                 let _ = tx.reply(404);
@@ -286,7 +286,7 @@ impl Switch {
                 from_trunk: false,
             },
         };
-        call::start_inbound(self.calls.clone(), tx, origin, target);
+        call::start_inbound(self.calls.clone(), tx, origin, routed);
     }
 
     fn challenge_proxy(&self, tx: &ServerTransaction, stale: bool) {

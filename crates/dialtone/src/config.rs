@@ -16,6 +16,7 @@ pub struct Config {
     pub auth: Auth,
     pub calls: Calls,
     pub media: Media,
+    pub recording: Recording,
     pub database: Database,
     pub http: Http,
     pub log: Log,
@@ -144,6 +145,39 @@ impl Media {
             bail!("media.rtp_ports: {a} is not below {b}");
         }
         Ok(a..=b)
+    }
+}
+
+/// Call recording: stereo WAV files, one channel per party.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recording {
+    /// Record every answered call; otherwise only calls to numbers and
+    /// through routes whose record flag is set.
+    pub all: bool,
+    /// Where the files go (created if missing), as `<call id>.wav`.
+    pub dir: String,
+    /// 8000 (narrowband), 16000 (keeps wideband Opus), 24000 or 48000.
+    pub sample_rate: u32,
+}
+
+impl Recording {
+    /// `sample_rate`, checked: one of the rates the media engine records at.
+    pub fn checked_rate(&self) -> Result<u32> {
+        match self.sample_rate {
+            8000 | 16000 | 24000 | 48000 => Ok(self.sample_rate),
+            r => bail!("recording.sample_rate must be 8000, 16000, 24000 or 48000, not {r}"),
+        }
+    }
+}
+
+impl Default for Recording {
+    fn default() -> Self {
+        Recording {
+            all: false,
+            dir: "data/recordings".into(),
+            sample_rate: 8000,
+        }
     }
 }
 

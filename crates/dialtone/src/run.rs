@@ -12,7 +12,7 @@ use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
 use dialtone_sip::transport::{Listen, Transports};
 use dialtone_store::Store;
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
-use dialtone_switch::call::{CallConfig, TimerPolicy};
+use dialtone_switch::call::{CallConfig, RecordingPolicy, TimerPolicy};
 use dialtone_switch::registrar::RegistrarConfig;
 use dialtone_switch::{Switch, SwitchConfig};
 use std::net::IpAddr;
@@ -53,7 +53,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         }
         Err(e) => tracing::warn!(error = %e, "could not close orphaned call records"),
     }
-    let switch = Switch::new(switch_config(&cfg, node), layer, store.clone(), media);
+    let switch = Switch::new(switch_config(&cfg, node)?, layer, store.clone(), media);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let switch_task = tokio::spawn(switch.clone().run(events, stop_rx.clone()));
@@ -123,8 +123,8 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn switch_config(cfg: &Config, node: String) -> SwitchConfig {
-    SwitchConfig {
+fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
+    Ok(SwitchConfig {
         calls: CallConfig {
             domain: cfg.sip.domain.clone(),
             user_agent: cfg.sip.user_agent.clone(),
@@ -135,6 +135,11 @@ fn switch_config(cfg: &Config, node: String) -> SwitchConfig {
                 session_expires: Duration::from_secs(cfg.calls.session_expires_secs),
                 min_se: Duration::from_secs(cfg.calls.min_se_secs.max(1)),
             }),
+            recording: RecordingPolicy {
+                all: cfg.recording.all,
+                dir: cfg.recording.dir.clone().into(),
+                sample_rate: cfg.recording.checked_rate()?,
+            },
         },
         domain: cfg.sip.domain.clone(),
         user_agent: cfg.sip.user_agent.clone(),
@@ -161,7 +166,7 @@ fn switch_config(cfg: &Config, node: String) -> SwitchConfig {
             },
         },
         purge_interval: Duration::from_secs(cfg.registrar.purge_interval_secs.max(1)),
-    }
+    })
 }
 
 /// A flag the health check reads: true while the switch task runs.

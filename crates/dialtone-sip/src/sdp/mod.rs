@@ -8,6 +8,7 @@
 //! interpret is kept verbatim, so an SDP we pass through loses nothing.
 
 mod anchor;
+mod formats;
 mod media;
 mod origin;
 mod parse;
@@ -27,6 +28,7 @@ mod media_tests;
 mod tests;
 
 pub use anchor::anchor;
+pub use formats::{append_formats, Format};
 pub use origin::OriginState;
 
 /// A parsed session description.

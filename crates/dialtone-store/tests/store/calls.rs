@@ -11,6 +11,7 @@ backend_tests!(
     list_is_newest_first_with_limit,
     close_orphans_touches_only_that_nodes_open_rows,
     count_active_counts_open_calls_on_every_node,
+    recording_path_is_written_at_start_and_by_update,
 );
 
 /// Unix milliseconds.
@@ -34,6 +35,7 @@ fn call(id: &str, node: &str, started_at: i64) -> CallRecord {
         codecs: None,
         legs: "[]".to_owned(),
         stats: None,
+        recording: None,
     }
 }
 
@@ -81,6 +83,7 @@ async fn start_update_get_round_trip(db: TestDb) {
         codecs: Some("PCMA/8000".to_owned()),
         legs: "[\n {\"leg\": \"c\"}\n]".to_owned(),
         stats: Some(r#"{"a":{"rx":3210,"tx":3208},"b":{"rx":3208,"tx":3210}}"#.to_owned()),
+        recording: Some("/var/lib/dialtone/recordings/2023-11-14/Zoë 'a'.wav".to_owned()),
         ..answered.clone()
     };
     calls.update(&ended).await.expect("end");
@@ -272,4 +275,66 @@ async fn count_active_counts_open_calls_on_every_node(db: TestDb) {
     rejected.outcome = Some("rejected".to_owned());
     calls.start(&rejected).await.expect("start");
     assert_eq!(calls.count_active().await.expect("count"), 5);
+}
+
+async fn recording_path_is_written_at_start_and_by_update(db: TestDb) {
+    let calls = db.store.calls();
+    // Known when the call starts (the number or route says record).
+    let started = CallRecord {
+        recording: Some("recordings/rec-1.wav".to_owned()),
+        ..call("rec-1", "node-1", T0)
+    };
+    calls.start(&started).await.expect("start");
+    assert_eq!(
+        calls.get("rec-1").await.expect("get"),
+        Some(started.clone())
+    );
+
+    // Or only later (recording switched on mid-call): update writes it.
+    let plain = call("rec-2", "node-1", T0 + 1);
+    calls.start(&plain).await.expect("start");
+    assert_eq!(
+        calls
+            .get("rec-2")
+            .await
+            .expect("get")
+            .expect("exists")
+            .recording,
+        None
+    );
+    let later = CallRecord {
+        recording: Some("/abs/path with spaces/rec-2.wav".to_owned()),
+        answered_at: Some(T0 + 100),
+        ..plain.clone()
+    };
+    calls.update(&later).await.expect("update");
+    assert_eq!(calls.get("rec-2").await.expect("get"), Some(later.clone()));
+
+    // close_orphans leaves the path alone; list carries it.
+    assert_eq!(
+        calls
+            .close_orphans("node-1", T0 + 500)
+            .await
+            .expect("close"),
+        2
+    );
+    let listed = calls.list(10).await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| (c.id.as_str(), c.recording.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            ("rec-2", Some("/abs/path with spaces/rec-2.wav")),
+            ("rec-1", Some("recordings/rec-1.wav")),
+        ]
+    );
+
+    // And update can clear it again.
+    let cleared = CallRecord {
+        recording: None,
+        ..listed[0].clone()
+    };
+    calls.update(&cleared).await.expect("clear");
+    assert_eq!(calls.get("rec-2").await.expect("get"), Some(cleared));
 }

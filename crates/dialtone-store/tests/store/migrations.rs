@@ -1,16 +1,20 @@
-//! The upgrade path: a database migrated by an older dialtone (0001 only),
-//! with data in it, is brought to the current schema by `Store::connect`
-//! without losing anything; and the new tables then work.
+//! The upgrade path: a database migrated by an older dialtone (0001 only, or
+//! 0001 and 0002), with data in it, is brought to the current schema by
+//! `Store::connect` without losing anything; and the new tables and columns
+//! then work.
 
 use std::path::PathBuf;
 
-use dialtone_store::{CallRecord, NewTrunk, Store, TargetKind};
+use dialtone_store::{CallRecord, NewTrunk, Number, Route, Store, TargetKind};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 use crate::common::temp_path;
 
-empty_backend_tests!(upgrade_from_0001_keeps_data_and_adds_the_call_tables);
+empty_backend_tests!(
+    upgrade_from_0001_keeps_data_and_adds_the_call_tables,
+    upgrade_from_0002_adds_recording_with_record_off,
+);
 
 const NOW: i64 = 1_700_000_000;
 
@@ -127,12 +131,12 @@ async fn upgrade_from_0001_keeps_data_and_adds_the_call_tables(url: String) {
         .expect("trunk");
     store
         .numbers()
-        .create("+15550100", TargetKind::User, "1001")
+        .create("+15550100", TargetKind::User, "1001", false)
         .await
         .expect("number");
     store
         .routes()
-        .create("^\\+", "carrier", 0, "", None)
+        .create("^\\+", "carrier", 0, "", None, false)
         .await
         .expect("route");
     let rec = CallRecord {
@@ -152,6 +156,7 @@ async fn upgrade_from_0001_keeps_data_and_adds_the_call_tables(url: String) {
         codecs: None,
         legs: "[]".to_owned(),
         stats: None,
+        recording: None,
     };
     store.calls().start(&rec).await.expect("call");
     store.close().await;
@@ -178,6 +183,151 @@ async fn upgrade_from_0001_keeps_data_and_adds_the_call_tables(url: String) {
         .expect("lookup")
         .is_some());
     reopened.close().await;
+    let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
+    assert_eq!(applied_versions(&pool).await, expected);
+    pool.close().await;
+}
+
+async fn upgrade_from_0002_adds_recording_with_record_off(url: String) {
+    sqlx::any::install_default_drivers();
+    let raw_url = if url.starts_with("sqlite:") {
+        format!("{url}?mode=rwc")
+    } else {
+        url.clone()
+    };
+
+    // A dialtone from before recording: 0001 and 0002 applied, a trunk, a
+    // number, a route and a finished call in it.
+    let old = MigrationsDir::with(&["0001_initial.sql", "0002_calls.sql"]);
+    let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
+    Migrator::new(old.0.as_path())
+        .await
+        .expect("load 0001, 0002")
+        .run(&pool)
+        .await
+        .expect("apply 0001, 0002");
+    assert_eq!(applied_versions(&pool).await, [1, 2]);
+    assert!(
+        sqlx::query("SELECT record FROM numbers")
+            .fetch_all(&pool)
+            .await
+            .is_err(),
+        "0003 not applied yet"
+    );
+    for sql in [
+        "INSERT INTO trunks (id, name, host, transport, username, password, register, \
+         created_at) VALUES ('trk-1', 'carrier', 'sip.example.net:5060', 'udp', NULL, NULL, 0, \
+         1700000000)",
+        "INSERT INTO numbers (id, number, target_kind, target, created_at) \
+         VALUES ('num-1', '+15550100', 'trunk', 'carrier', 1700000000)",
+        "INSERT INTO counters (name, value) VALUES ('routes', 1)",
+        "INSERT INTO routes (id, pattern, trunk_id, strip, prepend, priority, seq, created_at) \
+         VALUES ('rte-1', '^00', 'trk-1', 2, '+', 10, 1, 1700000000)",
+        "INSERT INTO calls (id, node, direction, from_uri, to_uri, caller, callee, started_at, \
+         answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats) \
+         VALUES ('call-1', 'node-1', 'inbound', 'sip:a@h', 'sip:b@h', 'a', 'b', \
+         1700000000000, 1700000001000, 1700000009000, 'answered', 'BYE', 'caller', \
+         'PCMU/8000', '[]', NULL)",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("seed 0002 data");
+    }
+    pool.close().await;
+
+    // The current dialtone opens it: the rows are kept, recording is off for
+    // them, and the old call has no recording.
+    let store = Store::connect(&url).await.expect("upgrade");
+    let number = Number {
+        id: "num-1".to_owned(),
+        number: "+15550100".to_owned(),
+        target_kind: TargetKind::Trunk,
+        target: "carrier".to_owned(),
+        record: false,
+        created_at: NOW,
+    };
+    assert_eq!(
+        store.numbers().list().await.expect("numbers"),
+        vec![number.clone()]
+    );
+    let route = Route {
+        id: "rte-1".to_owned(),
+        pattern: "^00".to_owned(),
+        trunk: "carrier".to_owned(),
+        strip: 2,
+        prepend: "+".to_owned(),
+        priority: 10,
+        record: false,
+        created_at: NOW,
+    };
+    assert_eq!(
+        store.routes().list().await.expect("routes"),
+        vec![route.clone()]
+    );
+    let call = store
+        .calls()
+        .get("call-1")
+        .await
+        .expect("call")
+        .expect("kept");
+    assert_eq!(call.recording, None);
+    assert_eq!(
+        (call.outcome.as_deref(), call.ended_at),
+        (Some("answered"), Some(1_700_000_009_000))
+    );
+
+    // The new columns work on the upgraded rows and on new ones.
+    assert!(store
+        .numbers()
+        .set_record("+15550100", true)
+        .await
+        .expect("set"));
+    assert!(store.routes().set_record("rte-1", true).await.expect("set"));
+    let recorded = CallRecord {
+        recording: Some("recordings/call-1.wav".to_owned()),
+        ..call
+    };
+    store.calls().update(&recorded).await.expect("update");
+    let next = store
+        .routes()
+        .create("^1", "carrier", 0, "", None, true)
+        .await
+        .expect("route after upgrade");
+    assert_eq!((next.priority, next.record), (20, true));
+    store.close().await;
+
+    let reopened = Store::connect(&url).await.expect("reopen");
+    assert_eq!(
+        reopened.numbers().list().await.expect("numbers"),
+        [Number {
+            record: true,
+            ..number
+        }]
+    );
+    assert_eq!(
+        reopened.routes().list().await.expect("routes"),
+        [
+            Route {
+                record: true,
+                ..route
+            },
+            next
+        ]
+    );
+    assert_eq!(
+        reopened.calls().get("call-1").await.expect("get"),
+        Some(recorded)
+    );
+    reopened.close().await;
+    let all = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let expected: Vec<i64> = Migrator::new(all.as_path())
+        .await
+        .expect("load")
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert!(expected.starts_with(&[1, 2, 3]), "{expected:?}");
     let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
     assert_eq!(applied_versions(&pool).await, expected);
     pool.close().await;

@@ -1,5 +1,5 @@
 //! Numbers: create, conflicts, lookup as dialled (with or without '+'),
-//! ordered list, remove; and `TargetKind`'s text form.
+//! ordered list, remove, the record flag; and `TargetKind`'s text form.
 
 use dialtone_store::{StoreError, TargetKind};
 
@@ -10,6 +10,7 @@ backend_tests!(
     create_conflicts_on_existing_number,
     lookup_with_and_without_plus,
     lookup_prefers_the_exact_number,
+    record_flag_round_trips_and_can_be_switched,
 );
 
 async fn create_list_and_remove(db: TestDb) {
@@ -23,7 +24,10 @@ async fn create_list_and_remove(db: TestDb) {
         ("+4930123", TargetKind::Trunk, "carrier"),
         ("15550200", TargetKind::Persona, "receptionist"),
     ] {
-        let n = numbers.create(number, kind, target).await.expect("create");
+        let n = numbers
+            .create(number, kind, target, false)
+            .await
+            .expect("create");
         assert_eq!(
             (n.number.as_str(), n.target_kind, n.target.as_str()),
             (number, kind, target)
@@ -57,7 +61,7 @@ async fn create_list_and_remove(db: TestDb) {
     assert_eq!(numbers.list().await.expect("list").len(), 3);
     // The number is free again.
     numbers
-        .create("+15550100", TargetKind::Queue, "sales")
+        .create("+15550100", TargetKind::Queue, "sales", false)
         .await
         .expect("re-create");
 }
@@ -65,11 +69,11 @@ async fn create_list_and_remove(db: TestDb) {
 async fn create_conflicts_on_existing_number(db: TestDb) {
     let numbers = db.store.numbers();
     let first = numbers
-        .create("+15550100", TargetKind::User, "1001")
+        .create("+15550100", TargetKind::User, "1001", false)
         .await
         .expect("create");
     match numbers
-        .create("+15550100", TargetKind::Queue, "support")
+        .create("+15550100", TargetKind::Queue, "support", false)
         .await
     {
         Err(StoreError::Conflict { what }) => assert!(what.contains("+15550100"), "{what}"),
@@ -78,7 +82,7 @@ async fn create_conflicts_on_existing_number(db: TestDb) {
     assert_eq!(numbers.list().await.expect("list"), vec![first.clone()]);
     // The same digits without '+' are a different stored number.
     let bare = numbers
-        .create("15550100", TargetKind::User, "1002")
+        .create("15550100", TargetKind::User, "1002", false)
         .await
         .expect("create without plus");
     assert_eq!(numbers.list().await.expect("list"), vec![first, bare]);
@@ -87,11 +91,11 @@ async fn create_conflicts_on_existing_number(db: TestDb) {
 async fn lookup_with_and_without_plus(db: TestDb) {
     let numbers = db.store.numbers();
     let plus = numbers
-        .create("+15550100", TargetKind::Trunk, "carrier")
+        .create("+15550100", TargetKind::Trunk, "carrier", false)
         .await
         .expect("create");
     let bare = numbers
-        .create("5550199", TargetKind::User, "1001")
+        .create("5550199", TargetKind::User, "1001", false)
         .await
         .expect("create");
 
@@ -112,11 +116,11 @@ async fn lookup_with_and_without_plus(db: TestDb) {
     }
     // Odd stored numbers are still found exactly.
     let empty = numbers
-        .create("", TargetKind::Queue, "void")
+        .create("", TargetKind::Queue, "void", false)
         .await
         .expect("create empty");
     let double = numbers
-        .create("++1", TargetKind::Queue, "odd")
+        .create("++1", TargetKind::Queue, "odd", false)
         .await
         .expect("create ++1");
     assert_eq!(lookup("").await, Some(empty));
@@ -129,19 +133,19 @@ async fn lookup_prefers_the_exact_number(db: TestDb) {
     let numbers = db.store.numbers();
     // Created in both orders so neither insertion nor id order can decide.
     let bare_a = numbers
-        .create("4420", TargetKind::Queue, "a")
+        .create("4420", TargetKind::Queue, "a", false)
         .await
         .expect("create");
     let plus_a = numbers
-        .create("+4420", TargetKind::Persona, "a")
+        .create("+4420", TargetKind::Persona, "a", false)
         .await
         .expect("create");
     let plus_b = numbers
-        .create("+4421", TargetKind::Persona, "b")
+        .create("+4421", TargetKind::Persona, "b", false)
         .await
         .expect("create");
     let bare_b = numbers
-        .create("4421", TargetKind::Queue, "b")
+        .create("4421", TargetKind::Queue, "b", false)
         .await
         .expect("create");
     for _ in 0..3 {
@@ -165,6 +169,77 @@ async fn lookup_prefers_the_exact_number(db: TestDb) {
     // Once the exact one is gone, the other form is found.
     assert!(numbers.remove("4420").await.expect("remove"));
     assert_eq!(numbers.lookup("4420").await.expect("lookup"), Some(plus_a));
+}
+
+async fn record_flag_round_trips_and_can_be_switched(db: TestDb) {
+    let numbers = db.store.numbers();
+    let recorded = numbers
+        .create("+15550100", TargetKind::User, "1001", true)
+        .await
+        .expect("create recorded");
+    assert!(recorded.record);
+    let plain = numbers
+        .create("15550200", TargetKind::Queue, "support", false)
+        .await
+        .expect("create plain");
+    assert!(!plain.record);
+    assert_eq!(
+        numbers.list().await.expect("list"),
+        vec![recorded.clone(), plain.clone()]
+    );
+    assert_eq!(
+        numbers.lookup("15550100").await.expect("lookup"),
+        Some(recorded.clone())
+    );
+
+    // Switched off and on again; the rest of the row is untouched.
+    assert!(numbers.set_record("+15550100", false).await.expect("off"));
+    assert!(numbers.set_record("15550200", true).await.expect("on"));
+    let off = numbers
+        .lookup("+15550100")
+        .await
+        .expect("lookup")
+        .expect("kept");
+    assert_eq!(
+        off,
+        dialtone_store::Number {
+            record: false,
+            ..recorded
+        }
+    );
+    let on = numbers
+        .lookup("15550200")
+        .await
+        .expect("lookup")
+        .expect("kept");
+    assert_eq!(
+        on,
+        dialtone_store::Number {
+            record: true,
+            ..plain.clone()
+        }
+    );
+    // Setting the value it already has still finds the number.
+    assert!(numbers
+        .set_record("15550200", true)
+        .await
+        .expect("on again"));
+    assert!(
+        numbers
+            .lookup("15550200")
+            .await
+            .expect("lookup")
+            .expect("kept")
+            .record
+    );
+
+    // Matched exactly as stored, like remove.
+    assert!(!numbers
+        .set_record("+15550200", false)
+        .await
+        .expect("near miss"));
+    assert!(!numbers.set_record("nope", true).await.expect("unknown"));
+    assert_eq!(numbers.list().await.expect("list"), vec![off, on]);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Routes: create (explicit or "after the last" priority), the order they
-//! are tried in (priority, then creation), unknown trunk, remove.
+//! are tried in (priority, then creation), unknown trunk, remove, the record
+//! flag.
 
 use std::collections::HashSet;
 
@@ -14,6 +15,7 @@ backend_tests!(
     create_with_unknown_trunk_is_not_found,
     remove_by_id,
     concurrent_creates_after_the_last_get_distinct_priorities,
+    record_flag_round_trips_and_can_be_switched,
 );
 
 fn patterns(routes: &[Route]) -> Vec<&str> {
@@ -27,7 +29,7 @@ async fn create_and_list_in_try_order(db: TestDb) {
     assert!(routes.list().await.expect("list").is_empty());
 
     let first = routes
-        .create("^00", "a", 2, "+", None)
+        .create("^00", "a", 2, "+", None, false)
         .await
         .expect("first");
     assert_eq!(first.priority, 10, "first route without priority");
@@ -38,24 +40,27 @@ async fn create_and_list_in_try_order(db: TestDb) {
     assert!(first.created_at > 1_600_000_000, "unix seconds");
 
     let r20 = routes
-        .create("^1", "b", 0, "", Some(20))
+        .create("^1", "b", 0, "", Some(20), false)
         .await
         .expect("r20");
     let after = routes
-        .create("^2", "a", u32::MAX, "0049", None)
+        .create("^2", "a", u32::MAX, "0049", None, false)
         .await
         .expect("after");
     assert_eq!(after.priority, 30, "after the highest so far");
     assert_eq!(after.strip, u32::MAX);
     let low = routes
-        .create("^3", "b", 1, "", Some(-5))
+        .create("^3", "b", 1, "", Some(-5), false)
         .await
         .expect("low");
     let tie = routes
-        .create("^4", "a", 0, "", Some(20))
+        .create("^4", "a", 0, "", Some(20), false)
         .await
         .expect("tie");
-    let last = routes.create(".*", "b", 0, "", None).await.expect("last");
+    let last = routes
+        .create(".*", "b", 0, "", None, false)
+        .await
+        .expect("last");
     assert_eq!(last.priority, 40);
 
     let listed = routes.list().await.expect("list");
@@ -73,13 +78,13 @@ async fn equal_priorities_keep_creation_order(db: TestDb) {
         let pattern = format!("^{i}");
         made.push(
             routes
-                .create(&pattern, "a", 0, "", Some(100))
+                .create(&pattern, "a", 0, "", Some(100), false)
                 .await
                 .expect("create"),
         );
     }
     let early = routes
-        .create("early", "a", 0, "", Some(99))
+        .create("early", "a", 0, "", Some(99), false)
         .await
         .expect("early");
     made.insert(0, early);
@@ -90,7 +95,7 @@ async fn equal_priorities_keep_creation_order(db: TestDb) {
     assert_eq!(routes.list().await.expect("list"), made);
     // A later route with the same priority still goes after them.
     let later = routes
-        .create("later", "a", 0, "", Some(100))
+        .create("later", "a", 0, "", Some(100), false)
         .await
         .expect("later");
     made.push(later);
@@ -99,11 +104,21 @@ async fn equal_priorities_keep_creation_order(db: TestDb) {
 
 async fn create_with_unknown_trunk_is_not_found(db: TestDb) {
     new_trunk(&db.store, "a").await;
-    match db.store.routes().create("^1", "nope", 0, "", Some(1)).await {
+    match db
+        .store
+        .routes()
+        .create("^1", "nope", 0, "", Some(1), false)
+        .await
+    {
         Err(StoreError::NotFound { what }) => assert!(what.contains("nope"), "{what}"),
         other => panic!("expected NotFound, got {other:?}"),
     }
-    match db.store.routes().create("^1", "A", 0, "", None).await {
+    match db
+        .store
+        .routes()
+        .create("^1", "A", 0, "", None, false)
+        .await
+    {
         Err(StoreError::NotFound { .. }) => {}
         other => panic!("trunk names are exact; expected NotFound, got {other:?}"),
     }
@@ -113,14 +128,23 @@ async fn create_with_unknown_trunk_is_not_found(db: TestDb) {
 async fn remove_by_id(db: TestDb) {
     new_trunk(&db.store, "a").await;
     let routes = db.store.routes();
-    let one = routes.create("^1", "a", 0, "", None).await.expect("one");
-    let two = routes.create("^2", "a", 0, "", None).await.expect("two");
+    let one = routes
+        .create("^1", "a", 0, "", None, false)
+        .await
+        .expect("one");
+    let two = routes
+        .create("^2", "a", 0, "", None, false)
+        .await
+        .expect("two");
     assert!(!routes.remove("no-such-id").await.expect("remove unknown"));
     assert!(routes.remove(&one.id).await.expect("remove"));
     assert!(!routes.remove(&one.id).await.expect("remove again"));
     assert_eq!(routes.list().await.expect("list"), vec![two.clone()]);
     // "After the last" follows the routes that remain.
-    let three = routes.create("^3", "a", 0, "", None).await.expect("three");
+    let three = routes
+        .create("^3", "a", 0, "", None, false)
+        .await
+        .expect("three");
     assert_eq!(three.priority, two.priority + 10);
 }
 
@@ -132,7 +156,7 @@ async fn concurrent_creates_after_the_last_get_distinct_priorities(db: TestDb) {
         tasks.push(tokio::spawn(async move {
             store
                 .routes()
-                .create(&format!("^{i}"), "a", 0, "", None)
+                .create(&format!("^{i}"), "a", 0, "", None, false)
                 .await
         }));
     }
@@ -146,4 +170,50 @@ async fn concurrent_creates_after_the_last_get_distinct_priorities(db: TestDb) {
         listed.iter().map(|r| r.priority).collect::<Vec<_>>(),
         (1..=12).map(|i| i * 10).collect::<Vec<_>>()
     );
+}
+
+async fn record_flag_round_trips_and_can_be_switched(db: TestDb) {
+    new_trunk(&db.store, "a").await;
+    let routes = db.store.routes();
+    let recorded = routes
+        .create("^1", "a", 0, "", None, true)
+        .await
+        .expect("create recorded");
+    assert!(recorded.record);
+    let plain = routes
+        .create("^2", "a", 1, "+", None, false)
+        .await
+        .expect("create plain");
+    assert!(!plain.record);
+    assert_eq!(
+        routes.list().await.expect("list"),
+        vec![recorded.clone(), plain.clone()]
+    );
+
+    // Switched off and on again; the rest of the route (and the order) is untouched.
+    assert!(routes.set_record(&recorded.id, false).await.expect("off"));
+    assert!(routes.set_record(&plain.id, true).await.expect("on"));
+    assert!(routes.set_record(&plain.id, true).await.expect("on again"));
+    assert_eq!(
+        routes.list().await.expect("list"),
+        vec![
+            Route {
+                record: false,
+                ..recorded.clone()
+            },
+            Route {
+                record: true,
+                ..plain.clone()
+            },
+        ]
+    );
+    assert!(!routes
+        .set_record("no-such-id", true)
+        .await
+        .expect("unknown"));
+    assert!(routes.remove(&recorded.id).await.expect("remove"));
+    assert!(!routes
+        .set_record(&recorded.id, true)
+        .await
+        .expect("removed"));
 }

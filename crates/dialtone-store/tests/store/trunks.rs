@@ -129,15 +129,15 @@ async fn remove_is_refused_while_referenced(db: TestDb) {
 
     // A number of another kind that happens to name the trunk does not count.
     numbers
-        .create("+15550001", TargetKind::User, "carrier")
+        .create("+15550001", TargetKind::User, "carrier", false)
         .await
         .expect("user number");
     numbers
-        .create("+15550002", TargetKind::Trunk, "carrier")
+        .create("+15550002", TargetKind::Trunk, "carrier", false)
         .await
         .expect("trunk number");
     let route = routes
-        .create("^9", "carrier", 1, "", None)
+        .create("^9", "carrier", 1, "", None, false)
         .await
         .expect("route");
 
@@ -165,7 +165,7 @@ async fn remove_is_refused_while_referenced(db: TestDb) {
 
     assert!(routes.remove(&route.id).await.expect("remove route"));
     numbers
-        .create("+15550003", TargetKind::Trunk, "carrier")
+        .create("+15550003", TargetKind::Trunk, "carrier", false)
         .await
         .expect("number again");
     refused(trunks.remove("carrier").await, &["+15550003"]);
@@ -214,7 +214,7 @@ async fn remove_frees_the_name_and_its_addresses(db: TestDb) {
     // A route to the re-created trunk works.
     db.store
         .routes()
-        .create(".*", "carrier", 0, "", Some(1))
+        .create(".*", "carrier", 0, "", Some(1), false)
         .await
         .expect("route");
 }

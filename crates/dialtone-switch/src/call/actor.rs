@@ -16,7 +16,7 @@ use super::media::CallMedia;
 use super::record::Record;
 use super::registry::CallHandle;
 use super::{CallContext, Origin};
-use crate::router::Target;
+use crate::router::{Routed, Target};
 pub(crate) use crate::with_reason;
 
 /// The call's life, RFC 3261 terms where they apply.
@@ -84,14 +84,21 @@ pub struct Call {
     pub relay: Option<Relay>,
     pub own: Option<OwnRequest>,
     pub next_attempt: u64,
+    /// Record the call's audio once it is answered (the number's or
+    /// route's flag, or recording.all).
+    pub record_audio: bool,
 }
 
 pub fn spawn(
     ctx: Arc<CallContext>,
     invite: ServerTransaction,
     origin: Origin,
-    target: Target,
+    routed: Routed,
 ) -> CallHandle {
+    let Routed {
+        target,
+        record: record_flag,
+    } = routed;
     let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = CallHandle::new(id.clone(), tx.clone());
@@ -109,6 +116,7 @@ pub fn spawn(
             }
         });
         let media = CallMedia::new(ctx.media.clone(), media_tx);
+        let record_audio = record_flag || ctx.cfg.recording.all;
         let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
         let mut call = Call {
             id,
@@ -125,6 +133,7 @@ pub fn spawn(
             relay: None,
             own: None,
             next_attempt: 0,
+            record_audio,
         };
         call.run(invite, target, rx).await;
     });
@@ -185,7 +194,7 @@ impl Call {
             }
         };
         if let Some(sdp) = &sdp {
-            self.apply_plan(slot, &MediaPlan::of(sdp)).await;
+            self.apply_plan(slot, &MediaPlan::of(sdp, None)).await;
         }
         let call_id = super::dial::call_id_of(invite.request());
         let local_ip = self.media.local(slot).ip();
@@ -206,6 +215,39 @@ impl Call {
         true
     }
 
+    /// Leg `leg`'s party described its media in `sdp`, an answer to our
+    /// offer when `answer`, else an offer: remember it and reconfigure the
+    /// endpoint facing it.
+    pub async fn took_description(
+        &mut self,
+        leg: LegId,
+        sdp: dialtone_sip::sdp::Sdp,
+        answer: bool,
+    ) {
+        if answer {
+            self.legs[leg].took_answer(&sdp);
+        }
+        self.legs[leg].remote_sdp = Some(sdp);
+        self.apply_leg_plan(leg).await;
+    }
+
+    /// Our answer to leg `leg`'s offer, made from the other party's
+    /// description `source`; the endpoint facing `leg` takes the codec
+    /// agreed (which may differ from the other party's: then the bridge
+    /// transcodes).
+    pub async fn answer_leg(&mut self, leg: LegId, source: &dialtone_sip::sdp::Sdp) -> Vec<u8> {
+        let local = self.media.local(self.legs[leg].slot);
+        let body = self.legs[leg].answer_from(source, local);
+        self.apply_leg_plan(leg).await;
+        body
+    }
+
+    async fn apply_leg_plan(&mut self, leg: LegId) {
+        if let Some(plan) = self.legs[leg].media_plan() {
+            self.apply_plan(self.legs[leg].slot, &plan).await;
+        }
+    }
+
     pub async fn apply_plan(&mut self, slot: super::media::Slot, plan: &MediaPlan) {
         let (rtp, rtcp, send, expect, clock) = (
             plan.rtp,
@@ -214,12 +256,16 @@ impl Call {
             plan.expect_rtp,
             plan.clock_rate,
         );
+        let format = plan.format.clone();
         self.media
             .configure(slot, |ep| {
                 ep.set_remote(rtp, rtcp);
                 ep.set_send(send);
                 ep.set_expect_rtp(expect);
                 ep.set_clock_rate(clock);
+                if let Some(f) = format {
+                    ep.set_format(f);
+                }
             })
             .await;
         if let Some(c) = &plan.codec {
@@ -401,6 +447,21 @@ impl Call {
         match self.ctx.layer.send_request(bye, leg.peer) {
             Ok(tx) => self.watch_client(id, Pending::Bye, tx),
             Err(e) => tracing::warn!(call = %self.id, leg = id, error = %e, "BYE not sent"),
+        }
+    }
+
+    /// Starts the call's recording if it is wanted: called when the call
+    /// is answered. A recording that cannot be created is logged and the
+    /// call goes on unrecorded.
+    pub async fn start_recording(&mut self) {
+        if !self.record_audio || self.record.rec.recording.is_some() {
+            return;
+        }
+        let policy = &self.ctx.cfg.recording;
+        let path = policy.dir.join(format!("{}.wav", self.id));
+        match self.media.start_recording(&path, policy.sample_rate).await {
+            Ok(()) => self.record.rec.recording = Some(path.display().to_string()),
+            Err(e) => tracing::error!(call = %self.id, error = %e, "recording not started"),
         }
     }
 

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use super::actor::{Call, CallState, OwnRequest};
 use super::command::{CallCommand, CommandError, CommandOutcome, CommandResult, Party};
 use super::event::{LegId, Pending, Pick};
-use super::leg::{response_sdp, set_sdp_body, LegState, MediaPlan};
+use super::leg::{response_sdp, set_sdp_body, LegState};
 
 impl Call {
     pub(super) fn party(&self, p: Party) -> Option<LegId> {
@@ -121,9 +121,7 @@ impl Call {
                 if (200..300).contains(&code) {
                     self.ack_reinvite(leg, &resp).await;
                     if let Some(Ok(sdp)) = response_sdp(&resp) {
-                        self.apply_plan(self.legs[leg].slot, &MediaPlan::of(&sdp))
-                            .await;
-                        self.legs[leg].remote_sdp = Some(sdp);
+                        self.took_description(leg, sdp, true).await;
                     }
                     Ok(CommandOutcome::Done)
                 } else {

@@ -9,7 +9,7 @@ use rsip::{Header, Method};
 
 use super::actor::{with_reason, Call, Relay};
 use super::event::{LegId, Pending};
-use super::leg::{request_sdp, response_sdp, set_sdp_body, LegState, MediaPlan, Role};
+use super::leg::{request_sdp, response_sdp, set_sdp_body, LegState, Role};
 
 impl Call {
     /// Which leg a request belongs to, by dialog id.
@@ -102,9 +102,7 @@ impl Call {
         };
         let mut req = dialog.request(method);
         if let Some(sdp) = &sdp {
-            let plan = MediaPlan::of(sdp);
-            self.apply_plan(self.legs[from].slot, &plan).await;
-            self.legs[from].remote_sdp = Some(sdp.clone());
+            self.took_description(from, sdp.clone(), false).await;
             let local = self.media.local(self.legs[to].slot);
             let body = self.legs[to].offer_from(sdp, local);
             set_sdp_body(&mut req.headers, &mut req.body, body);
@@ -175,11 +173,8 @@ impl Call {
         let mut out = relay.tx.response(code);
         out.status_code = resp.status_code.clone();
         if let Some(Ok(sdp)) = response_sdp(&resp) {
-            let plan = MediaPlan::of(&sdp);
-            self.apply_plan(self.legs[leg].slot, &plan).await;
-            self.legs[leg].remote_sdp = Some(sdp.clone());
-            let local = self.media.local(self.legs[relay.from].slot);
-            let body = self.legs[relay.from].offer_from(&sdp, local);
+            self.took_description(leg, sdp.clone(), true).await;
+            let body = self.answer_leg(relay.from, &sdp).await;
             set_sdp_body(&mut out.headers, &mut out.body, body);
         } else if !resp.body.is_empty() {
             for h in resp.headers.iter() {

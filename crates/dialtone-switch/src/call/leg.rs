@@ -5,12 +5,14 @@
 
 use std::net::SocketAddr;
 
+use dialtone_media::StreamFormat;
 use dialtone_sip::dialog::Dialog;
-use dialtone_sip::sdp::{anchor, Direction, OriginState, Sdp};
+use dialtone_sip::sdp::{anchor, Direction, Format, Media, OriginState, Sdp};
 use dialtone_sip::transaction::ServerTransaction;
 use dialtone_sip::transport::Peer;
 use rsip::{Header, Request, Response};
 
+use super::codecs;
 use super::media::Slot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub struct Leg {
     pub awaiting_answer: bool,
     /// The SDP our ACK for this leg's 2xx carries (late offer).
     pub ack_body: Option<Vec<u8>>,
+    /// The voice codec this leg's last offer/answer settled on, in the
+    /// party's numbering (see [`codecs`](super::codecs)).
+    pub codec: Option<Format>,
 }
 
 impl Leg {
@@ -100,6 +105,7 @@ impl Leg {
             session: None,
             awaiting_answer: false,
             ack_body: None,
+            codec: None,
         }
     }
 
@@ -123,11 +129,70 @@ impl Leg {
         std::mem::replace(self, stub)
     }
 
-    /// The SDP to send this leg's party: `source` (the other party's
-    /// description) with our address and this leg's port, and our o= line.
+    /// An offer to this leg's party made from `source` (the other party's
+    /// description): its codecs plus the ones dialtone can transcode
+    /// ([`codecs::offer_formats`]), our address and this leg's port, and our
+    /// o= line.
+    pub fn offer_from(&mut self, source: &Sdp, local: SocketAddr) -> Vec<u8> {
+        let mut s = source.clone();
+        if let Some(m) = first_audio_mut(&mut s) {
+            m.set_formats(&codecs::offer_formats(&m.formats()));
+        }
+        self.anchored(&s, local)
+    }
+
+    /// Our answer to this leg's offer (its `remote_sdp`), made from the
+    /// other party's answer `source`: the codec that party chose when this
+    /// one offered it too, else this one's best transcodable codec
+    /// ([`codecs::answer_formats`]). Records the codec agreed with this leg.
+    /// Without an offer on record (a late offer), `source` is an offer and
+    /// this makes one.
+    pub fn answer_from(&mut self, source: &Sdp, local: SocketAddr) -> Vec<u8> {
+        let offered = self
+            .remote_sdp
+            .as_ref()
+            .and_then(first_audio)
+            .map(Media::formats);
+        let chosen = first_audio(source).and_then(codecs::chosen);
+        let (Some(offered), Some(chosen)) = (offered, chosen) else {
+            return self.offer_from(source, local);
+        };
+        let mut s = source.clone();
+        match codecs::answer_formats(&offered, &chosen) {
+            Some(formats) => {
+                self.codec = formats.first().cloned();
+                if let Some(m) = first_audio_mut(&mut s) {
+                    m.set_formats(&formats);
+                }
+            }
+            None => {
+                // Nothing we can do for this offer: reject the stream.
+                tracing::warn!(leg = %self.label, codec = %chosen.encoding,
+                    "no codec in common and none to transcode; rejecting the audio stream");
+                if let Some(m) = first_audio_mut(&mut s) {
+                    m.port = 0;
+                }
+            }
+        }
+        self.anchored(&s, local)
+    }
+
+    /// This leg's party answered our offer with `answer`.
+    pub fn took_answer(&mut self, answer: &Sdp) {
+        self.codec = first_audio(answer).and_then(codecs::chosen);
+    }
+
+    /// How the endpoint facing this leg's party is to behave, from its last
+    /// description and the codec agreed with it.
+    pub fn media_plan(&self) -> Option<MediaPlan> {
+        let sdp = self.remote_sdp.as_ref()?;
+        Some(MediaPlan::of(sdp, self.codec.as_ref()))
+    }
+
+    /// `source` with our address and this leg's port, and our o= line.
     /// Only the first audio stream is relayed; other streams are refused
     /// (port 0) since no endpoint carries them.
-    pub fn offer_from(&mut self, source: &Sdp, local: SocketAddr) -> Vec<u8> {
+    fn anchored(&mut self, source: &Sdp, local: SocketAddr) -> Vec<u8> {
         let mut first_audio = true;
         let ports: Vec<u16> = source
             .media
@@ -165,6 +230,18 @@ impl Leg {
     }
 }
 
+fn first_audio(sdp: &Sdp) -> Option<&Media> {
+    sdp.media
+        .iter()
+        .find(|m| m.kind.eq_ignore_ascii_case("audio") && m.port != 0)
+}
+
+fn first_audio_mut(sdp: &mut Sdp) -> Option<&mut Media> {
+    sdp.media
+        .iter_mut()
+        .find(|m| m.kind.eq_ignore_ascii_case("audio") && m.port != 0)
+}
+
 /// How the party's description tells the endpoint facing it to behave.
 pub struct MediaPlan {
     pub rtp: Option<SocketAddr>,
@@ -175,14 +252,16 @@ pub struct MediaPlan {
     pub expect_rtp: bool,
     pub clock_rate: u32,
     pub codec: Option<String>,
+    /// The codec and payload types for the media engine.
+    pub format: Option<StreamFormat>,
 }
 
 impl MediaPlan {
-    pub fn of(sdp: &Sdp) -> MediaPlan {
-        let audio = sdp
-            .media
-            .iter()
-            .find(|m| m.kind.eq_ignore_ascii_case("audio") && m.port != 0);
+    /// From the party's description `sdp` and the voice codec agreed with
+    /// it; `None` (no answer yet, or `sdp` is itself the answer) takes the
+    /// description's first codec.
+    pub fn of(sdp: &Sdp, agreed: Option<&Format>) -> MediaPlan {
+        let audio = first_audio(sdp);
         match audio {
             None => MediaPlan {
                 rtp: None,
@@ -191,21 +270,20 @@ impl MediaPlan {
                 expect_rtp: false,
                 clock_rate: 8000,
                 codec: None,
+                format: None,
             },
             Some(m) => {
                 let dir = m.direction(sdp);
-                let first = m
-                    .formats
-                    .first()
-                    .and_then(|pt| pt.parse::<u8>().ok())
-                    .and_then(|pt| m.rtpmaps().into_iter().find(|r| r.pt == pt));
+                let voice = agreed.cloned().or_else(|| codecs::chosen(m));
+                let format = voice.as_ref().and_then(|v| codecs::stream_format(m, v));
                 MediaPlan {
                     rtp: m.rtp_addr(sdp),
                     rtcp: m.rtcp_addr(sdp),
                     send: dir.receives(),
                     expect_rtp: dir.sends(),
-                    clock_rate: first.as_ref().map(|r| r.clock_rate).unwrap_or(8000),
-                    codec: first.map(|r| format!("{}/{}", r.encoding, r.clock_rate)),
+                    clock_rate: voice.as_ref().map(|r| r.clock_rate).unwrap_or(8000),
+                    codec: voice.map(|r| format!("{}/{}", r.encoding, r.clock_rate)),
+                    format,
                 }
             }
         }

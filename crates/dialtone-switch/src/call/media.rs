@@ -7,7 +7,9 @@
 
 use std::net::SocketAddr;
 
-use dialtone_media::{Bridge, Endpoint, EndpointStats, MediaEngine, MediaError, MediaEvent};
+use dialtone_media::{
+    Bridge, Endpoint, EndpointStats, MediaEngine, MediaError, MediaEvent, Recording,
+};
 use tokio::sync::mpsc;
 
 /// Index of an endpoint in its call.
@@ -21,6 +23,8 @@ pub struct CallMedia {
     bridge: Option<(Slot, Slot, Bridge)>,
     /// Stats of released endpoints, for the call record.
     final_stats: Vec<Option<EndpointStats>>,
+    /// The call's recording, fed by every bridge while it runs.
+    recording: Option<Recording>,
 }
 
 impl CallMedia {
@@ -32,7 +36,28 @@ impl CallMedia {
             locals: Vec::new(),
             bridge: None,
             final_stats: Vec::new(),
+            recording: None,
         }
+    }
+
+    /// Starts recording the call into `path` (a stereo WAV file: the first
+    /// slot of each bridge on the left channel, the second on the right).
+    /// A bridge already running is restarted so that it feeds the recording.
+    pub async fn start_recording(
+        &mut self,
+        path: &std::path::Path,
+        sample_rate: u32,
+    ) -> Result<(), MediaError> {
+        if self.recording.is_some() {
+            return Ok(());
+        }
+        self.recording = Some(Recording::start(path, sample_rate)?);
+        if let Some((a, b, _)) = &self.bridge {
+            let (a, b) = (*a, *b);
+            self.unbridge().await;
+            self.bridge(a, b).await;
+        }
+        Ok(())
     }
 
     pub async fn allocate(&mut self) -> Result<Slot, MediaError> {
@@ -74,7 +99,8 @@ impl CallMedia {
             tracing::warn!(a, b, "bridge of a released endpoint ignored");
             return;
         };
-        self.bridge = Some((a, b, Bridge::start(ea, eb, self.events.clone())));
+        let bridge = Bridge::start_recorded(ea, eb, self.events.clone(), self.recording.as_ref());
+        self.bridge = Some((a, b, bridge));
     }
 
     pub async fn unbridge(&mut self) {
@@ -139,10 +165,18 @@ impl CallMedia {
         self.endpoints.len() - 1
     }
 
+    /// Frees every slot and completes the recording, if any.
     pub async fn release_all(&mut self) {
         self.unbridge().await;
         for slot in 0..self.endpoints.len() {
             self.release(slot).await;
+        }
+        if let Some(rec) = self.recording.take() {
+            match rec.finish().await {
+                Ok(info) => tracing::debug!(path = %info.path.display(),
+                    seconds = info.duration.as_secs_f64(), "recording complete"),
+                Err(e) => tracing::error!(error = %e, "recording failed"),
+            }
         }
     }
 }

@@ -10,9 +10,12 @@
 //! 2xx, trunk auth, failures), `in_dialog.rs` requests
 //! inside established dialogs (BYE, re-INVITE/UPDATE/INFO relay),
 //! `commands.rs` carrying out commands, `transfer.rs` blind and attended
-//! transfers, `session_timer.rs` RFC 4028, `record.rs` the call record.
+//! transfers, `session_timer.rs` RFC 4028, `record.rs` the call record, `codecs.rs`
+//! which codecs are offered and answered on each leg (transcoding when the
+//! parties share none).
 
 mod actor;
+mod codecs;
 mod command;
 mod commands;
 mod dial;
@@ -39,7 +42,7 @@ pub(crate) use event::CallEvent;
 pub use registry::{CallHandle, CallRegistry};
 pub use session_timer::TimerPolicy;
 
-use crate::router::Target;
+use crate::router::Routed;
 
 #[derive(Clone, Debug)]
 pub struct CallConfig {
@@ -54,6 +57,20 @@ pub struct CallConfig {
     pub node: String,
     /// RFC 4028 session timers; None turns them off.
     pub timers: Option<TimerPolicy>,
+    /// Where and how calls are recorded.
+    pub recording: RecordingPolicy,
+}
+
+/// Call recording: which calls, where, at what rate.
+#[derive(Clone, Debug)]
+pub struct RecordingPolicy {
+    /// Record every answered call, whatever the number or route says.
+    pub all: bool,
+    /// Recordings go to `dir/<call id>.wav`.
+    pub dir: std::path::PathBuf,
+    /// Sample rate of the WAV files (8000 for narrowband calls; 16000
+    /// keeps wideband Opus).
+    pub sample_rate: u32,
 }
 
 /// What every call shares.
@@ -80,7 +97,7 @@ pub fn start_inbound(
     ctx: Arc<CallContext>,
     invite: ServerTransaction,
     origin: Origin,
-    target: Target,
+    routed: Routed,
 ) -> CallHandle {
-    actor::spawn(ctx, invite, origin, target)
+    actor::spawn(ctx, invite, origin, routed)
 }

@@ -11,7 +11,7 @@ use rsip::{Header, Method, Response};
 
 use super::actor::{with_reason, Call, CallState, DialPurpose};
 use super::event::{CallEvent, LegId, Pending};
-use super::leg::{response_sdp, set_sdp_body, LegState, MediaPlan, Role};
+use super::leg::{response_sdp, set_sdp_body, LegState, Role};
 
 impl Call {
     pub async fn on_invite_event(&mut self, id: LegId, event: ClientEvent) {
@@ -88,13 +88,10 @@ impl Call {
         // a provisional would be an offer the caller cannot answer yet.
         let early_sdp = early_sdp.filter(|_| self.legs[a].remote_sdp.is_some());
         if let (Some(sdp), Some(r)) = (early_sdp, relay.as_mut()) {
-            let plan = MediaPlan::of(&sdp);
-            self.apply_plan(slot, &plan).await;
+            self.took_description(id, sdp.clone(), true).await;
+            let body = self.answer_leg(a, &sdp).await;
             self.media.bridge(self.legs[a].slot, slot).await;
-            let local = self.media.local(self.legs[a].slot);
-            let body = self.legs[a].offer_from(&sdp, local);
             set_sdp_body(&mut r.headers, &mut r.body, body);
-            self.legs[id].remote_sdp = Some(sdp);
         }
         if let Some(mut r) = relay {
             r.status_code = resp.status_code.clone();
@@ -189,9 +186,9 @@ impl Call {
                 return;
             }
         };
-        let slot = self.legs[id].slot;
-        self.apply_plan(slot, &MediaPlan::of(&sdp)).await;
-        self.legs[id].remote_sdp = Some(sdp);
+        // With a late offer the 2xx is the callee's offer, else its answer.
+        let answer = self.legs[self.a].remote_sdp.is_some();
+        self.took_description(id, sdp, answer).await;
         self.callee_timer(id, &resp);
         let Some(dial) = self.dial.take() else { return };
         match dial.purpose {
@@ -213,8 +210,7 @@ impl Call {
         let Some(sdp) = self.legs[b].remote_sdp.clone() else {
             return;
         };
-        let local = self.media.local(self.legs[a].slot);
-        let body = self.legs[a].offer_from(&sdp, local);
+        let body = self.answer_leg(a, &sdp).await;
         let Some(tx) = self.legs[a].uas.take() else {
             return;
         };
@@ -232,6 +228,7 @@ impl Call {
         self.b = Some(b);
         self.state = CallState::Answered;
         self.record.answered(&self.legs[b].label);
+        self.start_recording().await;
         self.record.save(&self.ctx.store).await;
         if !self.ctx.cfg.max_duration.is_zero() {
             let events = self.events_tx.clone();
@@ -303,11 +300,8 @@ impl Call {
         let a = self.a;
         match super::leg::request_sdp(ack) {
             Some(Ok(sdp)) => {
-                self.apply_plan(self.legs[a].slot, &MediaPlan::of(&sdp))
-                    .await;
-                let local = self.media.local(self.legs[b].slot);
-                self.legs[b].ack_body = Some(self.legs[b].offer_from(&sdp, local));
-                self.legs[a].remote_sdp = Some(sdp);
+                self.took_description(a, sdp.clone(), true).await;
+                self.legs[b].ack_body = Some(self.answer_leg(b, &sdp).await);
                 self.send_invite_ack(b).await;
             }
             _ => {

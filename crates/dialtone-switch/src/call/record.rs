@@ -68,6 +68,7 @@ impl Record {
                 codecs: None,
                 legs: "[]".into(),
                 stats: None,
+                recording: None,
             },
             started: false,
             caller_label: origin.label.clone(),
@@ -120,6 +121,18 @@ impl Record {
             })
             .collect();
         self.rec.legs = serde_json::Value::Array(legs_json).to_string();
+        // Each leg's codec, in leg order; two different ones mean the call
+        // was transcoded ("opus/48000 PCMU/8000").
+        let mut codecs: Vec<String> = Vec::new();
+        for c in legs.iter().filter_map(|l| l.codec.as_ref()) {
+            let c = format!("{}/{}", c.encoding, c.clock_rate);
+            if !codecs.contains(&c) {
+                codecs.push(c);
+            }
+        }
+        if !codecs.is_empty() {
+            self.rec.codecs = Some(codecs.join(" "));
+        }
         let stats_json: serde_json::Map<String, serde_json::Value> = stats
             .iter()
             .enumerate()
@@ -132,6 +145,16 @@ impl Record {
                         "rtcp_in": s.rtcp_in, "rtcp_out": s.rtcp_out,
                         "dropped": s.dropped,
                         "latched": s.latched.map(|a| a.to_string()),
+                        // The jitter buffer's view, where this leg's audio
+                        // was decoded (transcoding).
+                        "jitter": s.jitter.as_ref().map(|j| serde_json::json!({
+                            "received": j.received, "played": j.played,
+                            "lost": j.lost, "late": j.late,
+                            "duplicates": j.duplicates, "discarded": j.discarded,
+                            "concealed": j.concealed,
+                            "jitter_ms": (j.jitter_ms * 100.0).round() / 100.0,
+                            "delay_ms": j.delay_ms, "max_delay_ms": j.max_delay_ms,
+                        })),
                     }),
                     None => serde_json::json!({ "label": label }),
                 };

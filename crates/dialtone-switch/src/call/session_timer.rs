@@ -233,6 +233,10 @@ impl Call {
             ClientEvent::Final(resp) if resp.status_code.code() < 300 => {
                 self.ack_reinvite(leg, &resp).await;
                 self.refreshed(leg);
+                // The answer may settle on another codec from our offer.
+                if let Some(Ok(sdp)) = super::leg::response_sdp(&resp) {
+                    self.took_description(leg, sdp, true).await;
+                }
             }
             // §10: 408 or 481 to a refresh ends the session; other failures
             // leave it to the next refresh.

@@ -66,9 +66,12 @@ impl Call {
     ) -> Result<Vec<Fork>, (u16, &'static str)> {
         let target = match to {
             Destination::User(u) => Target::User(u.clone()),
-            Destination::Dial(d) => router::route(&self.ctx.store, &Caller::User(String::new()), d)
-                .await
-                .map_err(|_| (404, "Not Found"))?,
+            Destination::Dial(d) => {
+                router::route(&self.ctx.store, &Caller::User(String::new()), d)
+                    .await
+                    .map_err(|_| (404, "Not Found"))?
+                    .target
+            }
             Destination::Uri(u) => {
                 let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
                 let host = dialtone_sip::message::uri::format_uri(&na.uri);

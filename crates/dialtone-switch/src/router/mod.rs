@@ -29,6 +29,14 @@ pub enum Target {
     Queue(String),
 }
 
+/// A routing decision: where the call goes, and whether it is recorded
+/// (the flag of the number or outbound route that matched).
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub target: Target,
+    pub record: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
     /// Nothing matches: 404.
@@ -43,13 +51,19 @@ pub enum RouteError {
 }
 
 /// Routes `dialled` (the Request-URI user part) for `caller`.
-pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Target, RouteError> {
+pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Routed, RouteError> {
     if let Some(n) = store.numbers().lookup(dialled).await? {
-        return number_target(store, &n).await;
+        return Ok(Routed {
+            target: number_target(store, &n).await?,
+            record: n.record,
+        });
     }
     if let Caller::User(_) = caller {
         if store.users().get(dialled).await?.is_some() {
-            return Ok(Target::User(dialled.to_string()));
+            return Ok(Routed {
+                target: Target::User(dialled.to_string()),
+                record: false,
+            });
         }
         let routes = store.routes().list().await?;
         if let Some((route, number)) = match_route(&routes, dialled) {
@@ -59,7 +73,10 @@ pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Targ
                     route.id, route.trunk
                 ))
             })?;
-            return Ok(Target::Trunk { trunk, number });
+            return Ok(Routed {
+                target: Target::Trunk { trunk, number },
+                record: route.record,
+            });
         }
     }
     Err(RouteError::NotFound(dialled.to_string()))
@@ -176,6 +193,7 @@ mod tests {
             strip,
             prepend: prepend.into(),
             priority: 0,
+            record: false,
             created_at: 0,
         }
     }

@@ -25,7 +25,7 @@ fn json_of(r: &CallRecord) -> serde_json::Value {
         "started_at": r.started_at, "answered_at": r.answered_at, "ended_at": r.ended_at,
         "outcome": r.outcome, "hangup_cause": r.hangup_cause, "hangup_side": r.hangup_side,
         "codecs": r.codecs, "legs": parse(&r.legs),
-        "stats": r.stats.as_deref().map(parse),
+        "stats": r.stats.as_deref().map(parse), "recording": r.recording,
     })
 }
 
@@ -41,7 +41,7 @@ pub async fn calls(store: &Store, cmd: CallsCommand) -> Result<()> {
             for r in rows {
                 let secs = r.ended_at.zip(r.answered_at).map(|(e, a)| (e - a) / 1000);
                 println!(
-                    "{}\t{}\t{} -> {}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{} -> {}\t{}\t{}\t{}\t{}\t{}",
                     r.id,
                     r.direction,
                     r.caller,
@@ -50,6 +50,7 @@ pub async fn calls(store: &Store, cmd: CallsCommand) -> Result<()> {
                     r.hangup_cause.as_deref().unwrap_or("-"),
                     r.hangup_side.as_deref().unwrap_or("-"),
                     secs.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into()),
+                    r.recording.as_deref().unwrap_or("-"),
                 );
             }
         }

@@ -1,7 +1,7 @@
 //! `trunk`, `number` and `route` subcommands: where calls come from and go.
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use dialtone_store::{NewTrunk, Store, TargetKind};
 
 #[derive(Subcommand)]
@@ -39,10 +39,19 @@ pub enum NumberCommand {
         number: String,
         #[arg(long)]
         to: String,
+        /// Record calls to this number.
+        #[arg(long)]
+        record: bool,
     },
+    /// One number per line: number, target, "record" when calls are recorded.
     List,
     Remove {
         number: String,
+    },
+    /// Switch recording of calls to NUMBER on or off.
+    Record {
+        number: String,
+        state: OnOff,
     },
 }
 
@@ -63,11 +72,49 @@ pub enum RouteCommand {
         /// Lower is tried first (default: after every other route).
         #[arg(long)]
         priority: Option<i64>,
+        /// Record calls that leave through this route.
+        #[arg(long)]
+        record: bool,
     },
+    /// In the order routes are tried; "record" when calls are recorded.
     List,
     Remove {
         id: String,
     },
+    /// Switch recording of calls through route ID on or off.
+    Record {
+        id: String,
+        state: OnOff,
+    },
+}
+
+/// The argument of `number record` and `route record`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn is_on(self) -> bool {
+        self == OnOff::On
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            OnOff::On => "on",
+            OnOff::Off => "off",
+        }
+    }
+}
+
+/// The last column of `number list` and `route list`.
+fn record_column(record: bool) -> &'static str {
+    if record {
+        "record"
+    } else {
+        ""
+    }
 }
 
 fn check_ip_spec(spec: &str) -> Result<()> {
@@ -150,7 +197,7 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
 
 pub async fn number(store: &Store, cmd: NumberCommand) -> Result<()> {
     match cmd {
-        NumberCommand::Add { number, to } => {
+        NumberCommand::Add { number, to, record } => {
             let (kind, target) = to.split_once(':').with_context(|| {
                 format!("--to {to:?}: expected user:NAME, trunk:NAME, persona:NAME or queue:NAME")
             })?;
@@ -171,14 +218,24 @@ pub async fn number(store: &Store, cmd: NumberCommand) -> Result<()> {
             }
             store
                 .numbers()
-                .create(&number, kind, target)
+                .create(&number, kind, target, record)
                 .await
                 .with_context(|| format!("adding number {number}"))?;
-            println!("number {number} -> {kind}:{target}");
+            if record {
+                println!("number {number} -> {kind}:{target} (recorded)");
+            } else {
+                println!("number {number} -> {kind}:{target}");
+            }
         }
         NumberCommand::List => {
             for n in store.numbers().list().await? {
-                println!("{}\t{}:{}", n.number, n.target_kind, n.target);
+                println!(
+                    "{}\t{}:{}\t{}",
+                    n.number,
+                    n.target_kind,
+                    n.target,
+                    record_column(n.record)
+                );
             }
         }
         NumberCommand::Remove { number } => {
@@ -186,6 +243,12 @@ pub async fn number(store: &Store, cmd: NumberCommand) -> Result<()> {
                 bail!("no number {number}");
             }
             println!("number {number} removed");
+        }
+        NumberCommand::Record { number, state } => {
+            if !store.numbers().set_record(&number, state.is_on()).await? {
+                bail!("no number {number}");
+            }
+            println!("number {number}: recording {}", state.as_str());
         }
     }
     Ok(())
@@ -199,21 +262,32 @@ pub async fn route(store: &Store, cmd: RouteCommand) -> Result<()> {
             strip,
             prepend,
             priority,
+            record,
         } => {
             regex::Regex::new(&pattern)
                 .with_context(|| format!("--pattern {pattern:?} is not a valid regex"))?;
             let r = store
                 .routes()
-                .create(&pattern, &trunk, strip, &prepend, priority)
+                .create(&pattern, &trunk, strip, &prepend, priority, record)
                 .await
                 .with_context(|| format!("adding route via trunk {trunk}"))?;
-            println!("route {} added (priority {})", r.id, r.priority);
+            if record {
+                println!("route {} added (priority {}, recorded)", r.id, r.priority);
+            } else {
+                println!("route {} added (priority {})", r.id, r.priority);
+            }
         }
         RouteCommand::List => {
             for r in store.routes().list().await? {
                 println!(
-                    "{}\t{}\t{}\ttrunk={}\tstrip={}\tprepend={}",
-                    r.id, r.priority, r.pattern, r.trunk, r.strip, r.prepend
+                    "{}\t{}\t{}\ttrunk={}\tstrip={}\tprepend={}\t{}",
+                    r.id,
+                    r.priority,
+                    r.pattern,
+                    r.trunk,
+                    r.strip,
+                    r.prepend,
+                    record_column(r.record)
                 );
             }
         }
@@ -222,6 +296,12 @@ pub async fn route(store: &Store, cmd: RouteCommand) -> Result<()> {
                 bail!("no route {id}");
             }
             println!("route {id} removed");
+        }
+        RouteCommand::Record { id, state } => {
+            if !store.routes().set_record(&id, state.is_on()).await? {
+                bail!("no route {id}");
+            }
+            println!("route {id}: recording {}", state.as_str());
         }
     }
     Ok(())
