@@ -68,6 +68,21 @@ impl ServerTransaction {
         self.respond(self.response(status))
     }
 
+    /// Answers with a bare status and waits until the response has gone
+    /// to the transport, for a TU that must not let a request of its own
+    /// overtake it (the NOTIFY after a REFER's 202, RFC 3515 §2.4.4).
+    pub async fn reply_sent(&self, status: u16) -> Result<(), TransactionError> {
+        self.reply(status)?;
+        let (sent, flushed) = tokio::sync::oneshot::channel();
+        self.input
+            .send(ServerInput::Sync(sent))
+            .map_err(|_| TransactionError::Terminated)?;
+        // A transaction that ends with this response drops the sender, but
+        // only after its driver has flushed it: either way it has gone.
+        let _ = flushed.await;
+        Ok(())
+    }
+
     /// The next event of this transaction (CANCEL, ACK, timeout); None once
     /// it has terminated.
     pub async fn next_event(&mut self) -> Option<ServerEvent> {

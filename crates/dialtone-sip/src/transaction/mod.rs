@@ -69,6 +69,9 @@ pub(crate) enum ServerInput {
     Ack2xx(Request),
     /// A CANCEL for this INVITE.
     Cancel,
+    /// Answered once every response queued before it has gone to the
+    /// transport (the driver flushes after each input).
+    Sync(tokio::sync::oneshot::Sender<()>),
 }
 
 #[derive(Debug)]

@@ -122,6 +122,9 @@ impl Machine for ServerInvite {
                     fx.tell_tu(ServerEvent::Cancelled);
                 }
             }
+            ServerInput::Sync(sent) => {
+                let _ = sent.send(());
+            }
         }
     }
 

@@ -63,6 +63,9 @@ impl Machine for ServerNonInvite {
                 _ => {}
             },
             ServerInput::Ack2xx(_) | ServerInput::Cancel => {}
+            ServerInput::Sync(sent) => {
+                let _ = sent.send(());
+            }
         }
     }
 

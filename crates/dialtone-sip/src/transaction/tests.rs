@@ -333,6 +333,24 @@ async fn server_non_invite_over_tcp_ends_at_once() {
     assert_eq!(layer.counts(), (0, 0), "Timer J is zero on TCP");
 }
 
+/// `reply_sent` returns only once the response is with the transport, so
+/// a request the TU sends next cannot overtake it (REFER's 202, then
+/// NOTIFY). Checked on UDP (the transaction lives on) and TCP (it ends
+/// with this response).
+#[tokio::test(start_paused = true)]
+async fn reply_sent_returns_after_the_response_has_gone() {
+    for (branch, peer) in [("z9hG4bKsent1", udp()), ("z9hG4bKsent2", tcp())] {
+        let (layer, mut sink) = layer();
+        let tx = server_tx(layer.on_incoming(incoming(request("REFER", branch), peer)));
+        assert!(sink.try_recv().is_err());
+        tx.reply_sent(202).await.unwrap_or_else(|e| panic!("{e}"));
+        let (_, r) = sink
+            .try_recv()
+            .unwrap_or_else(|e| panic!("202 not yet sent: {e}"));
+        assert_eq!(code(&r), 202);
+    }
+}
+
 // ---- server INVITE (Figure 7 + RFC 6026) ----
 
 #[tokio::test(start_paused = true)]

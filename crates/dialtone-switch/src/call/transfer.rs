@@ -171,7 +171,7 @@ impl Call {
                 let _ = tx.respond(with_reason(tx.response(400), "Bad Replaces In Refer-To"));
                 return;
             };
-            let _ = tx.reply(202);
+            let _ = tx.reply_sent(202).await;
             self.notify_refer(from, 100, "Trying", false);
             let pick = Pick::OtherThan {
                 call_id: replaces.call_id.clone(),
@@ -196,7 +196,7 @@ impl Call {
             (Some(u), true) => Destination::Dial(u),
             _ => Destination::Uri(dialtone_sip::message::uri::format_uri(uri)),
         };
-        let _ = tx.reply(202);
+        let _ = tx.reply_sent(202).await;
         self.notify_refer(from, 100, "Trying", false);
         self.transfer(keep, dest, None, Some(from)).await;
     }
