@@ -4,6 +4,9 @@ UA on 127.0.0.2 with its own RTP socket). Each side plays a tone; each must
 hear the other's, through dialtone's Opus <-> PCMU transcoder, and the
 call's recording must hold the two parties on its two channels.
 
+A phone that speaks only G.722 and one that speaks only Opus hear each
+other in wideband: tones above 4 kHz cross dialtone's G.722 <-> Opus path.
+
 Also: two parties with a codec in common are relayed untouched (no
 transcoding, payload types renumbered per leg)."""
 
@@ -24,6 +27,7 @@ from siptool import (RtpPeer, SipUA, answer_call, dominant_frequency, place_call
 PW = "s3cret-pw"
 TRUNK_IP = "127.0.0.2"
 OPUS_ONLY = [m for m in ("opus",) if os.path.exists(f"/usr/lib/baresip/modules/{m}.so")]
+G722_AND_OPUS = all(os.path.exists(f"/usr/lib/baresip/modules/{m}.so") for m in ("g722", "opus"))
 
 
 def pcmu_answer(ip: str, port: int) -> bytes:
@@ -147,6 +151,47 @@ def test_opus_phone_calls_pcmu_trunk_through_the_transcoder(switch, baresip, tmp
     fr, _ = dominant_frequency(right, rate)
     assert abs(fl - 1000) <= 20, f"left channel (alice) is {fl} Hz, not 1000"
     assert abs(fr - 400) <= 15, f"right channel (the trunk) is {fr} Hz, not 400"
+
+
+@pytest.mark.skipif(not G722_AND_OPUS, reason="baresip's g722 or opus module is not installed")
+def test_g722_phone_and_opus_phone_hear_each_other_in_wideband(switch, baresip, tmp_path):
+    """alice's baresip has only its g722 module (spandsp's G.722), bob's only
+    opus. dialtone offers bob G.722 plus what it transcodes, bob picks Opus,
+    and the two legs meet at 16 kHz PCM: alice's 6 kHz tone reaches bob and
+    bob's 5 kHz tone reaches alice, which no narrowband path could carry."""
+    d = switch
+    d.add_user("bob", PW)
+    tone_a, tone_b = tmp_path / "tone6000.wav", tmp_path / "tone5000.wav"
+    write_tone_wav(tone_a, 6000, seconds=30, rate=16000)
+    write_tone_wav(tone_b, 5000, seconds=30, rate=48000)
+    bob = baresip("bob", PW, d.sip_port, play=tone_b, record=True, answermode="auto", codecs=("opus",))
+    alice = baresip("alice", PW, d.sip_port, play=tone_a, record=True, codecs=("g722",))
+    assert bob.wait_registered() and alice.wait_registered(), alice.log() + bob.log()
+    alice.dial(f"sip:bob@{LOOPBACK}:{d.sip_port}")
+    assert alice.wait_log(r"Call established", 15), f"alice's call was not established:\n{alice.log()}"
+    time.sleep(4)
+    alice.hangup()
+    assert bob.wait_log(r"terminated|session closed", 10), bob.log()
+    time.sleep(0.5)
+
+    heard_b = bob.recordings("dec")
+    assert heard_b, f"bob recorded nothing ({bob.record_dir})"
+    b_samples, b_rate = wav_samples(heard_b[-1])
+    assert len(b_samples) > 2 * b_rate, f"bob heard only {len(b_samples) / b_rate:.2f} s"
+    fb, share = dominant_frequency(b_samples, b_rate, hi=8000)
+    assert abs(fb - 6000) <= 30, f"bob heard {fb} Hz ({share:.0%}), not alice's 6000 Hz"
+    heard_a = alice.recordings("dec")
+    assert heard_a, f"alice recorded nothing ({alice.record_dir})"
+    a_samples, a_rate = wav_samples(heard_a[-1])
+    assert a_rate == 16000, f"alice's G.722 decoder ran at {a_rate} Hz"
+    assert len(a_samples) > 2 * a_rate, f"alice heard only {len(a_samples) / a_rate:.2f} s"
+    fa, share = dominant_frequency(a_samples, a_rate)
+    assert abs(fa - 5000) <= 30, f"alice heard {fa} Hz ({share:.0%}), not bob's 5000 Hz"
+    assert rms(a_samples[a_rate:]) > 0.05, "alice's audio is nearly silent"
+
+    rec = d.wait_calls(1, timeout=10)[0]
+    codecs = (rec.get("codecs") or "").lower()
+    assert "g722/8000" in codecs and "opus/48000" in codecs, f"record codecs: {rec.get('codecs')}"
 
 
 def test_shared_codec_is_relayed_untouched_with_per_leg_payload_types(switch):

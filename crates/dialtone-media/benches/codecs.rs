@@ -1,5 +1,6 @@
 //! Codec cost per 20 ms frame: G.711 (table-driven, against a same-run
-//! formula baseline) and Opus at narrowband, wideband and fullband.
+//! formula baseline), Opus at narrowband, wideband and fullband, and G.722
+//! (against G.711 and wideband Opus in the same run).
 //!
 //! Run: `cargo bench -p dialtone-media --bench codecs`
 //! The input is a speech-like signal: a 120-180 Hz gliding voiced source
@@ -186,26 +187,46 @@ fn bench_g711(c: &mut Criterion) {
     // The same through the boxed Decoder/Encoder the pipeline uses (adds the
     // PLC history bookkeeping and a virtual call).
     let mut group = c.benchmark_group("g711_trait_20ms");
-    let mut enc = codec::encoder(&Codec::pcmu(), 8000).expect("PCMU encoder");
-    let mut dec = codec::decoder(&Codec::pcmu(), 8000).expect("PCMU decoder");
-    let (mut bytes, mut samples, mut i) = (Vec::with_capacity(160), Vec::with_capacity(160), 0);
-    group.bench_function("pcmu_encode", |b| {
+    bench_codec(&mut group, "pcmu", &Codec::pcmu(), 8000);
+    group.finish();
+}
+
+/// Encoding and decoding one 20 ms frame of speech-like PCM at `rate`
+/// through the boxed [`codec::Encoder`] / [`codec::Decoder`] the pipeline
+/// uses, as `encode/<label>` and `decode/<label>`.
+fn bench_codec(group: &mut Group<'_>, label: &str, codec: &Codec, rate: u32) {
+    let pcm = speech_like(rate);
+    let frames: Vec<&[i16]> = pcm.chunks_exact(rate as usize / 50).collect();
+    let mut enc = codec::encoder(codec, rate).expect("encoder");
+    let packets: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut p = Vec::new();
+            enc.encode(f, &mut p).expect("encode");
+            p
+        })
+        .collect();
+    let mut out = Vec::with_capacity(1500);
+    let mut i = 0;
+    group.bench_function(BenchmarkId::new("encode", label), |b| {
         b.iter(|| {
-            bytes.clear();
-            enc.encode(black_box(frames[i % FRAMES]), &mut bytes)
+            out.clear();
+            enc.encode(black_box(frames[i % FRAMES]), &mut out)
                 .expect("encode");
             i += 1;
         })
     });
-    group.bench_function("pcmu_decode", |b| {
+    let mut dec = codec::decoder(codec, rate).expect("decoder");
+    let mut pcm_out = Vec::with_capacity(960);
+    let mut i = 0;
+    group.bench_function(BenchmarkId::new("decode", label), |b| {
         b.iter(|| {
-            samples.clear();
-            dec.decode(black_box(&payloads[i % FRAMES]), &mut samples)
+            pcm_out.clear();
+            dec.decode(black_box(&packets[i % FRAMES]), &mut pcm_out)
                 .expect("decode");
             i += 1;
         })
     });
-    group.finish();
 }
 
 fn bench_opus(c: &mut Criterion) {
@@ -220,41 +241,26 @@ fn bench_opus(c: &mut Criterion) {
             max_playback_rate,
             ..OpusParams::default()
         });
-        let pcm = speech_like(rate);
-        let frames: Vec<&[i16]> = pcm.chunks_exact(rate as usize / 50).collect();
-        let mut enc = codec::encoder(&codec, rate).expect("opus encoder");
-        let packets: Vec<Vec<u8>> = frames
-            .iter()
-            .map(|f| {
-                let mut p = Vec::new();
-                enc.encode(f, &mut p).expect("encode");
-                p
-            })
-            .collect();
-        let mut out = Vec::with_capacity(1500);
-        let mut i = 0;
-        group.bench_function(BenchmarkId::new("encode", name), |b| {
-            b.iter(|| {
-                out.clear();
-                enc.encode(black_box(frames[i % FRAMES]), &mut out)
-                    .expect("encode");
-                i += 1;
-            })
-        });
-        let mut dec = codec::decoder(&codec, rate).expect("opus decoder");
-        let mut pcm_out = Vec::with_capacity(960);
-        let mut i = 0;
-        group.bench_function(BenchmarkId::new("decode", name), |b| {
-            b.iter(|| {
-                pcm_out.clear();
-                dec.decode(black_box(&packets[i % FRAMES]), &mut pcm_out)
-                    .expect("decode");
-                i += 1;
-            })
-        });
+        bench_codec(&mut group, name, &codec, rate);
     }
     group.finish();
 }
 
-criterion_group!(benches, bench_g711, bench_opus);
+/// G.722 against the two codecs a call would use instead, in the same run:
+/// G.711 (narrowband, the cheapest) and Opus at 16 kHz (the other wideband
+/// codec).
+fn bench_g722(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wideband_20ms");
+    bench_codec(&mut group, "g722_16k", &Codec::g722(), 16000);
+    bench_codec(
+        &mut group,
+        "opus_wb_16k",
+        &Codec::opus(OpusParams::default()),
+        16000,
+    );
+    bench_codec(&mut group, "pcmu_8k", &Codec::pcmu(), 8000);
+    group.finish();
+}
+
+criterion_group!(benches, bench_g711, bench_opus, bench_g722);
 criterion_main!(benches);

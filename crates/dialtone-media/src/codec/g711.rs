@@ -9,12 +9,10 @@
 //! (µ-law, 14 bits → 16384 entries) or `x >> 4` (A-law, 12 bits → 4096
 //! entries). All tables are built at compile time by `const fn`s.
 //!
-//! [`G711Decoder`] adds packet loss concealment in the spirit of G.711
-//! Appendix I (simplified): the last pitch period of the decoded history is
-//! repeated, unattenuated for 10 ms, then faded linearly (−20 % per 10 ms) to
-//! silence at 60 ms; the first good frame after a loss is cross-faded in
-//! over 4 ms.
+//! [`G711Decoder`] conceals lost packets with [`Plc`], in the spirit of
+//! G.711 Appendix I.
 
+use super::plc::Plc;
 use super::{CodecError, Decoder, Encoder};
 
 /// µ-law code of a 14-bit two's-complement sample (`x >> 2`), per the STL.
@@ -188,7 +186,7 @@ impl G711Decoder {
         }
         Ok(G711Decoder {
             law,
-            plc: Plc::default(),
+            plc: Plc::new(8000),
         })
     }
 }
@@ -247,124 +245,4 @@ impl Encoder for G711Encoder {
         }
         Ok(())
     }
-}
-
-/// History kept for concealment: 48.75 ms, as in G.711 Appendix I.
-const HISTORY: usize = 390;
-/// Pitch search range, 5..15 ms at 8 kHz.
-const PITCH_MIN: usize = 40;
-const PITCH_MAX: usize = 120;
-/// Correlation window for the pitch search (20 ms).
-const CORR_LEN: usize = 160;
-/// Concealed samples played unattenuated (10 ms).
-const FLAT: usize = 80;
-/// Samples over which the gain then falls to zero (50 ms: −20 % per 10 ms).
-const FADE: usize = 400;
-/// Cross-fade from concealment back into real audio (4 ms).
-const MERGE: usize = 32;
-
-/// Packet loss concealment state for 8 kHz PCM.
-#[derive(Default)]
-pub(crate) struct Plc {
-    /// The last up to [`HISTORY`] samples of real (or merged) audio.
-    history: Vec<i16>,
-    /// Samples concealed in the current loss burst (0: not concealing).
-    lost: usize,
-    /// The pitch period being repeated, taken from the history.
-    period: Vec<i16>,
-    /// Position in `period` of the next concealment sample.
-    phase: usize,
-}
-
-impl Plc {
-    /// Gain (out of 1.0) of the `n`th concealed sample of a loss burst.
-    fn gain(n: usize) -> f32 {
-        if n < FLAT {
-            1.0
-        } else if n < FLAT + FADE {
-            1.0 - (n - FLAT) as f32 / FADE as f32
-        } else {
-            0.0
-        }
-    }
-
-    /// The next synthetic sample; advances the concealment.
-    fn next_synthetic(&mut self) -> i16 {
-        let value = if self.period.is_empty() {
-            0.0
-        } else {
-            let v = self.period[self.phase];
-            self.phase = (self.phase + 1) % self.period.len();
-            f32::from(v) * Self::gain(self.lost)
-        };
-        self.lost += 1;
-        value as i16
-    }
-
-    /// Takes in decoded audio, merging it with the concealment if a loss
-    /// just ended, and records it as history.
-    pub(crate) fn good(&mut self, pcm: &mut [i16]) {
-        if self.lost > 0 {
-            let n = pcm.len().min(MERGE);
-            for (i, sample) in pcm.iter_mut().take(n).enumerate() {
-                let synthetic = f32::from(self.next_synthetic());
-                let w = (i + 1) as f32 / (MERGE + 1) as f32;
-                *sample = (synthetic * (1.0 - w) + f32::from(*sample) * w) as i16;
-            }
-            self.lost = 0;
-        }
-        if pcm.len() >= HISTORY {
-            self.history.clear();
-            self.history.extend_from_slice(&pcm[pcm.len() - HISTORY..]);
-        } else {
-            let excess = (self.history.len() + pcm.len()).saturating_sub(HISTORY);
-            self.history.drain(..excess);
-            self.history.extend_from_slice(pcm);
-        }
-    }
-
-    /// Appends `samples` concealment samples to `out`.
-    pub(crate) fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
-        if self.lost == 0 {
-            let period = pitch_period(&self.history);
-            self.period.clear();
-            self.period
-                .extend_from_slice(&self.history[self.history.len() - period..]);
-            self.phase = 0;
-        }
-        out.reserve(samples);
-        for _ in 0..samples {
-            let s = self.next_synthetic();
-            out.push(s);
-        }
-    }
-}
-
-/// The pitch period (in samples) that best predicts the end of `history`
-/// from itself, searched over 5..15 ms; the whole history when it is too
-/// short to search.
-fn pitch_period(history: &[i16]) -> usize {
-    let n = history.len();
-    if n < CORR_LEN + PITCH_MAX {
-        return n.min(CORR_LEN);
-    }
-    let target = &history[n - CORR_LEN..];
-    let mut best = (PITCH_MIN, f64::MIN);
-    for p in PITCH_MIN..=PITCH_MAX {
-        let lagged = &history[n - CORR_LEN - p..n - p];
-        let (mut corr, mut energy) = (0i64, 0i64);
-        for (&a, &b) in target.iter().zip(lagged) {
-            corr += i64::from(a) * i64::from(b);
-            energy += i64::from(b) * i64::from(b);
-        }
-        let score = if energy == 0 {
-            0.0
-        } else {
-            corr as f64 * (corr as f64).abs() / energy as f64
-        };
-        if score > best.1 {
-            best = (p, score);
-        }
-    }
-    best.0
 }

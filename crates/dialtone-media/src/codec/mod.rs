@@ -1,18 +1,22 @@
-//! Audio codecs: G.711 (µ-law, A-law), Opus (libopus via audiopus), and
-//! RFC 4733 telephone-event.
+//! Audio codecs: G.711 (µ-law, A-law), G.722, Opus (libopus via audiopus),
+//! and RFC 4733 telephone-event.
 //!
 //! Call control describes a negotiated payload type as a [`Codec`] (usually
 //! via [`Codec::from_rtpmap`]); [`decoder`] and [`encoder`] then give boxed
 //! [`Decoder`]s / [`Encoder`]s working on mono `i16` PCM at a chosen rate.
-//! G.711 only works at 8 kHz (the caller resamples); Opus works at any of
-//! the rates libopus supports (8/12/16/24/48 kHz).
+//! G.711 only works at 8 kHz and G.722 at 16 kHz (the caller resamples);
+//! Opus works at any of the rates libopus supports (8/12/16/24/48 kHz).
 
 pub mod dtmf;
 pub mod g711;
+mod g722;
 mod opus;
+mod plc;
 
 #[cfg(test)]
 mod tests_g711;
+#[cfg(test)]
+mod tests_g722;
 #[cfg(test)]
 mod tests_opus;
 
@@ -23,6 +27,9 @@ pub enum CodecKind {
     Pcmu,
     /// G.711 A-law (static payload type 8).
     Pcma,
+    /// G.722 at 64 kbit/s (static payload type 9; 16 kHz audio on an
+    /// 8000 Hz RTP clock).
+    G722,
     /// Opus (RFC 6716, RTP payload format RFC 7587).
     Opus,
 }
@@ -144,6 +151,14 @@ impl Codec {
         }
     }
 
+    /// G.722.
+    pub fn g722() -> Codec {
+        Codec {
+            kind: CodecKind::G722,
+            opus: OpusParams::default(),
+        }
+    }
+
     /// Opus with the far end's fmtp parameters.
     pub fn opus(params: OpusParams) -> Codec {
         Codec {
@@ -152,8 +167,8 @@ impl Codec {
         }
     }
 
-    /// From an SDP rtpmap (+ fmtp): `PCMU/8000`, `PCMA/8000` (channels None
-    /// or 1), `opus/48000/2` (channels must be 2 per RFC 7587, None is
+    /// From an SDP rtpmap (+ fmtp): `PCMU/8000`, `PCMA/8000`, `G722/8000`
+    /// (channels None or 1), `opus/48000/2` (channels must be 2 per RFC 7587, None is
     /// accepted too); the encoding name is case-insensitive. None for
     /// anything else.
     pub fn from_rtpmap(
@@ -162,11 +177,13 @@ impl Codec {
         channels: Option<u8>,
         fmtp: Option<&str>,
     ) -> Option<Codec> {
-        let g711_channels_ok = matches!(channels, None | Some(1));
-        if encoding.eq_ignore_ascii_case("PCMU") && clock_rate == 8000 && g711_channels_ok {
+        let mono_8000 = clock_rate == 8000 && matches!(channels, None | Some(1));
+        if encoding.eq_ignore_ascii_case("PCMU") && mono_8000 {
             Some(Codec::pcmu())
-        } else if encoding.eq_ignore_ascii_case("PCMA") && clock_rate == 8000 && g711_channels_ok {
+        } else if encoding.eq_ignore_ascii_case("PCMA") && mono_8000 {
             Some(Codec::pcma())
+        } else if encoding.eq_ignore_ascii_case("G722") && mono_8000 {
+            Some(Codec::g722())
         } else if encoding.eq_ignore_ascii_case("opus")
             && clock_rate == 48000
             && matches!(channels, None | Some(2))
@@ -177,29 +194,32 @@ impl Codec {
         }
     }
 
-    /// RTP clock rate: 8000 for G.711, 48000 for Opus.
+    /// RTP clock rate: 8000 for G.711 and G.722 (RFC 3551 §4.5.2), 48000
+    /// for Opus.
     pub fn clock_rate(&self) -> u32 {
         match self.kind {
-            CodecKind::Pcmu | CodecKind::Pcma => 8000,
+            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => 8000,
             CodecKind::Opus => 48000,
         }
     }
 
-    /// The PCM rate this codec carries best: 8000 for G.711; for Opus 48000
-    /// limited by `max_playback_rate`, rounded up to one of
-    /// 8000/12000/16000/24000/48000.
+    /// The PCM rate this codec carries best: 8000 for G.711, 16000 for
+    /// G.722; for Opus 48000 limited by `max_playback_rate`, rounded up to
+    /// one of 8000/12000/16000/24000/48000.
     pub fn native_rate(&self) -> u32 {
         match self.kind {
             CodecKind::Pcmu | CodecKind::Pcma => 8000,
+            CodecKind::G722 => g722::RATE,
             CodecKind::Opus => opus_rate_at_least(self.opus.max_playback_rate),
         }
     }
 
-    /// The SDP encoding name: `"PCMU"`, `"PCMA"` or `"opus"`.
+    /// The SDP encoding name: `"PCMU"`, `"PCMA"`, `"G722"` or `"opus"`.
     pub fn encoding_name(&self) -> &'static str {
         match self.kind {
             CodecKind::Pcmu => "PCMU",
             CodecKind::Pcma => "PCMA",
+            CodecKind::G722 => "G722",
             CodecKind::Opus => "opus",
         }
     }
@@ -228,8 +248,8 @@ pub enum CodecError {
     /// relayed).
     #[error("no codec for {0}")]
     Unsupported(String),
-    /// The codec cannot work on PCM at this rate (G.711: only 8000; Opus:
-    /// 8000/12000/16000/24000/48000).
+    /// The codec cannot work on PCM at this rate (G.711: only 8000; G.722:
+    /// only 16000; Opus: 8000/12000/16000/24000/48000).
     #[error("unsupported PCM rate {0} Hz for this codec")]
     UnsupportedRate(u32),
     /// libopus reported an error.
@@ -250,8 +270,9 @@ pub trait Decoder: Send {
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, CodecError>;
 
     /// Packet loss concealment: appends `samples` samples standing in for a
-    /// lost packet (Opus: decoder PLC; G.711: pitch-period repetition of the
-    /// last audio, fading to silence after 60 ms; silence before any audio).
+    /// lost packet (Opus: decoder PLC; G.711 and G.722: pitch-period
+    /// repetition of the last audio, fading to silence after 60 ms; silence
+    /// before any audio).
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>);
 
     /// Recovers the lost packet just before `next` from `next`'s in-band
@@ -276,13 +297,14 @@ pub trait Encoder: Send {
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
 
-/// A decoder producing mono PCM at `rate`. G.711: only 8000
-/// ([`CodecError::UnsupportedRate`] otherwise; the caller resamples). Opus:
-/// 8000/12000/16000/24000/48000.
+/// A decoder producing mono PCM at `rate`. G.711: only 8000, G.722: only
+/// 16000 ([`CodecError::UnsupportedRate`] otherwise; the caller resamples).
+/// Opus: 8000/12000/16000/24000/48000.
 pub fn decoder(codec: &Codec, rate: u32) -> Result<Box<dyn Decoder>, CodecError> {
     match codec.kind {
         CodecKind::Pcmu => Ok(Box::new(g711::G711Decoder::new(g711::Law::Ulaw, rate)?)),
         CodecKind::Pcma => Ok(Box::new(g711::G711Decoder::new(g711::Law::Alaw, rate)?)),
+        CodecKind::G722 => Ok(Box::new(g722::G722Decoder::new(rate)?)),
         CodecKind::Opus => Ok(Box::new(opus::OpusDecoder::new(rate)?)),
     }
 }
@@ -300,6 +322,7 @@ pub fn encoder(codec: &Codec, rate: u32) -> Result<Box<dyn Encoder>, CodecError>
     match codec.kind {
         CodecKind::Pcmu => Ok(Box::new(g711::G711Encoder::new(g711::Law::Ulaw, rate)?)),
         CodecKind::Pcma => Ok(Box::new(g711::G711Encoder::new(g711::Law::Alaw, rate)?)),
+        CodecKind::G722 => Ok(Box::new(g722::G722Encoder::new(rate)?)),
         CodecKind::Opus => Ok(Box::new(opus::OpusEncoder::new(&codec.opus, rate)?)),
     }
 }

@@ -64,7 +64,7 @@ impl Voice {
     fn new(codec: &Codec, pt: u8, freq: f64, ssrc: u32) -> Voice {
         let rate = match codec.kind {
             CodecKind::Opus => 48000,
-            _ => 8000,
+            _ => codec.native_rate(),
         };
         Voice {
             pt,
@@ -210,7 +210,7 @@ fn decode(codec: &Codec, rate: u32, payloads: &[Vec<u8>]) -> Vec<i16> {
 /// gap that the receiving side conceals), and the median window's level of
 /// `freq` is `AMP` ± `db_tolerance` (when given).
 fn assert_tone(pcm: &[i16], rate: u32, freq: f64, db_tolerance: Option<f64>) {
-    let (lo, hi) = (100.0, 3500.0);
+    let (lo, hi) = (100.0, f64::from(rate) * 0.45);
     let f = dominant_frequency(pcm, rate, lo, hi);
     let win = rate as usize / 10;
     let windows: Vec<(f64, f64)> = pcm
@@ -296,6 +296,48 @@ async fn opus_and_pcmu_are_transcoded_both_ways() {
     );
     assert_eq!((ja.received, jb.received), (N as u64, N as u64));
     assert!(sb.rtp_out >= at_b.len() as u64 && sa.rtp_out >= at_a.len() as u64);
+}
+
+/// G.722 and Opus meet at 16 kHz: tones above 4 kHz, which no narrowband
+/// path could carry, cross in both directions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g722_and_opus_are_transcoded_wideband() {
+    let eng = engine(33000..=33009, Duration::ZERO);
+    let (a, b) = (Phone::new().await, Phone::new().await);
+    let (ea, eb) = legs(&eng, &a, &b).await;
+    ea.set_format(StreamFormat::of(Codec::g722(), 9).with_dtmf(101, 8000));
+    eb.set_format(opus_format(111));
+    let (a_port, b_port) = (ea.local(), eb.local());
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let bridge = Bridge::start(ea, eb, tx);
+
+    const N: usize = 75;
+    const A_WIDE: f64 = 6000.0;
+    const B_WIDE: f64 = 5000.0;
+    let from_a = Voice::new(&Codec::g722(), 9, A_WIDE, 0xa2).packets(N);
+    let from_b = Voice::new(&opus(), 111, B_WIDE, 0xb2).packets(N);
+    let until = Instant::now() + FRAME * N as u32 + TAIL;
+    let ((), (), at_a, at_b) = tokio::join!(
+        play(&a, a_port, paced(from_a)),
+        play(&b, b_port, paced(from_b)),
+        listen(&a, until),
+        listen(&b, until),
+    );
+    bridge.stop().await;
+
+    // A hears G.722: 160-byte payloads on the 8000 Hz clock (ts +160).
+    assert_one_stream(&at_a);
+    let g722 = voice(&at_a, 9, 160, Some(160));
+    assert!(g722.len() >= N * 3 / 4, "{} G.722 packets", g722.len());
+    let pcm = decode(&Codec::g722(), 16000, &g722);
+    assert_tone(frames(&pcm, 16000, 10, 40), 16000, B_WIDE, Some(2.0));
+
+    // B hears Opus carrying A's 6 kHz.
+    assert_one_stream(&at_b);
+    let op = voice(&at_b, 111, 960, None);
+    assert!(op.len() >= N * 3 / 4, "{} Opus packets", op.len());
+    let pcm = decode(&opus(), 48000, &op);
+    assert_tone(frames(&pcm, 48000, 10, 40), 48000, A_WIDE, Some(2.0));
 }
 
 /// Checks the telephone-event packets of payload type `pt` among `pkts`:

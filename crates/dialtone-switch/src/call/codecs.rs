@@ -4,7 +4,7 @@
 //! The policy, as a telecom engineer expects of a B2BUA that can transcode:
 //! - An offer relayed to the other party keeps the offerer's codecs first,
 //!   in its order, then adds the codecs dialtone can transcode that are
-//!   missing (Opus, PCMU, PCMA), each with telephone-event at its clock rate
+//!   missing (Opus, G.722, PCMU, PCMA), each with telephone-event at its clock rate
 //!   when the offerer does DTMF. So the far end picks a shared codec when
 //!   it has one (relayed untouched), and a transcodable one otherwise,
 //!   instead of failing with 488.
@@ -35,6 +35,7 @@ fn opus_fmtp() -> String {
 fn transcodable() -> Vec<Format> {
     vec![
         Format::new(111, "opus", 48000, Some(2)).with_fmtp(opus_fmtp()),
+        Format::new(9, "G722", 8000, None),
         Format::new(0, "PCMU", 8000, None),
         Format::new(8, "PCMA", 8000, None),
     ]
@@ -57,12 +58,12 @@ pub fn offer_formats(source: &[Format]) -> Vec<Format> {
     }
     let mut list = append_formats(source, &transcodable());
     if source.iter().any(Format::is_telephone_event) {
-        let mut rates: Vec<u32> = list
-            .iter()
-            .filter(|f| f.is_voice())
-            .map(|f| f.clock_rate)
-            .collect();
-        rates.dedup();
+        let mut rates: Vec<u32> = Vec::new();
+        for f in list.iter().filter(|f| f.is_voice()) {
+            if !rates.contains(&f.clock_rate) {
+                rates.push(f.clock_rate);
+            }
+        }
         let events: Vec<Format> = rates
             .into_iter()
             .map(|rate| Format::new(101, "telephone-event", rate, None).with_fmtp(EVENTS_FMTP))
@@ -170,6 +171,7 @@ mod tests {
             [
                 "96 opus/48000",
                 "97 telephone-event/48000",
+                "9 G722/8000",
                 "0 PCMU/8000",
                 "8 PCMA/8000",
                 "101 telephone-event/8000"
@@ -190,7 +192,7 @@ mod tests {
         let offer = offer_formats(&[pcmu()]);
         assert_eq!(
             names(&offer),
-            ["0 PCMU/8000", "111 opus/48000", "8 PCMA/8000"]
+            ["0 PCMU/8000", "111 opus/48000", "9 G722/8000", "8 PCMA/8000"]
         );
     }
 
@@ -211,10 +213,13 @@ mod tests {
         assert_eq!(names(&ans), ["111 opus/48000", "101 telephone-event/48000"]);
         assert!(ans[0].fmtp.as_deref().unwrap().contains("useinbandfec=1"));
         // Nothing transcodable on offer, and the far end chose something else.
-        let g729 = [Format::new(18, "G729", 8000, None)];
-        assert!(answer_formats(&g729, &pcmu()).is_none());
+        let g729 = Format::new(18, "G729", 8000, None);
+        assert!(answer_formats(std::slice::from_ref(&g729), &pcmu()).is_none());
+        assert!(answer_formats(&[pcmu()], &g729).is_none());
+        // A G.722 phone whose call the far end took in PCMU keeps G.722.
         let g722 = Format::new(9, "G722", 8000, None);
-        assert!(answer_formats(&[pcmu()], &g722).is_none());
+        let ans = answer_formats(&[g722, te(101, 8000)], &pcmu()).unwrap();
+        assert_eq!(names(&ans), ["9 G722/8000", "101 telephone-event/8000"]);
     }
 
     #[test]
