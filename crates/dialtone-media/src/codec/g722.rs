@@ -55,7 +55,8 @@ impl Decoder for G722Decoder {
         if payload.is_empty() {
             return Err(CodecError::BadFrame("empty G.722 payload".into()));
         }
-        self.buf.resize(self.inner.max_decode_samples(payload.len()), 0);
+        self.buf
+            .resize(self.inner.max_decode_samples(payload.len()), 0);
         let n = self
             .inner
             .decode_into(payload, &mut self.buf)

@@ -70,7 +70,10 @@ fn bad_frames_are_errors() {
         enc.encode(&[0; 319], &mut Vec::new()),
         Err(CodecError::BadFrame(_))
     ));
-    assert!(matches!(dec.decode(&[], &mut out), Err(CodecError::BadFrame(_))));
+    assert!(matches!(
+        dec.decode(&[], &mut out),
+        Err(CodecError::BadFrame(_))
+    ));
     assert!(out.is_empty());
 }
 

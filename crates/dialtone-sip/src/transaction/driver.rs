@@ -4,7 +4,7 @@
 //! layer's tables once it reaches Terminated.
 
 use rsip::SipMessage;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::timer::{Timer, TimerConfig, TimerSet};
 use crate::transport::{Peer, Transports};
@@ -41,7 +41,10 @@ pub(crate) trait Machine: Send + 'static {
     fn is_terminated(&self) -> bool;
 }
 
-/// Drives `machine` until it terminates, then calls `done`.
+/// Drives `machine` until it terminates, then calls `done`. `started` is
+/// told once what the machine sent on starting (a client's request) has
+/// gone to the transport.
+#[allow(clippy::too_many_arguments)] // one call site, in the layer
 pub(crate) async fn run<M: Machine>(
     mut machine: M,
     mut inputs: mpsc::UnboundedReceiver<M::Input>,
@@ -49,6 +52,7 @@ pub(crate) async fn run<M: Machine>(
     transports: Transports,
     peer: Peer,
     config: TimerConfig,
+    started: Option<oneshot::Sender<()>>,
     done: impl FnOnce(),
 ) {
     let mut fx = Effects {
@@ -60,6 +64,9 @@ pub(crate) async fn run<M: Machine>(
     };
     machine.start(&mut fx);
     flush(&mut machine, &mut fx, &events, &transports, &peer).await;
+    if let Some(started) = started {
+        let _ = started.send(());
+    }
     while !machine.is_terminated() {
         let deadline = fx.timers.next_deadline();
         tokio::select! {

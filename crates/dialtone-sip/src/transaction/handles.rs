@@ -127,9 +127,20 @@ pub struct ClientTransaction {
     pub(super) request: Request,
     pub(super) peer: Peer,
     pub(super) events: mpsc::UnboundedReceiver<ClientEvent>,
+    pub(super) sent: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl ClientTransaction {
+    /// Waits until the request has gone to the transport (or failed to),
+    /// for a TU whose next request in the same dialog must not overtake
+    /// it: a receiver rejects a lower CSeq than one it has seen with 500
+    /// (RFC 3261 §12.2.2), as with a REFER's successive NOTIFYs.
+    pub async fn sent(&mut self) {
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.await;
+        }
+    }
+
     /// The request as sent (with our Via and branch).
     pub fn request(&self) -> &Request {
         &self.request

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use rsip::{Header, Method, Request, Response, SipMessage};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
@@ -177,9 +177,23 @@ impl TransactionLayer {
             events: Some(event_rx),
         };
         if req.method == Method::Invite {
-            self.spawn(ServerInvite::new(req), input_rx, event_tx, reply_to, done);
+            self.spawn(
+                ServerInvite::new(req),
+                input_rx,
+                event_tx,
+                reply_to,
+                None,
+                done,
+            );
         } else {
-            self.spawn(ServerNonInvite::new(), input_rx, event_tx, reply_to, done);
+            self.spawn(
+                ServerNonInvite::new(),
+                input_rx,
+                event_tx,
+                reply_to,
+                None,
+                done,
+            );
         }
         handle
     }
@@ -279,15 +293,32 @@ impl TransactionLayer {
                 .client
                 .remove_if(&key, |_, v| v.same_channel(&input_tx));
         };
+        let (sent_tx, sent_rx) = oneshot::channel();
         let handle = ClientTransaction {
             request: req.clone(),
             peer: to,
             events: event_rx,
+            sent: Some(sent_rx),
         };
+        let started = Some(sent_tx);
         if req.method == Method::Invite {
-            self.spawn(ClientInvite::new(req), input_rx, event_tx, to, done);
+            self.spawn(
+                ClientInvite::new(req),
+                input_rx,
+                event_tx,
+                to,
+                started,
+                done,
+            );
         } else {
-            self.spawn(ClientNonInvite::new(req), input_rx, event_tx, to, done);
+            self.spawn(
+                ClientNonInvite::new(req),
+                input_rx,
+                event_tx,
+                to,
+                started,
+                done,
+            );
         }
         Ok(handle)
     }
@@ -298,12 +329,13 @@ impl TransactionLayer {
         inputs: mpsc::UnboundedReceiver<M::Input>,
         events: mpsc::UnboundedSender<M::Event>,
         peer: Peer,
+        started: Option<oneshot::Sender<()>>,
         done: impl FnOnce() + Send + 'static,
     ) {
         let transports = self.inner.transports.clone();
         let config = self.inner.config;
         tokio::spawn(driver::run(
-            machine, inputs, events, transports, peer, config, done,
+            machine, inputs, events, transports, peer, config, started, done,
         ));
     }
 }

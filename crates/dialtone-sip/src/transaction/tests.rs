@@ -351,6 +351,24 @@ async fn reply_sent_returns_after_the_response_has_gone() {
     }
 }
 
+/// `sent` returns only once a client's request is with the transport, so
+/// two requests in one dialog leave in the order the TU made them.
+#[tokio::test(start_paused = true)]
+async fn client_sent_returns_after_the_request_has_gone() {
+    let (layer, mut sink) = layer();
+    for method in ["NOTIFY", "INVITE"] {
+        let mut tx = layer
+            .send_request(outgoing(method), udp())
+            .unwrap_or_else(|e| panic!("{e}"));
+        tx.sent().await;
+        let (_, m) = sink
+            .try_recv()
+            .unwrap_or_else(|e| panic!("{method} not yet sent: {e}"));
+        assert_eq!(self::method(&m), method);
+        tx.sent().await; // a second wait returns at once
+    }
+}
+
 // ---- server INVITE (Figure 7 + RFC 6026) ----
 
 #[tokio::test(start_paused = true)]

@@ -192,7 +192,12 @@ mod tests {
         let offer = offer_formats(&[pcmu()]);
         assert_eq!(
             names(&offer),
-            ["0 PCMU/8000", "111 opus/48000", "9 G722/8000", "8 PCMA/8000"]
+            [
+                "0 PCMU/8000",
+                "111 opus/48000",
+                "9 G722/8000",
+                "8 PCMA/8000"
+            ]
         );
     }
 

@@ -115,7 +115,7 @@ impl Call {
         self.b = Some(new);
         self.record.transferred(&self.legs[new].label);
         if let Some(n) = notify {
-            self.notify_refer(n, 200, "OK", true);
+            self.notify_refer(n, 200, "OK", true).await;
         }
         if let Some(old) = released {
             if self.legs[old].state == LegState::Connected {
@@ -142,7 +142,7 @@ impl Call {
     ) {
         tracing::info!(call = %self.id, code, reason, "transfer failed");
         if let Some(n) = notify {
-            self.notify_refer(n, code, reason, true);
+            self.notify_refer(n, code, reason, true).await;
         }
         if let Some(r) = reply {
             let _ = r.send(Ok(CommandOutcome::from_status(code, reason)));
@@ -172,7 +172,7 @@ impl Call {
                 return;
             };
             let _ = tx.reply_sent(202).await;
-            self.notify_refer(from, 100, "Trying", false);
+            self.notify_refer(from, 100, "Trying", false).await;
             let pick = Pick::OtherThan {
                 call_id: replaces.call_id.clone(),
                 tags: (replaces.to_tag.clone(), replaces.from_tag.clone()),
@@ -197,12 +197,13 @@ impl Call {
             _ => Destination::Uri(dialtone_sip::message::uri::format_uri(uri)),
         };
         let _ = tx.reply_sent(202).await;
-        self.notify_refer(from, 100, "Trying", false);
+        self.notify_refer(from, 100, "Trying", false).await;
         self.transfer(keep, dest, None, Some(from)).await;
     }
 
-    /// NOTIFY for a REFER's implicit subscription, with a sipfrag body.
-    pub(super) fn notify_refer(&mut self, leg: LegId, code: u16, reason: &str, last: bool) {
+    /// NOTIFY for a REFER's implicit subscription, with a sipfrag body;
+    /// returns once it has gone to the transport, so NOTIFYs leave in order.
+    pub(super) async fn notify_refer(&mut self, leg: LegId, code: u16, reason: &str, last: bool) {
         if self.legs[leg].state != LegState::Connected {
             return;
         }
@@ -227,7 +228,11 @@ impl Call {
             )));
         req.body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
         match self.ctx.layer.send_request(req, peer) {
-            Ok(tx) => self.watch_client(leg, Pending::Notify, tx),
+            // The next NOTIFY must not overtake this one.
+            Ok(mut tx) => {
+                tx.sent().await;
+                self.watch_client(leg, Pending::Notify, tx)
+            }
             Err(e) => tracing::debug!(call = %self.id, error = %e, "NOTIFY not sent"),
         }
     }
@@ -248,7 +253,7 @@ impl Call {
             .or_else(|| self.ctx.registry.by_sip_call_id(other_call))
         else {
             if let Some(n) = notify {
-                self.notify_refer(n, 481, "Call Does Not Exist", true);
+                self.notify_refer(n, 481, "Call Does Not Exist", true).await;
             }
             return Err(CommandError::NoSuchCall);
         };
@@ -268,7 +273,8 @@ impl Call {
             .flatten();
         let Some(HandedLeg { mut leg, endpoint }) = handed else {
             if let Some(n) = notify {
-                self.notify_refer(n, 481, "Call Leg Not Available", true);
+                self.notify_refer(n, 481, "Call Leg Not Available", true)
+                    .await;
             }
             return Ok(CommandOutcome::Failed {
                 status: 481,
