@@ -36,23 +36,55 @@ impl TelephoneEvent {
     }
 }
 
+/// The longest duration one telephone-event segment can carry.
+const MAX_SEGMENT: u64 = 0xFFFF;
+
 /// Re-times telephone-event packets from one stream onto another with a
 /// different clock rate (8000 <-> 48000) and timeline.
 ///
 /// A new event (new input RTP timestamp) is anchored at the output
 /// timestamp given for "now"; later packets of that event (same input
 /// timestamp, including the retransmitted end packets) reuse that output
-/// timestamp; durations are rescaled by `to/from` (rounded, saturating at
-/// 0xFFFF). The previous event is remembered too, so that a late packet of
-/// it after a new event started does not start a third one.
+/// timestamp; durations are rescaled by `to/from` (rounded). The previous
+/// event is remembered too, so that a late packet of it after a new event
+/// started does not start a third one.
+///
+/// Long events (RFC 4733 §2.5.1.3): a duration the 16-bit field cannot
+/// hold at the output rate (a key held for more than 1.36 s at 48 kHz) is
+/// sent as successive segments, each starting 0xFFFF ticks after the one
+/// before, without the marker. An input that arrives in such segments is
+/// recognised (same event, timestamp a multiple of 0xFFFF later) and
+/// carried on as the same event.
 #[derive(Clone, Debug)]
 pub struct EventRetimer {
     from_rate: u32,
     to_rate: u32,
-    /// (input timestamp, output timestamp) of the current event.
-    current: Option<(u32, u32)>,
-    /// The same for the event before it.
-    previous: Option<(u32, u32)>,
+    /// The current event.
+    current: Option<Anchor>,
+    /// The event before it.
+    previous: Option<Anchor>,
+}
+
+/// Where an event started on each stream.
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    /// Input timestamp of its first segment.
+    input: u32,
+    /// Output timestamp of its first segment.
+    output: u32,
+    /// Its event code.
+    event: u8,
+}
+
+impl Anchor {
+    /// Input ticks from this event's start to a packet of it stamped
+    /// `in_ts`: 0 for its first segment, a multiple of 0xFFFF for a later
+    /// segment of the same event; None for another event.
+    fn offset(&self, in_ts: u32, event: u8) -> Option<u64> {
+        let offset = u64::from(in_ts.wrapping_sub(self.input));
+        let continues = event == self.event && offset % MAX_SEGMENT == 0 && offset < 1 << 31;
+        (offset == 0 || continues).then_some(offset)
+    }
 }
 
 impl EventRetimer {
@@ -81,19 +113,30 @@ impl EventRetimer {
         let known = [self.current, self.previous]
             .into_iter()
             .flatten()
-            .find(|&(input, _)| input == in_ts);
-        let (out_ts, marker) = match known {
-            Some((_, out_ts)) => (out_ts, false),
+            .find_map(|a| a.offset(in_ts, event.event).map(|offset| (a, offset)));
+        let (anchor, offset, first) = match known {
+            Some((anchor, offset)) => (anchor, offset, false),
             None => {
-                self.previous = self.current;
-                self.current = Some((in_ts, out_now_ts));
-                (out_now_ts, true)
+                let anchor = Anchor {
+                    input: in_ts,
+                    output: out_now_ts,
+                    event: event.event,
+                };
+                self.previous = self.current.replace(anchor);
+                (anchor, 0, true)
             }
         };
+        // The event's whole duration so far, at the output rate.
         let from = u64::from(self.from_rate);
-        let scaled = (u64::from(event.duration) * u64::from(self.to_rate) + from / 2) / from;
-        event.duration = u16::try_from(scaled).unwrap_or(u16::MAX);
-        Some((out_ts, event.to_bytes(), marker))
+        let total =
+            ((offset + u64::from(event.duration)) * u64::from(self.to_rate) + from / 2) / from;
+        // The segment it falls in: a full segment stays in its own until the
+        // next tick, so 0xFFFF is the last duration of segment 0.
+        let segment = total.saturating_sub(1) / MAX_SEGMENT;
+        let start = segment * MAX_SEGMENT;
+        event.duration = u16::try_from(total - start).unwrap_or(u16::MAX);
+        let out_ts = anchor.output.wrapping_add(start as u32);
+        Some((out_ts, event.to_bytes(), first && segment == 0))
     }
 }
 
@@ -161,9 +204,7 @@ mod tests {
         // A late end packet of the previous digit keeps its old timestamp.
         let out = r.map(1000, &ev(1, true, 640), 791_000);
         assert_eq!(out, Some((777_000, ev(1, true, 3840), false)));
-        // Saturation at 0xFFFF.
-        let out = r.map(3000, &ev(2, false, 20000), 800_000);
-        assert_eq!(out, Some((790_000, ev(2, false, 0xFFFF), false)));
+
         // Invalid payloads are rejected.
         assert_eq!(r.map(3000, &[1, 2], 800_000), None);
     }
@@ -180,5 +221,46 @@ mod tests {
         assert_eq!(out, Some((42, ev(9, true, 166), false)));
         let out = r.map(5, &ev(10, false, 0), 1000);
         assert_eq!(out, Some((1000, ev(10, false, 0), true)));
+    }
+
+    #[test]
+    fn long_event_is_cut_into_segments_at_48k() {
+        let mut r = EventRetimer::new(8000, 48000);
+        let seg = 0xFFFF_u32;
+        let out = r.map(500, &ev(5, false, 160), 1_000);
+        assert_eq!(out, Some((1_000, ev(5, false, 960), true)));
+        // 10922 ticks at 8 kHz = 65532 at 48 kHz: still segment 0.
+        let out = r.map(500, &ev(5, false, 10_922), 1_500);
+        assert_eq!(out, Some((1_000, ev(5, false, 65_532), false)));
+        // 10923 -> 65538: segment 1 starts 0xFFFF later, 3 ticks in, no marker.
+        let out = r.map(500, &ev(5, false, 10_923), 2_000);
+        assert_eq!(out, Some((1_000 + seg, ev(5, false, 3), false)));
+        // 3 s (24000 at 8 kHz = 144000 at 48 kHz): segment 2, ended there.
+        let out = r.map(500, &ev(5, true, 24_000), 3_000);
+        assert_eq!(
+            out,
+            Some((
+                1_000 + 2 * seg,
+                ev(5, true, (144_000 - 2 * seg) as u16),
+                false
+            ))
+        );
+    }
+
+    #[test]
+    fn segmented_input_continues_one_event() {
+        let mut r = EventRetimer::new(48000, 8000);
+        let seg = 0xFFFF_u32;
+        let t0 = u32::MAX - 100; // the segments wrap the timestamp
+        let out = r.map(t0, &ev(3, false, 960), 7_000);
+        assert_eq!(out, Some((7_000, ev(3, false, 160), true)));
+        let out = r.map(t0, &ev(3, false, 0xFFFF), 7_500);
+        assert_eq!(out, Some((7_000, ev(3, false, 10_923), false)));
+        // The sender's next segment: same event, one more 0xFFFF on.
+        let out = r.map(t0.wrapping_add(seg), &ev(3, true, 6_000), 8_000);
+        assert_eq!(out, Some((7_000, ev(3, true, 11_923), false)));
+        // Another digit at such an offset is a new event.
+        let out = r.map(t0.wrapping_add(2 * seg), &ev(4, false, 960), 9_000);
+        assert_eq!(out, Some((9_000, ev(4, false, 160), true)));
     }
 }
