@@ -82,7 +82,8 @@ impl Anchor {
     /// segment of the same event; None for another event.
     fn offset(&self, in_ts: u32, event: u8) -> Option<u64> {
         let offset = u64::from(in_ts.wrapping_sub(self.input));
-        let continues = event == self.event && offset % MAX_SEGMENT == 0 && offset < 1 << 31;
+        let continues =
+            event == self.event && offset.is_multiple_of(MAX_SEGMENT) && offset < 1 << 31;
         (offset == 0 || continues).then_some(offset)
     }
 }

@@ -102,7 +102,7 @@ impl Encoder for G722Encoder {
     }
 
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        if pcm.is_empty() || pcm.len() % 2 != 0 {
+        if pcm.is_empty() || !pcm.len().is_multiple_of(2) {
             return Err(CodecError::BadFrame(format!(
                 "G.722 codes sample pairs, got {} samples",
                 pcm.len()
