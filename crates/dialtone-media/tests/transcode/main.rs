@@ -12,13 +12,14 @@ mod recording;
 mod timing;
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use common::*;
 use dialtone_media::codec::dtmf::TelephoneEvent;
 use dialtone_media::codec::{self, Codec, CodecKind, Encoder, OpusParams};
 use dialtone_media::dsp::measure::{db, dominant_frequency, tone, tone_amplitude};
-use dialtone_media::{Bridge, Recording, StreamFormat};
+use dialtone_media::{Bridge, Endpoint, Recording, StreamFormat};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -249,21 +250,33 @@ fn frames(pcm: &[i16], rate: u32, from: usize, len: usize) -> &[i16] {
     &pcm[from * f..(from + len) * f]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opus_and_pcmu_are_transcoded_both_ways() {
-    let eng = engine(31120..=31129, Duration::ZERO);
+/// What a call through a transcoding bridge gave: the datagrams each phone
+/// received, and the two endpoints back from the stopped bridge.
+struct Heard {
+    at_a: Vec<Vec<u8>>,
+    at_b: Vec<Vec<u8>>,
+    ea: Endpoint,
+    eb: Endpoint,
+}
+
+/// Bridges phone A (leg format `fa`) and phone B (`fb`) on engine ports
+/// `ports`; each plays its packets paced at 20 ms while both listen, until
+/// [`TAIL`] after the longer script.
+async fn call(
+    ports: RangeInclusive<u16>,
+    (fa, from_a): (StreamFormat, Vec<Vec<u8>>),
+    (fb, from_b): (StreamFormat, Vec<Vec<u8>>),
+) -> Heard {
+    let eng = engine(ports, Duration::ZERO);
     let (a, b) = (Phone::new().await, Phone::new().await);
     let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(opus_format(111));
-    eb.set_format(pcmu_format());
+    ea.set_format(fa);
+    eb.set_format(fb);
     let (a_port, b_port) = (ea.local(), eb.local());
     let (tx, _rx) = mpsc::unbounded_channel();
     let bridge = Bridge::start(ea, eb, tx);
-
-    const N: usize = 75;
-    let from_a = Voice::new(&opus(), 111, A_HZ, 0xa1).packets(N);
-    let from_b = Voice::new(&Codec::pcmu(), 0, B_HZ, 0xb1).packets(N);
-    let until = Instant::now() + FRAME * N as u32 + TAIL;
+    let longest = from_a.len().max(from_b.len());
+    let until = Instant::now() + FRAME * longest as u32 + TAIL;
     let ((), (), at_a, at_b) = tokio::join!(
         play(&a, a_port, paced(from_a)),
         play(&b, b_port, paced(from_b)),
@@ -271,21 +284,51 @@ async fn opus_and_pcmu_are_transcoded_both_ways() {
         listen(&b, until),
     );
     let (ea, eb) = bridge.stop().await;
+    Heard { at_a, at_b, ea, eb }
+}
 
-    // B hears PCMU: 160-byte payloads, one stream, ts +160.
-    assert_one_stream(&at_b);
-    let pcmu = voice(&at_b, 0, 160, Some(160));
-    assert!(pcmu.len() >= N * 3 / 4, "{} PCMU packets", pcmu.len());
-    let pcm = decode(&Codec::pcmu(), 8000, &pcmu);
-    // Past the start (jitter buffer, encoder warm-up), while A still talked.
-    assert_tone(frames(&pcm, 8000, 10, 40), 8000, A_HZ, Some(2.0));
+/// Checks that `pkts` are one stream of `codec` voice at payload type `pt`
+/// (at least 3/4 of `sent` packets, payloads `len` bytes when given)
+/// carrying a `freq` tone at the codec's native rate.
+fn assert_hears(
+    pkts: &[Vec<u8>],
+    codec: &Codec,
+    pt: u8,
+    len: Option<usize>,
+    freq: f64,
+    sent: usize,
+) {
+    assert_one_stream(pkts);
+    let payloads = voice(pkts, pt, codec.clock_rate() / 50, len);
+    assert!(
+        payloads.len() >= sent * 3 / 4,
+        "{} {} packets",
+        payloads.len(),
+        codec.encoding_name()
+    );
+    let rate = codec.native_rate();
+    let pcm = decode(codec, rate, &payloads);
+    // Past the start (jitter buffer, encoder warm-up), while the other
+    // party still talked.
+    assert_tone(frames(&pcm, rate, 10, 40), rate, freq, Some(2.0));
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_and_pcmu_are_transcoded_both_ways() {
+    const N: usize = 75;
+    let from_a = Voice::new(&opus(), 111, A_HZ, 0xa1).packets(N);
+    let from_b = Voice::new(&Codec::pcmu(), 0, B_HZ, 0xb1).packets(N);
+    let Heard { at_a, at_b, ea, eb } = call(
+        31120..=31129,
+        (opus_format(111), from_a),
+        (pcmu_format(), from_b),
+    )
+    .await;
+
+    // B hears PCMU: 160-byte payloads, one stream, ts +160, A's tone.
+    assert_hears(&at_b, &Codec::pcmu(), 0, Some(160), A_HZ, N);
     // A hears Opus at PT 111, ts +960 (48 kHz clock), decoding to B's tone.
-    assert_one_stream(&at_a);
-    let op = voice(&at_a, 111, 960, None);
-    assert!(op.len() >= N * 3 / 4, "{} Opus packets", op.len());
-    let pcm = decode(&opus(), 48000, &op);
-    assert_tone(frames(&pcm, 48000, 10, 40), 48000, B_HZ, Some(2.0));
+    assert_hears(&at_a, &opus(), 111, None, B_HZ, N);
 
     // Both inputs were decoded through a jitter buffer.
     let (sa, sb) = (ea.stats(), eb.stats());
@@ -302,42 +345,18 @@ async fn opus_and_pcmu_are_transcoded_both_ways() {
 /// path could carry, cross in both directions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g722_and_opus_are_transcoded_wideband() {
-    let eng = engine(33000..=33009, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(StreamFormat::of(Codec::g722(), 9).with_dtmf(101, 8000));
-    eb.set_format(opus_format(111));
-    let (a_port, b_port) = (ea.local(), eb.local());
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
-
     const N: usize = 75;
     const A_WIDE: f64 = 6000.0;
     const B_WIDE: f64 = 5000.0;
+    let g722 = StreamFormat::of(Codec::g722(), 9).with_dtmf(101, 8000);
     let from_a = Voice::new(&Codec::g722(), 9, A_WIDE, 0xa2).packets(N);
     let from_b = Voice::new(&opus(), 111, B_WIDE, 0xb2).packets(N);
-    let until = Instant::now() + FRAME * N as u32 + TAIL;
-    let ((), (), at_a, at_b) = tokio::join!(
-        play(&a, a_port, paced(from_a)),
-        play(&b, b_port, paced(from_b)),
-        listen(&a, until),
-        listen(&b, until),
-    );
-    bridge.stop().await;
+    let heard = call(33000..=33009, (g722, from_a), (opus_format(111), from_b)).await;
 
     // A hears G.722: 160-byte payloads on the 8000 Hz clock (ts +160).
-    assert_one_stream(&at_a);
-    let g722 = voice(&at_a, 9, 160, Some(160));
-    assert!(g722.len() >= N * 3 / 4, "{} G.722 packets", g722.len());
-    let pcm = decode(&Codec::g722(), 16000, &g722);
-    assert_tone(frames(&pcm, 16000, 10, 40), 16000, B_WIDE, Some(2.0));
-
+    assert_hears(&heard.at_a, &Codec::g722(), 9, Some(160), B_WIDE, N);
     // B hears Opus carrying A's 6 kHz.
-    assert_one_stream(&at_b);
-    let op = voice(&at_b, 111, 960, None);
-    assert!(op.len() >= N * 3 / 4, "{} Opus packets", op.len());
-    let pcm = decode(&opus(), 48000, &op);
-    assert_tone(frames(&pcm, 48000, 10, 40), 48000, A_WIDE, Some(2.0));
+    assert_hears(&heard.at_b, &opus(), 111, None, A_WIDE, N);
 }
 
 /// Checks the telephone-event packets of payload type `pt` among `pkts`:
@@ -375,15 +394,6 @@ fn assert_digit(pkts: &[Vec<u8>], pt: u8, digit: u8, step: u32, voice_pt: u8) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telephone_events_are_retimed_between_clocks() {
-    let eng = engine(31130..=31139, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(opus_format(111));
-    eb.set_format(pcmu_format());
-    let (a_port, b_port) = (ea.local(), eb.local());
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
-
     // Each phone: 300 ms of voice, a digit, 200 ms of voice.
     let talk = |mut v: Voice, digit: u8| {
         let mut ps = v.packets(15);
@@ -393,14 +403,12 @@ async fn telephone_events_are_retimed_between_clocks() {
     };
     let from_a = talk(Voice::new(&opus(), 111, A_HZ, 0xa2), 9);
     let from_b = talk(Voice::new(&Codec::pcmu(), 0, B_HZ, 0xb2), 5);
-    let until = Instant::now() + FRAME * from_a.len() as u32 + TAIL;
-    let ((), (), at_a, at_b) = tokio::join!(
-        play(&a, a_port, paced(from_a)),
-        play(&b, b_port, paced(from_b)),
-        listen(&a, until),
-        listen(&b, until),
-    );
-    bridge.stop().await;
+    let Heard { at_a, at_b, .. } = call(
+        31130..=31139,
+        (opus_format(111), from_a),
+        (pcmu_format(), from_b),
+    )
+    .await;
 
     // B's digit 5 at 8 kHz reaches A at 48 kHz: durations ×6, on A's stream.
     assert_one_stream(&at_a);
