@@ -6,6 +6,8 @@ call's recording must hold the two parties on its two channels.
 
 A phone that speaks only G.722 and one that speaks only Opus hear each
 other in wideband: tones above 4 kHz cross dialtone's G.722 <-> Opus path.
+A PCMU trunk call blind-transferred to an Opus-only phone is transcoded
+from then on.
 
 Also: two parties with a codec in common are relayed untouched (no
 transcoding, payload types renumbered per leg)."""
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LOOPBACK, free_port
+from conftest import LOOPBACK, free_port, wait_bound
 from siptool import (RtpPeer, SipUA, answer_call, dominant_frequency, place_call, rms,
                      ulaw_samples, ulaw_tone, wav_samples, write_tone_wav)
 
@@ -30,7 +32,7 @@ OPUS_ONLY = [m for m in ("opus",) if os.path.exists(f"/usr/lib/baresip/modules/{
 G722_AND_OPUS = all(os.path.exists(f"/usr/lib/baresip/modules/{m}.so") for m in ("g722", "opus"))
 
 
-def pcmu_answer(ip: str, port: int) -> bytes:
+def pcmu_sdp(ip: str, port: int) -> bytes:
     lines = ["v=0", f"o=carrier 1 1 IN IP4 {ip}", "s=-", f"c=IN IP4 {ip}", "t=0 0",
              f"m=audio {port} RTP/AVP 0", "a=rtpmap:0 PCMU/8000", "a=ptime:20", "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()
@@ -82,7 +84,7 @@ def test_opus_phone_calls_pcmu_trunk_through_the_transcoder(switch, baresip, tmp
             if 0 not in offer and "PCMU/8000" not in offer.values():
                 trunk.reply(inv, 488, "Not Acceptable Here")
                 return
-            dlg = answer_call(trunk, inv, pcmu_answer(TRUNK_IP, rtp.port))
+            dlg = answer_call(trunk, inv, pcmu_sdp(TRUNK_IP, rtp.port))
             seen["dialog"] = dlg
             if dlg is None:
                 return
@@ -194,6 +196,66 @@ def test_g722_phone_and_opus_phone_hear_each_other_in_wideband(switch, baresip, 
     assert "g722/8000" in codecs and "opus/48000" in codecs, f"record codecs: {rec.get('codecs')}"
 
 
+@pytest.mark.skipif(not OPUS_ONLY, reason="baresip's opus module is not installed")
+def test_blind_transfer_to_a_phone_of_another_codec(switch, sipp, baresip, tmp_path):
+    """The PCMU trunk (a Python UA playing 400 Hz) calls alice, a SIPp phone
+    that echoes RTP; after 1 s she REFERs the call to carol, whose baresip
+    speaks only Opus and plays 1000 Hz. From then on dialtone transcodes
+    PCMU <-> Opus between the trunk and carol: each hears the other."""
+    d = switch
+    number = "15551239001"
+    d.add_user("carol", PW)
+    d.add_number(number, "user:alice")
+    tone = tmp_path / "tone1000.wav"
+    write_tone_wav(tone, 1000, seconds=30, rate=48000)
+    carol = baresip("carol", PW, d.sip_port, play=tone, record=True, answermode="auto", codecs=("opus",))
+    assert carol.wait_registered(), carol.log()
+    alice_port = free_port()
+    reg = sipp("register.xml", d.sip_port, service="alice", password=PW, keys={"expires": 600},
+               local_port=alice_port)
+    assert reg.ok(), reg
+    alice = sipp.start("refer_blind.xml", d.sip_port, service="alice", local_port=alice_port,
+                       timeout=30, rtp_echo=True, duration_ms=1000,
+                       keys={"target": f"sip:carol@{LOOPBACK}"})
+    assert wait_bound(alice_port), alice.wait(1)
+
+    with SipUA(TRUNK_IP, user="carrier") as trunk:
+        rtp = RtpPeer(TRUNK_IP, pt=0)
+        rtp.keep_payload = True
+        try:
+            call = place_call(trunk, (LOOPBACK, d.sip_port), f"sip:{number}@{LOOPBACK}:{d.sip_port}",
+                              pcmu_sdp(TRUNK_IP, rtp.port))
+            assert call.final is not None and call.final.code == 200, call.final
+            assert rtpmaps(call.final.body).get(0) == "PCMU/8000", call.final.body
+            rtp.start((call.remote_sdp.ip, call.remote_sdp.port), payload=ulaw_tone(400))
+            assert carol.wait_log(r"Call established|answering call", 15), \
+                f"carol never got the transferred call:\n{carol.log()}"
+            heard_before = len(rtp.payloads)
+            time.sleep(4)
+            heard = rtp.payloads[heard_before:]
+            call.bye()
+        finally:
+            rtp.stop()
+    a = alice.wait()
+    assert a.ok(), a  # 202, NOTIFYs ending in 200, her leg ended
+    assert carol.wait_log(r"terminated|session closed", 10), carol.log()
+    time.sleep(0.5)
+
+    # the trunk, still in PCMU, hears carol's 1000 Hz from her Opus
+    assert set(rtp.payload_types) == {0}, f"the trunk got payload types it did not accept: {rtp}"
+    assert len(heard) > 150, f"the trunk got {len(heard)} packets after the transfer"
+    samples = ulaw_samples(heard[50:])
+    f, share = dominant_frequency(samples, 8000)
+    assert abs(f - 1000) <= 20, f"after the transfer the trunk heard {f} Hz ({share:.0%}), not carol's 1000 Hz"
+    # carol, in Opus, hears the trunk's 400 Hz
+    dec = carol.recordings("dec")
+    assert dec, f"carol recorded nothing ({carol.record_dir})"
+    c_samples, c_rate = wav_samples(dec[-1])
+    assert len(c_samples) > 2 * c_rate, f"carol heard only {len(c_samples) / c_rate:.2f} s"
+    fc, share = dominant_frequency(c_samples, c_rate, hi=4000)
+    assert abs(fc - 400) <= 15, f"carol heard {fc} Hz ({share:.0%}), not the trunk's 400 Hz"
+
+
 def test_shared_codec_is_relayed_untouched_with_per_leg_payload_types(switch):
     """Both sides speak PCMU; the phone numbers telephone-event 96, the
     trunk 101. Voice is relayed byte for byte; the event is renumbered."""
@@ -283,7 +345,7 @@ def test_number_flag_records_a_relayed_inbound_call(switch):
             t = threading.Thread(target=callee, daemon=True)
             t.start()
             try:
-                offer = pcmu_answer(TRUNK_IP, rtp_trunk.port)  # a PCMU-only offer
+                offer = pcmu_sdp(TRUNK_IP, rtp_trunk.port)  # a PCMU-only offer
                 c = place_call(trunk, (LOOPBACK, d.sip_port), f"sip:{number}@{LOOPBACK}:{d.sip_port}", offer)
                 t.join(12)
                 assert c.final is not None and c.final.code == 200, c.final
