@@ -876,6 +876,22 @@ class Baresip:
             return []
         return sorted(self.record_dir.glob(f"dump-*-{kind}.wav"))
 
+    def heard_tone(self, freq: float, tolerance: float, *, hi: float | None = None,
+                   min_seconds: float = 2.0) -> tuple[list[float], int]:
+        """Asserts that what this phone heard (its last "dec" recording) lasts
+        over `min_seconds` and has `freq` (± `tolerance`) as its strongest
+        frequency below `hi` (default: the recording's Nyquist); returns
+        (samples, rate)."""
+        from siptool import dominant_frequency, wav_samples
+        recs = self.recordings("dec")
+        assert recs, f"{self.user} recorded nothing ({self.record_dir})"
+        samples, rate = wav_samples(recs[-1])
+        assert len(samples) > min_seconds * rate, f"{self.user} heard only {len(samples) / rate:.2f} s"
+        f, share = dominant_frequency(samples, rate, hi=hi)
+        assert abs(f - freq) <= tolerance, \
+            f"{self.user} heard {f} Hz ({share:.0%} of the energy), not {freq} Hz"
+        return samples, rate
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.proc is None:
             return
