@@ -19,7 +19,7 @@ use common::*;
 use dialtone_media::codec::dtmf::TelephoneEvent;
 use dialtone_media::codec::{self, Codec, CodecKind, Encoder, OpusParams};
 use dialtone_media::dsp::measure::{db, dominant_frequency, tone, tone_amplitude};
-use dialtone_media::{Bridge, Endpoint, Recording, StreamFormat};
+use dialtone_media::{Bridge, Endpoint, MediaEngine, Recording, StreamFormat};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -250,6 +250,39 @@ fn frames(pcm: &[i16], rate: u32, from: usize, len: usize) -> &[i16] {
     &pcm[from * f..(from + len) * f]
 }
 
+/// Two phones and a bridge between their legs: what every test here
+/// starts from.
+struct Bridged {
+    /// Kept alive for the legs' ports.
+    _engine: MediaEngine,
+    a: Phone,
+    b: Phone,
+    /// Where A and B send to: their legs' local addresses.
+    a_port: SocketAddr,
+    b_port: SocketAddr,
+    bridge: Bridge,
+}
+
+/// Phones A and B with legs on engine ports `ports`, A's leg in format
+/// `fa` and B's in `fb`, bridged (transcoding where the formats differ).
+async fn bridged(ports: RangeInclusive<u16>, fa: StreamFormat, fb: StreamFormat) -> Bridged {
+    let engine = engine(ports, Duration::ZERO);
+    let (a, b) = (Phone::new().await, Phone::new().await);
+    let (ea, eb) = legs(&engine, &a, &b).await;
+    ea.set_format(fa);
+    eb.set_format(fb);
+    let (a_port, b_port) = (ea.local(), eb.local());
+    let (tx, _rx) = mpsc::unbounded_channel();
+    Bridged {
+        _engine: engine,
+        a,
+        b,
+        a_port,
+        b_port,
+        bridge: Bridge::start(ea, eb, tx),
+    }
+}
+
 /// What a call through a transcoding bridge gave: the datagrams each phone
 /// received, and the two endpoints back from the stopped bridge.
 struct Heard {
@@ -267,14 +300,14 @@ async fn call(
     (fa, from_a): (StreamFormat, Vec<Vec<u8>>),
     (fb, from_b): (StreamFormat, Vec<Vec<u8>>),
 ) -> Heard {
-    let eng = engine(ports, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(fa);
-    eb.set_format(fb);
-    let (a_port, b_port) = (ea.local(), eb.local());
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
+    let Bridged {
+        a,
+        b,
+        a_port,
+        b_port,
+        bridge,
+        ..
+    } = bridged(ports, fa, fb).await;
     let longest = from_a.len().max(from_b.len());
     let until = Instant::now() + FRAME * longest as u32 + TAIL;
     let ((), (), at_a, at_b) = tokio::join!(
@@ -422,14 +455,13 @@ async fn telephone_events_are_retimed_between_clocks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lossy_jittery_input_is_concealed_into_a_continuous_stream() {
-    let eng = engine(31140..=31149, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(opus_format(111));
-    eb.set_format(pcmu_format());
-    let a_port = ea.local();
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
+    let Bridged {
+        a,
+        b,
+        a_port,
+        bridge,
+        ..
+    } = bridged(31140..=31149, opus_format(111), pcmu_format()).await;
 
     // 100 Opus packets from A: 3 lost, 4 pairs swapped, 2 bursts held back
     // 60 ms (arriving together with the packet after them).
@@ -477,14 +509,19 @@ async fn lossy_jittery_input_is_concealed_into_a_continuous_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_codec_different_payload_types_is_relayed_untouched() {
-    let eng = engine(31150..=31159, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(opus_format(111));
-    eb.set_format(StreamFormat::of(opus(), 96).with_dtmf(100, 48000));
-    let (a_port, b_port) = (ea.local(), eb.local());
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
+    let Bridged {
+        a,
+        b,
+        a_port,
+        b_port,
+        bridge,
+        ..
+    } = bridged(
+        31150..=31159,
+        opus_format(111),
+        StreamFormat::of(opus(), 96).with_dtmf(100, 48000),
+    )
+    .await;
 
     let mut va = Voice::new(&opus(), 111, A_HZ, 0xa4);
     let mut from_a = va.packets(10);

@@ -10,14 +10,13 @@ use super::*;
 /// the marker (RFC 3550 §5.1, RFC 3551 §4.1), as the DTX path does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_pause_moves_output_timestamps_on() {
-    let eng = engine(31180..=31189, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(opus_format(111));
-    eb.set_format(pcmu_format());
-    let a_port = ea.local();
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
+    let Bridged {
+        a,
+        b,
+        a_port,
+        bridge,
+        ..
+    } = bridged(31180..=31189, opus_format(111), pcmu_format()).await;
 
     let mut v = Voice::new(&opus(), 111, A_HZ, 0xa6);
     let mut script = paced(v.packets(20));
@@ -54,14 +53,13 @@ async fn input_pause_moves_output_timestamps_on() {
 /// carry-over keep the output continuous, with nothing made up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_ms_packets_feed_the_twenty_ms_clock() {
-    let eng = engine(31190..=31199, Duration::ZERO);
-    let (a, b) = (Phone::new().await, Phone::new().await);
-    let (ea, eb) = legs(&eng, &a, &b).await;
-    ea.set_format(opus_format(111));
-    eb.set_format(pcmu_format());
-    let b_port = eb.local();
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let bridge = Bridge::start(ea, eb, tx);
+    let Bridged {
+        a,
+        b,
+        b_port,
+        bridge,
+        ..
+    } = bridged(31190..=31199, opus_format(111), pcmu_format()).await;
 
     const N: usize = 60; // 1.8 s
     let pcm = tone(8000, B_HZ, AMP, 0, N * 240);
