@@ -14,6 +14,11 @@ import ctypes
 import ctypes.util
 import math
 import struct
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from siptool import goertzel_power  # noqa: E402  (the tests' Goertzel filter)
 
 # --- G.711 µ-law ------------------------------------------------------------------
 
@@ -167,22 +172,14 @@ def opus_toc(payload: bytes) -> tuple[str, str, bool]:
 
 # --- the tone check --------------------------------------------------------------------
 
-def _goertzel(samples: list[float], rate: int, freq: float) -> float:
-    coeff = 2 * math.cos(2 * math.pi * freq / rate)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + coeff * s1 - s2, s1
-    return s1 * s1 + s2 * s2 - coeff * s1 * s2
-
-
 def dominant_frequency(samples: list[float], rate: int = 8000, lo: int = 100, hi: int = 3800) -> tuple[float, float]:
     """(frequency with the most energy, that frequency's share of the signal's
     energy): a 25 Hz Goertzel scan over lo..hi, then 2 Hz steps around the peak."""
     if not samples:
         return 0.0, 0.0
-    coarse = [(_goertzel(samples, rate, f), f) for f in range(lo, hi, 25)]
+    coarse = [(goertzel_power(samples, rate, f), f) for f in range(lo, hi, 25)]
     p0, f0 = max(coarse)
-    fine = [(_goertzel(samples, rate, f0 + d), f0 + d) for d in range(-24, 25, 2)]
+    fine = [(goertzel_power(samples, rate, f0 + d), f0 + d) for d in range(-24, 25, 2)]
     p, f = max(fine)
     energy = sum(x * x for x in samples) or 1e-12
     # a pure sine of amplitude a over N samples: Goertzel power ~ (a N / 2)^2, energy ~ a^2 N / 2
