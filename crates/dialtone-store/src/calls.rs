@@ -44,6 +44,11 @@ pub struct CallRecord {
     pub stats: Option<String>,
     /// The recording's WAV file path; None when the call is not recorded.
     pub recording: Option<String>,
+    /// The persona's name when an AI agent took part.
+    pub persona: Option<String>,
+    /// JSON array text `[{"side":"caller"|"agent","text":…,"at_ms":…}]`,
+    /// stored as given; None when nothing was transcribed.
+    pub transcript: Option<String>,
 }
 
 /// The calls table. Obtained from [`Store::calls`].
@@ -58,7 +63,7 @@ macro_rules! select_calls {
         concat!(
             "SELECT id, node, direction, from_uri, to_uri, caller, callee, started_at, \
              answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, \
-             recording FROM calls ",
+             recording, persona, transcript FROM calls ",
             $rest
         )
     };
@@ -72,7 +77,8 @@ const ORPHAN_SIDE: &str = "system";
 /// The columns [`Calls::update`] may change, in the order [`bind_mutable`]
 /// binds them; `start` writes them after id, node and started_at.
 const MUTABLE_COLUMNS: &str = "direction, from_uri, to_uri, caller, callee, answered_at, \
-     ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, recording";
+     ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, recording, persona, \
+     transcript";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -93,6 +99,8 @@ fn bind_mutable<'q>(query: AnyQuery<'q>, rec: &'q CallRecord) -> AnyQuery<'q> {
         .bind(rec.legs.as_str())
         .bind(rec.stats.as_deref())
         .bind(rec.recording.as_deref())
+        .bind(rec.persona.as_deref())
+        .bind(rec.transcript.as_deref())
 }
 
 impl<'a> Calls<'a> {
@@ -237,5 +245,7 @@ fn call_from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
         legs: row.try_get("legs")?,
         stats: row.try_get("stats")?,
         recording: row.try_get("recording")?,
+        persona: row.try_get("persona")?,
+        transcript: row.try_get("transcript")?,
     })
 }

@@ -1,5 +1,5 @@
 //! The crate's single error type. Callers match on the domain variants
-//! (`NotFound`, `Conflict`, `OutOfOrder`) to pick a SIP or CLI answer; the
+//! (`NotFound`, `Conflict`, `InUse`, `OutOfOrder`) to pick a SIP or CLI answer; the
 //! wrapped sqlx errors are for logs.
 
 use std::path::PathBuf;
@@ -34,6 +34,11 @@ pub enum StoreError {
     /// Something with the same unique key already exists.
     #[error("{what} already exists")]
     Conflict { what: String },
+
+    /// Something cannot be removed while other rows still refer to it; `by`
+    /// says which (e.g. `number(s) ["+15550100"]`). Nothing was changed.
+    #[error("{what} is still in use by {by}")]
+    InUse { what: String, by: String },
 
     /// A REGISTER arrived with a CSeq not higher than the one stored for the
     /// same Call-ID (RFC 3261 section 10.3 step 7); nothing was changed.

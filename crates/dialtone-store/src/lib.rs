@@ -1,6 +1,6 @@
 //! dialtone's persistent state: accounts, SIP users with their digest
 //! credentials, registrations (contact bindings), trunks, numbers (DIDs),
-//! outbound routes and call records, behind one API over two
+//! outbound routes, personas (AI agents) and call records, behind one API over two
 //! backends — an embedded SQLite file (the default) or PostgreSQL when the URL
 //! starts with `postgres://` or `postgresql://`. Every query and the single set
 //! of migrations (`migrations/`, embedded) are written once in SQL both
@@ -17,6 +17,7 @@ mod accounts;
 mod calls;
 mod error;
 mod numbers;
+mod personas;
 mod registrations;
 mod routes;
 mod store;
@@ -27,6 +28,7 @@ pub use accounts::{Account, Accounts};
 pub use calls::{CallRecord, Calls};
 pub use error::StoreError;
 pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
+pub use personas::{NewPersona, Persona, PersonaUpdate, Personas};
 pub use registrations::{Binding, BindingChange, Registrations};
 pub use routes::{Route, Routes};
 pub use store::{Backend, Store};

@@ -13,7 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
-use crate::{Accounts, Calls, Numbers, Registrations, Routes, StoreError, Trunks, Users};
+use crate::{Accounts, Calls, Numbers, Personas, Registrations, Routes, StoreError, Trunks, Users};
 
 /// How often a migration that lost a race with another process is retried.
 const MIGRATE_ATTEMPTS: u32 = 10;
@@ -168,6 +168,11 @@ impl Store {
     /// Dialled numbers (DIDs) and what they ring.
     pub fn numbers(&self) -> Numbers<'_> {
         Numbers::new(self)
+    }
+
+    /// AI agents numbers can ring.
+    pub fn personas(&self) -> Personas<'_> {
+        Personas::new(self)
     }
 
     /// Outbound routes to trunks.

@@ -36,6 +36,8 @@ fn call(id: &str, node: &str, started_at: i64) -> CallRecord {
         legs: "[]".to_owned(),
         stats: None,
         recording: None,
+        persona: None,
+        transcript: None,
     }
 }
 

@@ -1,11 +1,11 @@
-//! The upgrade path: a database migrated by an older dialtone (0001 only, or
-//! 0001 and 0002), with data in it, is brought to the current schema by
+//! The upgrade path: a database migrated by an older dialtone (0001 only,
+//! 0001 and 0002, or 0001 to 0003), with data in it, is brought to the current schema by
 //! `Store::connect` without losing anything; and the new tables and columns
 //! then work.
 
 use std::path::PathBuf;
 
-use dialtone_store::{CallRecord, NewTrunk, Number, Route, Store, TargetKind};
+use dialtone_store::{CallRecord, NewPersona, NewTrunk, Number, Route, Store, TargetKind};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
@@ -14,6 +14,7 @@ use crate::common::temp_path;
 empty_backend_tests!(
     upgrade_from_0001_keeps_data_and_adds_the_call_tables,
     upgrade_from_0002_adds_recording_with_record_off,
+    upgrade_from_0003_adds_personas_and_the_call_columns,
 );
 
 const NOW: i64 = 1_700_000_000;
@@ -157,6 +158,8 @@ async fn upgrade_from_0001_keeps_data_and_adds_the_call_tables(url: String) {
         legs: "[]".to_owned(),
         stats: None,
         recording: None,
+        persona: None,
+        transcript: None,
     };
     store.calls().start(&rec).await.expect("call");
     store.close().await;
@@ -328,6 +331,129 @@ async fn upgrade_from_0002_adds_recording_with_record_off(url: String) {
         .map(|m| m.version)
         .collect();
     assert!(expected.starts_with(&[1, 2, 3]), "{expected:?}");
+    let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
+    assert_eq!(applied_versions(&pool).await, expected);
+    pool.close().await;
+}
+
+async fn upgrade_from_0003_adds_personas_and_the_call_columns(url: String) {
+    sqlx::any::install_default_drivers();
+    let raw_url = if url.starts_with("sqlite:") {
+        format!("{url}?mode=rwc")
+    } else {
+        url.clone()
+    };
+
+    // A dialtone from before personas: 0001 to 0003 applied, an account, a
+    // number already pointing at a persona name, and a finished call.
+    let old = MigrationsDir::with(&["0001_initial.sql", "0002_calls.sql", "0003_recording.sql"]);
+    let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
+    Migrator::new(old.0.as_path())
+        .await
+        .expect("load 0001-0003")
+        .run(&pool)
+        .await
+        .expect("apply 0001-0003");
+    assert_eq!(applied_versions(&pool).await, [1, 2, 3]);
+    assert!(
+        sqlx::query("SELECT COUNT(*) FROM personas")
+            .fetch_one(&pool)
+            .await
+            .is_err(),
+        "0004 not applied yet"
+    );
+    for sql in [
+        "INSERT INTO accounts (id, name, created_at) VALUES ('acc-1', 'default', 1700000000)",
+        "INSERT INTO numbers (id, number, target_kind, target, created_at, record) \
+         VALUES ('num-1', '+15550100', 'persona', 'receptionist', 1700000000, 0)",
+        "INSERT INTO calls (id, node, direction, from_uri, to_uri, caller, callee, started_at, \
+         answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, \
+         recording) VALUES ('call-1', 'node-1', 'inbound', 'sip:a@h', 'sip:b@h', 'a', 'b', \
+         1700000000000, 1700000001000, 1700000009000, 'answered', 'BYE', 'caller', \
+         'PCMU/8000', '[]', NULL, 'rec/call-1.wav')",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("seed 0003 data");
+    }
+    pool.close().await;
+
+    // The current dialtone opens it: the old call has no persona or transcript,
+    // and personas work.
+    let store = Store::connect(&url).await.expect("upgrade");
+    let call = store
+        .calls()
+        .get("call-1")
+        .await
+        .expect("call")
+        .expect("kept");
+    assert_eq!(
+        (
+            call.recording.as_deref(),
+            call.persona.as_deref(),
+            call.transcript.as_deref()
+        ),
+        (Some("rec/call-1.wav"), None, None)
+    );
+    assert!(store.personas().list().await.expect("list").is_empty());
+    let persona = store
+        .personas()
+        .create(NewPersona {
+            account_id: "acc-1".to_owned(),
+            name: "receptionist".to_owned(),
+            provider: "openai".to_owned(),
+            url: "wss://api.openai.com/v1/realtime".to_owned(),
+            model: None,
+            voice: None,
+            instructions: "Answer for {called_number}.".to_owned(),
+            greeting: None,
+            api_key_env: None,
+            timezone: "UTC".to_owned(),
+            turn_detection: "server_vad".to_owned(),
+            vad_threshold: Some(0.5),
+            vad_prefix_padding_ms: None,
+            vad_silence_ms: None,
+            vad_eagerness: None,
+            barge_in_min_ms: 0,
+            max_duration_secs: 0,
+            idle_timeout_secs: 30,
+            fallback: None,
+            transcription_model: None,
+        })
+        .await
+        .expect("persona after upgrade");
+    // The number that already pointed at its name now holds it.
+    assert!(matches!(
+        store.personas().remove("receptionist").await,
+        Err(dialtone_store::StoreError::InUse { .. })
+    ));
+    let with_ai = CallRecord {
+        persona: Some("receptionist".to_owned()),
+        transcript: Some(r#"[{"side":"agent","text":"Hello","at_ms":0}]"#.to_owned()),
+        ..call
+    };
+    store.calls().update(&with_ai).await.expect("update");
+    store.close().await;
+
+    let reopened = Store::connect(&url).await.expect("reopen");
+    assert_eq!(
+        reopened.personas().get("receptionist").await.expect("get"),
+        Some(persona)
+    );
+    assert_eq!(
+        reopened.calls().get("call-1").await.expect("get"),
+        Some(with_ai)
+    );
+    reopened.close().await;
+    let all = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let expected: Vec<i64> = Migrator::new(all.as_path())
+        .await
+        .expect("load")
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert!(expected.starts_with(&[1, 2, 3, 4]), "{expected:?}");
     let pool = AnyPool::connect(&raw_url).await.expect("connect raw");
     assert_eq!(applied_versions(&pool).await, expected);
     pool.close().await;

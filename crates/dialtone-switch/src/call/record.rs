@@ -69,6 +69,8 @@ impl Record {
                 legs: "[]".into(),
                 stats: None,
                 recording: None,
+                persona: None,
+                transcript: None,
             },
             started: false,
             caller_label: origin.label.clone(),
