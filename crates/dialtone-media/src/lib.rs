@@ -40,7 +40,9 @@ pub use endpoint::Endpoint;
 pub use engine::MediaEngine;
 pub use error::MediaError;
 pub use format::{DtmfFormat, StreamFormat};
-pub use port::{AudioPort, PortCodec, PortFormat, PortFrame};
+pub use port::{
+    AudioPort, CallerTiming, PortCodec, PortEvent, PortFormat, PortFrame, PortOptions, PortPlayer,
+};
 pub use record::{Recording, RecordingInfo};
 pub use stats::EndpointStats;
 

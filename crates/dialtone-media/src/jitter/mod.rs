@@ -35,6 +35,8 @@ mod tests;
 mod tests_adapt;
 
 pub use buffer::JitterBuffer;
+// The RFC 3550 sequence state, also kept by the audio port's immediate path.
+pub(crate) use source::{SeqClass, Source};
 
 /// Settings of a [`JitterBuffer`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ const EXT_OFFSET: i64 = 1 << 16;
 
 /// How a packet's sequence number relates to the source's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum SeqClass {
+pub(crate) enum SeqClass {
     /// Acceptable: its extended sequence number and unwrapped timestamp.
     Ok { ext: i64, ts_u: i64 },
     /// Already received.
@@ -24,7 +24,7 @@ pub(super) enum SeqClass {
 
 /// The state RFC 3550 keeps per source.
 #[derive(Debug)]
-pub(super) struct Source {
+pub(crate) struct Source {
     pub ssrc: u32,
     /// Lowest extended sequence number seen.
     pub base: i64,

@@ -1,5 +1,6 @@
-//! The caller → application path of an [`AudioPort`](super::AudioPort):
-//! received RTP → jitter buffer → 20 ms [`PortFrame`]s.
+//! The caller → application path of an [`AudioPort`](super::AudioPort) in
+//! [`CallerTiming::Paced`](super::CallerTiming::Paced): received RTP →
+//! jitter buffer → one 20 ms [`PortFrame`] per tick of the port's clock.
 
 use std::time::Instant;
 

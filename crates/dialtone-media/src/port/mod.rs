@@ -1,9 +1,17 @@
 //! [`AudioPort`]: one endpoint's audio handed to the application instead of
-//! to another endpoint — the media side of an AI leg. See [`AudioPort`] for
-//! what happens on each path.
+//! to another endpoint — the media side of an AI leg. This module owns the
+//! port's public face (formats, [`PortEvent`]s, options, the [`AudioPort`]
+//! handle and its cloneable [`PortPlayer`]); the media task is in `task`, the
+//! caller → application paths in `caller` (paced) and `immediate`, DTMF in
+//! `dtmf`, and the application → caller path in `playout` and `pacer`. See
+//! [`AudioPort`] for what happens on each path.
 
 mod caller;
+mod dtmf;
+mod immediate;
+mod pacer;
 mod playout;
+mod task;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -11,25 +19,21 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, trace, warn};
+use tracing::{debug, warn};
 
 use crate::codec::{g711, CodecError, CodecKind};
-use crate::endpoint::{Endpoint, Shared};
-use crate::pipeline::{FrameClock, Received, FRAME_MS};
-use crate::relay::{forward_rtp, received, received_for_decoding, BUF_LEN};
-use crate::stats::Counters;
+use crate::endpoint::Endpoint;
 use crate::{reports, watchdog, MediaError, MediaEvent};
 
-use caller::Caller;
-use playout::{Outbound, Playout};
+use playout::Playout;
+use task::PortTask;
 
-/// Caller frames waiting for the application: 1 s.
+/// Caller events waiting for the application: 1 s of 20 ms frames.
 const CALLER_QUEUE: usize = 50;
-/// The most audio the playout queue holds; what [`AudioPort::play`] is given
-/// beyond that is dropped (a provider streams faster than real time, but
-/// not minutes ahead).
+/// The most audio the playout queue holds; what [`PortPlayer::play`] is
+/// given beyond that is dropped (a provider streams faster than real time,
+/// but not minutes ahead).
 const MAX_QUEUED: Duration = Duration::from_secs(120);
-
 /// What crosses the port: 16-bit PCM at a rate, or G.711 bytes (8 kHz).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PortCodec {
@@ -103,7 +107,9 @@ impl PortFormat {
 }
 
 /// Audio crossing the port: PCM samples or G.711 bytes. From the caller it is
-/// always one 20 ms frame; given to [`AudioPort::play`] it is any length.
+/// one 20 ms frame ([`CallerTiming::Paced`]) or one RTP packet's worth
+/// ([`CallerTiming::Immediate`]); given to [`PortPlayer::play`] it is any
+/// length.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortFrame {
     Pcm(Vec<i16>),
@@ -125,47 +131,97 @@ fn g711_decode(codec: PortCodec, bytes: &[u8], out: &mut Vec<i16>) {
     }
 }
 
-/// State shared between the [`AudioPort`] handle and its task.
+/// What the caller's side of a port produces, in order of arrival.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortEvent {
+    /// Caller audio in the caller [`PortFormat`].
+    Audio(PortFrame),
+    /// A key the caller pressed (RFC 4733 telephone-event), reported once,
+    /// when it ended: `0`-`9`, `*`, `#`, `A`-`D`; `duration` is how long it
+    /// was held.
+    Dtmf { digit: char, duration: Duration },
+}
+
+/// When caller audio is handed to the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CallerTiming {
+    /// Through a jitter buffer, one 20 ms frame per tick of the port's
+    /// clock: reordered, evenly paced, losses concealed in place (for
+    /// consumers that want a steady stream).
+    #[default]
+    Paced,
+    /// Each RTP packet converted and handed over the moment it arrives, as
+    /// one frame of that packet's duration (for realtime LLMs, which buffer
+    /// themselves: latency is what counts).
+    Immediate,
+}
+
+/// How [`AudioPort::start_with`] sets a port up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PortOptions {
+    pub caller: CallerTiming,
+}
+
+/// State shared between the [`AudioPort`] handle, its players and its task.
 struct PortShared {
     playout: Playout,
     /// Caller frames dropped because the application's channel was full.
     dropped_frames: AtomicU64,
 }
 
-/// An endpoint's audio, exchanged with the application in 20 ms frames:
-/// the media side of an AI leg.
+/// An endpoint's audio, exchanged with the application: the media side of
+/// an AI leg.
 ///
 /// Caller → application: RTP from the endpoint's peer is latched and counted
-/// like the relay does, goes through a jitter buffer and comes out as one
-/// 20 ms [`PortFrame`] per tick of the port's clock, in the caller
+/// like the relay does and comes out of the receiver returned by
+/// [`start_with`](Self::start_with) as [`PortEvent::Audio`] in the caller
 /// [`PortFormat`]: PCM decoded (with loss concealment) and resampled to the
-/// port rate, or G.711 bytes. A G.711 port on a leg of the same law gets the
-/// payload bytes untouched (still reordered and paced by the jitter buffer;
-/// only frames standing in for lost packets are made, by concealment). While
-/// the jitter buffer has nothing to play (before the first packets, while
-/// rebuffering) no frames are produced. Frames wait in a bounded channel
-/// (1 s); when the application falls behind and it is full, new frames are
-/// dropped and counted ([`dropped_frames`](Self::dropped_frames)): the RTP
-/// path never waits. telephone-event packets are consumed and not decoded
-/// (DTMF from the caller is not reported yet); comfort noise and other
-/// payload types are counted as dropped.
+/// port rate, or G.711 bytes; a G.711 port on a leg of the same law gets the
+/// payload bytes untouched (only frames standing in for lost packets are
+/// made, by concealment). When it is handed over depends on the
+/// [`CallerTiming`]:
+/// - [`Paced`](CallerTiming::Paced): through a jitter buffer, one 20 ms
+///   frame per tick of the port's clock; while the jitter buffer has nothing
+///   to play (before the first packets, while rebuffering) no frames come.
+/// - [`Immediate`](CallerTiming::Immediate): each packet the moment it
+///   arrives, as one frame of its duration (usually 20 ms; Opus 10–60 ms). A
+///   packet at or behind the newest sequence number seen is dropped (counted
+///   as late or duplicate); a gap of 1 to 5 missing packets is first filled
+///   with as many concealment frames; a bigger gap, a new SSRC or a
+///   timestamp jump just continues.
 ///
-/// Application → caller: [`play`](Self::play) appends audio of any length to
-/// a playout queue in the playout [`PortFormat`]; every 20 ms the port's
-/// clock takes one frame from it, encodes it into the leg's codec (a G.711
-/// port on a leg of the same law sends the bytes as they are) and sends it as
-/// part of the endpoint's one continuous outgoing stream, so a bridge started
-/// on the endpoint afterwards splices onto it cleanly. While the queue is
-/// empty the clock sends silence (padding a short last frame with it too):
-/// the phone's RTP timeout and the NAT bindings on the way stay alive, and
-/// timestamps never jump. With Opus DTX negotiated, that silence is not
-/// transmitted. [`clear`](Self::clear) (barge-in) empties the queue at once.
+/// Audio waits in a bounded channel (1 s); when the application falls behind
+/// and it is full, new frames are dropped and counted
+/// ([`dropped_frames`](Self::dropped_frames)): the RTP path never waits.
+/// RFC 4733 telephone-events on the leg's negotiated payload type are
+/// reported as [`PortEvent::Dtmf`], once per key press, in both timings; they
+/// are never dropped (they wait for room in the channel on a path of their
+/// own). Comfort noise and other payload types are counted as dropped.
+///
+/// Application → caller: [`PortPlayer::play`] (or [`play`](Self::play))
+/// appends audio of any length to a playout queue in the playout
+/// [`PortFormat`]; each frame taken from it is encoded into the leg's codec
+/// (a G.711 port on a leg of the same law sends the bytes as they are) and
+/// sent as part of the endpoint's one continuous outgoing stream, so a bridge
+/// started on the endpoint afterwards splices onto it cleanly. While the
+/// queue has audio, packets leave exactly 20 ms apart, however fast it is
+/// filled. While it is empty the port sends silence every 20 ms (padding a
+/// short last frame with it too): the phone's RTP timeout and the NAT
+/// bindings on the way stay alive, and timestamps never jump; with Opus DTX
+/// negotiated, that silence is not transmitted. Audio given while the stream
+/// is in silence goes out at once rather than at the next 20 ms mark, and the
+/// 20 ms rhythm restarts from there (sequence numbers and timestamps stay
+/// continuous: that packet is up to 20 ms early for its timestamp, which the
+/// phone's jitter buffer absorbs; the silence that follows the audio gives
+/// that time back, 2 ms per packet, so early starts do not add up over a
+/// call). [`PortPlayer::clear`] (barge-in) empties the queue at once.
 ///
 /// RTCP from the peer is terminated (latched, counted), as on a transcoded
 /// leg; the RTP-timeout watchdog runs as in a [`Bridge`](crate::Bridge).
 ///
 /// Dropping the port stops it (the endpoint is dropped too once the tasks
 /// have ended); [`stop`](Self::stop) stops it and gives the endpoint back.
+/// [`PortPlayer`]s outlive it harmlessly: their `play` then fails.
 pub struct AudioPort {
     ep: Endpoint,
     shared: Arc<PortShared>,
@@ -175,16 +231,8 @@ pub struct AudioPort {
 }
 
 impl AudioPort {
-    /// Starts the port on `ep`: caller audio comes out of the returned
-    /// receiver as 20 ms frames in `caller` format, audio given to
-    /// [`play`](Self::play) is in `playout` format (they differ for e.g.
-    /// Gemini Live: 16 kHz in, 24 kHz out). Datagrams already waiting in the
-    /// endpoint's sockets are discarded first (stale). RTP timeouts of the
-    /// peer are reported on `events` (once per silence, as by a bridge).
-    ///
-    /// Fails when a format is unusable or the endpoint has no
-    /// [`StreamFormat`](crate::StreamFormat) with a codec dialtone can decode
-    /// and encode; the endpoint is handed back with the error.
+    /// [`start_with`](Self::start_with) with the default options:
+    /// [`CallerTiming::Paced`].
     ///
     /// # Panics
     /// Outside a tokio runtime (it spawns the port's tasks).
@@ -193,11 +241,39 @@ impl AudioPort {
         caller: PortFormat,
         playout: PortFormat,
         events: mpsc::UnboundedSender<MediaEvent>,
-    ) -> Result<(AudioPort, mpsc::Receiver<PortFrame>), (MediaError, Endpoint)> {
-        let (task, shared) = match PortTask::new(&ep, caller, playout) {
+    ) -> Result<(AudioPort, mpsc::Receiver<PortEvent>), (MediaError, Endpoint)> {
+        AudioPort::start_with(ep, caller, playout, PortOptions::default(), events)
+    }
+
+    /// Starts the port on `ep`: caller audio and DTMF come out of the
+    /// returned receiver, caller audio in `caller` format timed as `options`
+    /// say; audio given to [`PortPlayer::play`] is in `playout` format (they
+    /// differ for e.g. Gemini Live: 16 kHz in, 24 kHz out). Datagrams
+    /// already waiting in the endpoint's sockets are discarded first
+    /// (stale). RTP timeouts of the peer are reported on `events` (once per
+    /// silence, as by a bridge).
+    ///
+    /// Fails when a format is unusable or the endpoint has no
+    /// [`StreamFormat`](crate::StreamFormat) with a codec dialtone can decode
+    /// and encode; the endpoint is handed back with the error.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (it spawns the port's tasks).
+    pub fn start_with(
+        ep: Endpoint,
+        caller: PortFormat,
+        playout: PortFormat,
+        options: PortOptions,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> Result<(AudioPort, mpsc::Receiver<PortEvent>), (MediaError, Endpoint)> {
+        let (task, playout_queue) = match PortTask::new(&ep, caller, playout, options) {
             Ok(t) => t,
             Err(e) => return Err((e, ep)),
         };
+        let shared = Arc::new(PortShared {
+            playout: playout_queue,
+            dropped_frames: AtomicU64::new(0),
+        });
         let sh = &ep.shared;
         crate::bridge::drain(sh.id, &sh.rtp);
         crate::bridge::drain(sh.id, &sh.rtcp);
@@ -206,13 +282,16 @@ impl AudioPort {
         let started = Instant::now();
         let (stop, stop_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(CALLER_QUEUE);
-        let mut tasks = Vec::with_capacity(3);
+        let (digits, digits_rx) = mpsc::unbounded_channel();
+        let mut tasks = Vec::with_capacity(4);
         tasks.push(tokio::spawn(task.run(
             Arc::clone(sh),
             Arc::clone(&shared),
-            tx,
+            tx.clone(),
+            digits,
             stop_rx.clone(),
         )));
+        tasks.push(tokio::spawn(dtmf::deliver(digits_rx, tx, stop_rx.clone())));
         tasks.push(tokio::spawn(reports::run(Arc::clone(sh), stop_rx.clone())));
         if !sh.rtp_timeout.is_zero() {
             // The watchdog watches a pair of endpoints; the same one twice is
@@ -226,7 +305,13 @@ impl AudioPort {
                 stop_rx,
             )));
         }
-        debug!(endpoint = sh.id, ?caller, ?playout, "audio port started");
+        debug!(
+            endpoint = sh.id,
+            ?caller,
+            ?playout,
+            ?options,
+            "audio port started"
+        );
         let port = AudioPort {
             ep,
             shared,
@@ -236,27 +321,30 @@ impl AudioPort {
         Ok((port, rx))
     }
 
-    /// Queues audio for the caller, in the playout format (PCM samples for a
-    /// `Pcm16` port, bytes for a G.711 one), any length. Fails when the kind
-    /// does not match the format. Beyond 120 s queued the rest is dropped.
+    /// A handle that plays into this port's queue, for another task (the
+    /// one talking to the LLM) while this one keeps the port.
+    pub fn player(&self) -> PortPlayer {
+        PortPlayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// See [`PortPlayer::play`].
     pub fn play(&self, audio: PortFrame) -> Result<(), MediaError> {
         self.shared.playout.play(audio)
     }
 
-    /// Barge-in: drops everything queued and returns how much that was.
-    /// The caller hears the end within a frame or two (the one being sent).
+    /// See [`PortPlayer::clear`].
     pub fn clear(&self) -> Duration {
         self.shared.playout.clear()
     }
 
-    /// How much audio is queued (not yet sent).
+    /// See [`PortPlayer::queued`].
     pub fn queued(&self) -> Duration {
         self.shared.playout.queued()
     }
 
-    /// How much queued audio has been sent to the caller since the start
-    /// (silence sent while the queue was empty not included): what to report
-    /// as heard when truncating a response after a barge-in.
+    /// See [`PortPlayer::played`].
     pub fn played(&self) -> Duration {
         self.shared.playout.played()
     }
@@ -274,10 +362,15 @@ impl AudioPort {
 
     /// Stops the port's tasks and gives the endpoint back (to bridge it to a
     /// human after a transfer; its outgoing stream continues seamlessly).
+    /// Players fail from now on.
     pub async fn stop(self) -> Endpoint {
         let AudioPort {
-            ep, stop, tasks, ..
+            ep,
+            shared,
+            stop,
+            tasks,
         } = self;
+        shared.playout.close();
         // Send errors only mean every task already ended.
         let _ = stop.send(true);
         for task in tasks {
@@ -296,111 +389,49 @@ impl std::fmt::Debug for AudioPort {
     }
 }
 
-/// The port's media task: the receive path and the 20 ms clock.
-struct PortTask {
-    caller: Caller,
-    outbound: Outbound,
-    /// The leg's telephone-event payload type (consumed, not decoded).
-    dtmf_pt: Option<u8>,
-    /// Names the port as the source of the endpoint's stream (see
-    /// [`forward_rtp`]): distinct from every endpoint id, and from the
-    /// transcoders that send to this endpoint (`u64::MAX - other id`).
-    source: u64,
+/// Plays into an [`AudioPort`]'s queue: a cheap, cloneable handle for the
+/// task that talks to the LLM, while the call keeps the port itself. Every
+/// clone plays into the same queue. Once the port has stopped,
+/// [`play`](Self::play) fails and the rest report an empty queue.
+#[derive(Clone)]
+pub struct PortPlayer {
+    shared: Arc<PortShared>,
 }
 
-impl PortTask {
-    fn new(
-        ep: &Endpoint,
-        caller: PortFormat,
-        playout: PortFormat,
-    ) -> Result<(PortTask, Arc<PortShared>), MediaError> {
-        caller.check()?;
-        playout.check()?;
-        let format = ep
-            .format()
-            .ok_or_else(|| CodecError::Unsupported("no stream format set".into()))?;
-        let (outbound, queue) = Outbound::new(&format, playout)?;
-        let task = PortTask {
-            caller: Caller::new(&format, caller)?,
-            outbound,
-            dtmf_pt: format.dtmf.map(|d| d.pt),
-            source: u64::MAX - ep.id(),
-        };
-        let max = (MAX_QUEUED.as_millis() as usize) * playout.frame_len() / FRAME_MS as usize;
-        let shared = Arc::new(PortShared {
-            playout: Playout::new(playout, queue, max),
-            dropped_frames: AtomicU64::new(0),
-        });
-        Ok((task, shared))
+impl PortPlayer {
+    /// Queues audio for the caller, in the playout format (PCM samples for a
+    /// `Pcm16` port, bytes for a G.711 one), any length. Given while the
+    /// stream is in silence, its first packet leaves at once. Fails when the
+    /// kind does not match the format, or the port has stopped. Beyond 120 s
+    /// queued the rest is dropped.
+    pub fn play(&self, audio: PortFrame) -> Result<(), MediaError> {
+        self.shared.playout.play(audio)
     }
 
-    async fn run(
-        mut self,
-        ep: Arc<Shared>,
-        shared: Arc<PortShared>,
-        tx: mpsc::Sender<PortFrame>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let mut buf = [0u8; BUF_LEN];
-        let mut out = Vec::with_capacity(1500);
-        let mut clock = FrameClock::new();
-        let stopped = stop.changed();
-        tokio::pin!(stopped);
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut stopped => break,
-                now = clock.tick() => {
-                    self.tick(&ep, &shared, &tx, &mut out, now).await;
-                    clock.bookkeeping(&ep, now, &mut self.caller).await;
-                }
-                r = ep.rtp.recv_from(&mut buf) => {
-                    if let Some((n, src)) = received(&ep, r) {
-                        self.packet(&ep, &buf[..n], src);
-                    }
-                }
-            }
-        }
-        ep.set_jitter(self.caller.stats());
+    /// Barge-in: drops everything queued and returns how much that was.
+    /// The caller hears the end within a frame (the one being sent).
+    pub fn clear(&self) -> Duration {
+        self.shared.playout.clear()
     }
 
-    /// One tick: the next caller frame to the application, the next playout
-    /// frame to the caller.
-    async fn tick(
-        &mut self,
-        ep: &Shared,
-        shared: &PortShared,
-        tx: &mpsc::Sender<PortFrame>,
-        out: &mut Vec<u8>,
-        now: Instant,
-    ) {
-        if let Some(frame) = self.caller.pull(now) {
-            // Full: the application is behind; Closed: it is not listening.
-            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(frame) {
-                shared.dropped_frames.fetch_add(1, Relaxed);
-            }
-        }
-        match self.outbound.packet(&shared.playout, out) {
-            Ok(true) => forward_rtp(ep, self.source, out, now).await,
-            Ok(false) => {}
-            Err(e) => {
-                trace!(endpoint = ep.id, error = %e, "encode failed");
-                Counters::add(&ep.counters.dropped, 1);
-            }
-        }
+    /// How much audio is queued (not yet sent).
+    pub fn queued(&self) -> Duration {
+        self.shared.playout.queued()
     }
 
-    fn packet(&mut self, ep: &Shared, pkt: &[u8], src: std::net::SocketAddr) {
-        let now = Instant::now();
-        let Some(h) = received_for_decoding(ep, pkt, src, now) else {
-            return;
-        };
-        if self.caller.accepts(h.pt) {
-            self.caller.push(&h, h.payload(pkt), now);
-        } else if self.dtmf_pt != Some(h.pt) {
-            // Comfort noise and anything not negotiated: nothing to play.
-            // (telephone-event packets are consumed without a count.)
-            Counters::add(&ep.counters.dropped, 1);
-        }
+    /// How much queued audio has been sent to the caller since the start
+    /// (silence sent while the queue was empty, and padding, not included):
+    /// what to report as heard when truncating a response after a barge-in.
+    pub fn played(&self) -> Duration {
+        self.shared.playout.played()
+    }
+}
+
+impl std::fmt::Debug for PortPlayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortPlayer")
+            .field("queued", &self.queued())
+            .field("played", &self.played())
+            .finish()
     }
 }

@@ -1,11 +1,15 @@
 //! The application → caller path of an [`AudioPort`](super::AudioPort): a
-//! playout queue that the port's 20 ms clock drains into RTP packets.
+//! playout queue that the port's task drains into RTP packets, one 20 ms
+//! frame at a time (when, the [`Pacer`](super::pacer::Pacer) decides), and
+//! that wakes the task when audio arrives while the stream is idle.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::futures::Notified;
+use tokio::sync::Notify;
 use tracing::warn;
 
 use crate::codec::{g711, CodecError};
@@ -33,8 +37,8 @@ impl Queue {
     }
 }
 
-/// The playout queue, shared by the port handle (which fills and clears it)
-/// and the port's clock (which drains it). Locked briefly on both sides.
+/// The playout queue, shared by the port's handles (which fill and clear it)
+/// and the port's task (which drains it). Locked briefly on both sides.
 pub(super) struct Playout {
     queue: Mutex<Queue>,
     format: PortFormat,
@@ -44,6 +48,10 @@ pub(super) struct Playout {
     max: usize,
     /// Samples (or bytes) of queued audio sent so far.
     played: AtomicU64,
+    /// Audio was put into an empty queue: the task may send it at once.
+    wake: Notify,
+    /// The port has stopped: nothing drains the queue any more.
+    closed: AtomicBool,
 }
 
 impl Playout {
@@ -54,7 +62,27 @@ impl Playout {
             format,
             max,
             played: AtomicU64::new(0),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Completes when audio was put into an empty queue since the last one
+    /// completed (a wake-up given while nobody waits is kept for the next).
+    pub(super) fn woken(&self) -> Notified<'_> {
+        self.wake.notified()
+    }
+
+    /// Whether queued audio is waiting.
+    pub(super) fn has_audio(&self) -> bool {
+        self.lock().len() > 0
+    }
+
+    /// The port stopped: later `play`s fail, and what is queued is dropped
+    /// (it will never be sent).
+    pub(super) fn close(&self) {
+        self.closed.store(true, Relaxed);
+        self.clear();
     }
 
     /// A poisoned lock only means a panic mid-update of plain data.
@@ -63,6 +91,12 @@ impl Playout {
     }
 
     pub(super) fn play(&self, audio: PortFrame) -> Result<(), MediaError> {
+        if self.closed.load(Relaxed) {
+            return Err(MediaError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "audio port stopped",
+            )));
+        }
         let pcm_port = self.format.codec == PortCodec::Pcm16;
         let audio = match audio {
             PortFrame::Pcm(pcm) if pcm_port => PortFrame::Pcm(pcm),
@@ -82,6 +116,7 @@ impl Playout {
             }
         };
         let mut q = self.lock();
+        let was_empty = q.len() == 0;
         let room = self.max.saturating_sub(q.len());
         let (given, taken) = match (&mut *q, &audio) {
             (Queue::Pcm(q), PortFrame::Pcm(pcm)) => {
@@ -96,6 +131,11 @@ impl Playout {
             _ => (0, 0),
         };
         drop(q);
+        if was_empty && taken > 0 {
+            // Stored as a permit when the task is busy: it looks as soon as
+            // it waits again.
+            self.wake.notify_one();
+        }
         if taken < given {
             warn!(
                 dropped = ?self.duration(given - taken),
@@ -181,12 +221,12 @@ impl Outbound {
     }
 
     /// The next 20 ms of the queue (silence where it runs short) as a whole
-    /// RTP packet in `out`; false when there is nothing to send (Opus DTX).
+    /// RTP packet in `out`.
     pub(super) fn packet(
         &mut self,
         playout: &Playout,
         out: &mut Vec<u8>,
-    ) -> Result<bool, CodecError> {
+    ) -> Result<Frame, CodecError> {
         let (taken, sent) = match self {
             Outbound::Encode {
                 encoding,
@@ -220,8 +260,20 @@ impl Outbound {
             }
         };
         playout.played.fetch_add(taken as u64, Relaxed);
-        Ok(sent)
+        Ok(Frame {
+            send: sent,
+            audio: taken > 0,
+        })
     }
+}
+
+/// What [`Outbound::packet`] made of one frame.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Frame {
+    /// There is a packet to send (false: Opus DTX silence).
+    pub(super) send: bool,
+    /// It carries queued audio (false: all silence, the queue was empty).
+    pub(super) audio: bool,
 }
 
 /// RTP packets of G.711 payloads (8000 Hz clock: one byte, one tick). SSRC,

@@ -1,9 +1,17 @@
 //! The audio port: a phone made of real UDP sockets talks to the application
 //! through an [`AudioPort`] — caller audio out as 20 ms frames, queued audio
-//! in as a paced RTP stream, barge-in, Opus, G.711 passed through untouched.
+//! in as a paced RTP stream, barge-in, Opus, G.711 passed through untouched
+//! (here); DTMF from the caller (`dtmf.rs`); caller audio handed over packet
+//! by packet in immediate timing (`immediate.rs`); playout that starts at
+//! once, and players (`playout.rs`).
 
+#[path = "../common/mod.rs"]
 mod common;
+mod dtmf;
+mod immediate;
+mod playout;
 
+use std::error::Error;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -11,9 +19,13 @@ use common::*;
 use dialtone_media::codec::{self, g711, Codec, OpusParams};
 use dialtone_media::dsp::measure::{db, dominant_frequency, rms, tone};
 use dialtone_media::{
-    AudioPort, MediaEngine, MediaError, MediaEvent, PortFormat, PortFrame, StreamFormat,
+    AudioPort, MediaEngine, MediaError, MediaEvent, PortEvent, PortFormat, PortFrame, PortOptions,
+    StreamFormat,
 };
 use tokio::sync::mpsc;
+
+/// Tests fail on errors with `?` rather than `expect`.
+type TestResult<T = ()> = Result<T, Box<dyn Error>>;
 
 /// −12 dBFS-ish peak: far from clipping, far above G.711's noise floor.
 const AMPLITUDE: f64 = 8000.0;
@@ -37,16 +49,27 @@ async fn port_on(
     format: StreamFormat,
     caller: PortFormat,
     playout: PortFormat,
-) -> (AudioPort, mpsc::Receiver<PortFrame>, SocketAddr) {
-    let ep = eng.allocate().await.expect("allocate");
+) -> TestResult<(AudioPort, mpsc::Receiver<PortEvent>, SocketAddr)> {
+    port_with(eng, phone, format, caller, playout, PortOptions::default()).await
+}
+
+/// [`port_on`] with options.
+async fn port_with(
+    eng: &MediaEngine,
+    phone: &Phone,
+    format: StreamFormat,
+    caller: PortFormat,
+    playout: PortFormat,
+    options: PortOptions,
+) -> TestResult<(AudioPort, mpsc::Receiver<PortEvent>, SocketAddr)> {
+    let ep = eng.allocate().await?;
     ep.set_remote(Some(phone.rtp_addr()), None);
     ep.set_format(format);
     let local = ep.local();
     let (events, _) = mpsc::unbounded_channel();
-    let (port, rx) = AudioPort::start(ep, caller, playout, events)
-        .map_err(|(e, _)| e)
-        .expect("port starts");
-    (port, rx, local)
+    let (port, rx) =
+        AudioPort::start_with(ep, caller, playout, options, events).map_err(|(e, _)| e)?;
+    Ok((port, rx, local))
 }
 
 /// Sends `packets` from `phone` to `to`, one every 20 ms.
@@ -58,16 +81,29 @@ async fn send_paced(phone: &Phone, to: SocketAddr, packets: &[Vec<u8>]) {
     }
 }
 
-/// Up to `n` frames from the port, each within WAIT of the previous one.
-async fn frames(rx: &mut mpsc::Receiver<PortFrame>, n: usize) -> Vec<PortFrame> {
+/// Up to `n` events from the port, each within `wait` of the previous one.
+async fn events(rx: &mut mpsc::Receiver<PortEvent>, n: usize, wait: Duration) -> Vec<PortEvent> {
     let mut got = Vec::new();
     while got.len() < n {
-        match tokio::time::timeout(WAIT, rx.recv()).await {
-            Ok(Some(f)) => got.push(f),
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(ev)) => got.push(ev),
             _ => break,
         }
     }
     got
+}
+
+/// Up to `n` audio frames from the port, each within WAIT of the previous
+/// one (no DTMF is expected: any is a failure).
+async fn frames(rx: &mut mpsc::Receiver<PortEvent>, n: usize) -> Vec<PortFrame> {
+    events(rx, n, WAIT)
+        .await
+        .into_iter()
+        .map(|ev| match ev {
+            PortEvent::Audio(f) => f,
+            other => panic!("expected audio, got {other:?}"),
+        })
+        .collect()
 }
 
 /// What the phone receives during `span`, with arrival times.
@@ -87,6 +123,13 @@ fn pcm(frame: &PortFrame) -> &[i16] {
     match frame {
         PortFrame::Pcm(s) => s,
         PortFrame::G711(_) => panic!("expected PCM, got G.711"),
+    }
+}
+
+fn bytes(frame: &PortFrame) -> &[u8] {
+    match frame {
+        PortFrame::G711(b) => b,
+        PortFrame::Pcm(_) => panic!("expected G.711, got PCM"),
     }
 }
 
@@ -154,13 +197,29 @@ fn loud_run(decoded: &[Vec<i16>]) -> std::ops::Range<usize> {
     first..last + 1
 }
 
+/// Bytes no codec round trip keeps (µ-law 0x7f is −0, 0xff is +0), spread
+/// over 20 ms packets that all differ.
+fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|i| match i % 97 {
+            0 => 0x7f,
+            1 => 0xff,
+            _ => {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            }
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn pcmu_caller_comes_out_as_24k_pcm_frames() {
+async fn pcmu_caller_comes_out_as_24k_pcm_frames() -> TestResult {
     let eng = engine(30400..=30409, Duration::ZERO);
     let phone = Phone::new().await;
     let fmt = StreamFormat::of(Codec::pcmu(), 0);
     let pcm24 = PortFormat::pcm16(24000);
-    let (port, mut rx, local) = port_on(&eng, &phone, fmt, pcm24, pcm24).await;
+    let (port, mut rx, local) = port_on(&eng, &phone, fmt, pcm24, pcm24).await?;
 
     let pkts = pcmu_packets(&tone(8000, 1000.0, AMPLITUDE, 0, 8000), 1000, 5000, 0x1234);
     let (_, got) = tokio::join!(send_paced(&phone, local, &pkts), frames(&mut rx, 40));
@@ -175,20 +234,20 @@ async fn pcmu_caller_comes_out_as_24k_pcm_frames() {
     assert_eq!(st.latched, Some(phone.rtp_addr()));
     assert_eq!(port.dropped_frames(), 0);
     let ep = port.stop().await;
-    let jitter = ep.stats().jitter.expect("jitter stats published");
+    let jitter = ep.stats().jitter.ok_or("jitter stats published")?;
     assert!(jitter.played >= 40, "{jitter:?}");
+    Ok(())
 }
 
 #[tokio::test]
-async fn played_audio_reaches_a_pcmu_phone_paced() {
+async fn played_audio_reaches_a_pcmu_phone_paced() -> TestResult {
     let eng = engine(30410..=30419, Duration::ZERO);
     let phone = Phone::new().await;
     let fmt = StreamFormat::of(Codec::pcmu(), 0);
     let pcm24 = PortFormat::pcm16(24000);
-    let (port, _rx, _) = port_on(&eng, &phone, fmt, pcm24, pcm24).await;
+    let (port, _rx, _) = port_on(&eng, &phone, fmt, pcm24, pcm24).await?;
 
-    port.play(PortFrame::Pcm(tone(24000, 440.0, AMPLITUDE, 0, 24000)))
-        .expect("PCM for a PCM port");
+    port.play(PortFrame::Pcm(tone(24000, 440.0, AMPLITUDE, 0, 24000)))?;
     assert_eq!(port.queued(), Duration::from_secs(1));
     let got = receive_for(&phone, Duration::from_millis(1600)).await;
     let pkts: Vec<Vec<u8>> = got.iter().map(|(_, p)| p.clone()).collect();
@@ -217,18 +276,18 @@ async fn played_audio_reaches_a_pcmu_phone_paced() {
     assert_eq!(port.queued(), Duration::ZERO);
     assert_eq!(port.played(), Duration::from_secs(1));
     port.stop().await;
+    Ok(())
 }
 
 #[tokio::test]
-async fn clear_stops_playback_at_once() {
+async fn clear_stops_playback_at_once() -> TestResult {
     let eng = engine(30420..=30429, Duration::ZERO);
     let phone = Phone::new().await;
     let fmt = StreamFormat::of(Codec::pcmu(), 0);
     let pcm24 = PortFormat::pcm16(24000);
-    let (port, _rx, _) = port_on(&eng, &phone, fmt, pcm24, pcm24).await;
+    let (port, _rx, _) = port_on(&eng, &phone, fmt, pcm24, pcm24).await?;
 
-    port.play(PortFrame::Pcm(tone(24000, 440.0, AMPLITUDE, 0, 48000)))
-        .expect("PCM for a PCM port");
+    port.play(PortFrame::Pcm(tone(24000, 440.0, AMPLITUDE, 0, 48000)))?;
     let barge_in = async {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let at = Instant::now();
@@ -269,37 +328,42 @@ async fn clear_stops_playback_at_once() {
         "silence goes on after the clear"
     );
     port.stop().await;
+    Ok(())
+}
+
+/// `n` 20 ms Opus packets of a 1 kHz tone (48 kHz clock).
+fn opus_tone_packets(opus: &Codec, n: usize, seq0: u16) -> TestResult<Vec<Vec<u8>>> {
+    let mut enc = codec::encoder(opus, 48000)?;
+    let pcm = tone(48000, 1000.0, AMPLITUDE, 0, 960 * n);
+    let mut pkts = Vec::new();
+    for (i, c) in pcm.chunks(960).enumerate() {
+        let mut payload = Vec::new();
+        enc.encode(c, &mut payload)?;
+        let seq = seq0.wrapping_add(i as u16);
+        pkts.push(rtp(
+            111,
+            i == 0,
+            seq,
+            90_000 + i as u32 * 960,
+            0x0bad,
+            &payload,
+        ));
+    }
+    Ok(pkts)
 }
 
 #[tokio::test]
-async fn opus_phone_and_a_16k_port_both_ways() {
+async fn opus_phone_and_a_16k_port_both_ways() -> TestResult {
     let eng = engine(30430..=30439, Duration::ZERO);
     let phone = Phone::new().await;
     let opus = Codec::opus(OpusParams::default());
     let fmt = StreamFormat::of(opus.clone(), 111);
     let pcm16 = PortFormat::pcm16(16000);
-    let (port, mut rx, local) = port_on(&eng, &phone, fmt, pcm16, pcm16).await;
+    let (port, mut rx, local) = port_on(&eng, &phone, fmt, pcm16, pcm16).await?;
 
-    // The phone speaks a 1 kHz tone in 20 ms Opus packets (48 kHz clock).
-    let mut enc = codec::encoder(&opus, 48000).expect("opus encoder");
-    let pkts: Vec<Vec<u8>> = tone(48000, 1000.0, AMPLITUDE, 0, 48000)
-        .chunks(960)
-        .enumerate()
-        .map(|(i, c)| {
-            let mut payload = Vec::new();
-            enc.encode(c, &mut payload).expect("encode");
-            rtp(
-                111,
-                i == 0,
-                7 + i as u16,
-                90_000 + i as u32 * 960,
-                0x0bad,
-                &payload,
-            )
-        })
-        .collect();
-    port.play(PortFrame::Pcm(tone(16000, 440.0, AMPLITUDE, 0, 16000)))
-        .expect("PCM for a PCM port");
+    // The phone speaks a 1 kHz tone in 20 ms Opus packets.
+    let pkts = opus_tone_packets(&opus, 50, 7)?;
+    port.play(PortFrame::Pcm(tone(16000, 440.0, AMPLITUDE, 0, 16000)))?;
     let (_, got, heard) = tokio::join!(
         send_paced(&phone, local, &pkts),
         frames(&mut rx, 40),
@@ -315,15 +379,13 @@ async fn opus_phone_and_a_16k_port_both_ways() {
     // Application → caller.
     let pkts: Vec<Vec<u8>> = heard.into_iter().map(|(_, p)| p).collect();
     assert_continuous(&pkts, 111, 960);
-    let mut dec = codec::decoder(&opus, 48000).expect("opus decoder");
-    let decoded: Vec<Vec<i16>> = pkts
-        .iter()
-        .map(|p| {
-            let mut pcm = Vec::new();
-            dec.decode(&payload(p), &mut pcm).expect("decode");
-            pcm
-        })
-        .collect();
+    let mut dec = codec::decoder(&opus, 48000)?;
+    let mut decoded = Vec::new();
+    for p in &pkts {
+        let mut pcm = Vec::new();
+        dec.decode(&payload(p), &mut pcm)?;
+        decoded.push(pcm);
+    }
     let run = loud_run(&decoded);
     assert!(
         (49..=52).contains(&run.len()),
@@ -333,31 +395,16 @@ async fn opus_phone_and_a_16k_port_both_ways() {
     let audio: Vec<i16> = decoded[run.start + 2..run.end - 2].concat();
     assert_tone(&audio, 48000, 440.0, 3.0);
     port.stop().await;
-}
-
-/// Bytes no codec round trip keeps (µ-law 0x7f is −0, 0xff is +0), spread
-/// over 20 ms packets that all differ.
-fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|i| match i % 97 {
-            0 => 0x7f,
-            1 => 0xff,
-            _ => {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (x >> 24) as u8
-            }
-        })
-        .collect()
+    Ok(())
 }
 
 #[tokio::test]
-async fn g711_passes_through_unchanged_both_ways() {
+async fn g711_passes_through_unchanged_both_ways() -> TestResult {
     let eng = engine(30440..=30449, Duration::ZERO);
     let phone = Phone::new().await;
     let fmt = StreamFormat::of(Codec::pcmu(), 0);
     let pcmu = PortFormat::pcmu();
-    let (port, mut rx, local) = port_on(&eng, &phone, fmt, pcmu, pcmu).await;
+    let (port, mut rx, local) = port_on(&eng, &phone, fmt, pcmu, pcmu).await?;
 
     let sent = noise(8000, 1);
     let pkts: Vec<Vec<u8>> = sent
@@ -366,8 +413,7 @@ async fn g711_passes_through_unchanged_both_ways() {
         .map(|(i, c)| rtp(0, false, 300 + i as u16, 160 * i as u32, 0x711, c))
         .collect();
     let played = noise(8000, 2);
-    port.play(PortFrame::G711(played.clone()))
-        .expect("G.711 for a G.711 port");
+    port.play(PortFrame::G711(played.clone()))?;
     let (_, got, heard) = tokio::join!(
         send_paced(&phone, local, &pkts),
         frames(&mut rx, 50),
@@ -375,19 +421,12 @@ async fn g711_passes_through_unchanged_both_ways() {
     );
 
     // Caller → application: every payload, byte for byte, in order.
-    let got: Vec<Vec<u8>> = got
-        .into_iter()
-        .map(|f| match f {
-            PortFrame::G711(b) => b,
-            PortFrame::Pcm(_) => panic!("expected G.711"),
-        })
-        .collect();
-    assert!(got.iter().all(|f| f.len() == 160));
+    assert!(got.iter().all(|f| bytes(f).len() == 160));
     let expected: Vec<&[u8]> = sent.chunks(160).collect();
     // Which of the sent packets each frame is (None: not one of them).
     let which: Vec<Option<usize>> = got
         .iter()
-        .map(|f| expected.iter().position(|e| e == f))
+        .map(|f| expected.iter().position(|e| *e == bytes(f)))
         .collect();
     let matching: Vec<usize> = which.iter().flatten().copied().collect();
     assert!(
@@ -407,7 +446,7 @@ async fn g711_passes_through_unchanged_both_ways() {
     let first = pkts
         .iter()
         .position(|p| payload(p) == played[..160])
-        .expect("the played audio arrives");
+        .ok_or("the played audio arrives")?;
     let stream: Vec<u8> = pkts[first..].iter().flat_map(|p| payload(p)).collect();
     assert!(stream.len() > played.len(), "silence follows");
     assert_eq!(stream[..played.len()], played[..], "played bytes unchanged");
@@ -416,20 +455,30 @@ async fn g711_passes_through_unchanged_both_ways() {
         "µ-law silence while idle"
     );
     port.stop().await;
+    Ok(())
 }
 
 #[tokio::test]
-async fn start_checks_formats_and_stop_gives_the_endpoint_back() {
+async fn start_checks_formats_and_stop_gives_the_endpoint_back() -> TestResult {
     let eng = engine(30450..=30459, Duration::ZERO);
     let phone = Phone::new().await;
-    let ep = eng.allocate().await.expect("allocate");
+    let ep = eng.allocate().await?;
     ep.set_remote(Some(phone.rtp_addr()), None);
     let id = ep.id();
     let pcm = PortFormat::pcm16(16000);
     let (events, _) = mpsc::unbounded_channel();
+    /// The endpoint handed back with a refusal.
+    fn refused<T>(
+        r: Result<T, (MediaError, dialtone_media::Endpoint)>,
+    ) -> TestResult<(MediaError, dialtone_media::Endpoint)> {
+        match r {
+            Ok(_) => Err("the port started".into()),
+            Err(e) => Ok(e),
+        }
+    }
 
     // No format negotiated: refused, the endpoint comes back.
-    let (err, ep) = AudioPort::start(ep, pcm, pcm, events.clone()).expect_err("no format");
+    let (err, ep) = refused(AudioPort::start(ep, pcm, pcm, events.clone()))?;
     assert!(matches!(err, MediaError::Codec(_)), "{err}");
     assert_eq!(ep.id(), id);
     // A codec dialtone cannot decode.
@@ -437,37 +486,34 @@ async fn start_checks_formats_and_stop_gives_the_endpoint_back() {
     g729.encoding = "G729".into();
     g729.codec = None;
     ep.set_format(g729);
-    let (_, ep) = AudioPort::start(ep, pcm, pcm, events.clone()).expect_err("G.729");
+    let (_, ep) = refused(AudioPort::start(ep, pcm, pcm, events.clone()))?;
     // An unusable port rate.
     ep.set_format(StreamFormat::of(Codec::pcma(), 8));
-    let (_, ep) =
-        AudioPort::start(ep, PortFormat::pcm16(44_123), pcm, events.clone()).expect_err("odd rate");
+    let odd = PortFormat::pcm16(44_123);
+    let (_, ep) = refused(AudioPort::start(ep, odd, pcm, events.clone()))?;
 
-    let (port, _rx) = AudioPort::start(ep, pcm, PortFormat::pcma(), events)
-        .map_err(|(e, _)| e)
-        .expect("PCMA leg");
+    let (port, _rx) = AudioPort::start(ep, pcm, PortFormat::pcma(), events).map_err(|(e, _)| e)?;
     // The wrong kind of audio for the playout format.
     assert!(port.play(PortFrame::Pcm(vec![0; 160])).is_err());
-    port.play(PortFrame::G711(vec![0xd5; 400])).expect("A-law");
+    port.play(PortFrame::G711(vec![0xd5; 400]))?;
     assert_eq!(port.queued(), Duration::from_millis(50));
     assert_eq!(port.clear(), Duration::from_millis(50));
     let ep = port.stop().await;
     assert_eq!(ep.id(), id);
+    Ok(())
 }
 
 #[tokio::test]
-async fn silent_caller_times_out_once() {
+async fn silent_caller_times_out_once() -> TestResult {
     let eng = engine(30460..=30469, Duration::from_millis(300));
     let phone = Phone::new().await;
-    let ep = eng.allocate().await.expect("allocate");
+    let ep = eng.allocate().await?;
     ep.set_remote(Some(phone.rtp_addr()), None);
     ep.set_format(StreamFormat::of(Codec::pcmu(), 0));
     let id = ep.id();
     let (events, mut rx) = mpsc::unbounded_channel();
     let pcm = PortFormat::pcm16(8000);
-    let (port, _frames) = AudioPort::start(ep, pcm, pcm, events)
-        .map_err(|(e, _)| e)
-        .expect("port starts");
+    let (port, _frames) = AudioPort::start(ep, pcm, pcm, events).map_err(|(e, _)| e)?;
     match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
         Ok(Some(MediaEvent::RtpTimeout { endpoint, .. })) => assert_eq!(endpoint, id),
         other => panic!("expected an RtpTimeout, got {other:?}"),
@@ -475,4 +521,5 @@ async fn silent_caller_times_out_once() {
     let again = tokio::time::timeout(Duration::from_millis(1000), rx.recv()).await;
     assert!(again.is_err(), "reported once per silence: {again:?}");
     port.stop().await;
+    Ok(())
 }
