@@ -362,3 +362,82 @@ impl Convert {
 fn samples(ticks: u32, rate: u32, clock_rate: u32) -> usize {
     (u64::from(ticks) * u64::from(rate) / u64::from(clock_rate.max(1))) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Codec;
+
+    /// A G.711 port on a PCMU leg: each packet's payload is 160 copies of
+    /// one byte, so frames tell which packet they are.
+    fn port() -> Immediate {
+        let format = StreamFormat::of(Codec::pcmu(), 0);
+        Immediate::new(&format, PortFormat::pcmu()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Pushes (seq, ts, ssrc, marker) packets whose payload byte is the low
+    /// byte of seq; returns the frames: `Some(byte)` for a packet's own,
+    /// `None` for concealment.
+    fn push(p: &mut Immediate, pkts: &[(u16, u32, u32, bool)]) -> Vec<Option<u8>> {
+        let mut frames = Vec::new();
+        let now = Instant::now();
+        for &(seq, timestamp, ssrc, marker) in pkts {
+            let h = RtpHeader {
+                seq,
+                timestamp,
+                ssrc,
+                pt: 0,
+                marker,
+                payload_offset: 0,
+                payload_end: 160,
+            };
+            let payload = [seq as u8; 160];
+            p.push(&h, &payload, now, |f| {
+                let PortFrame::G711(b) = f else {
+                    panic!("G.711 port, PCM frame");
+                };
+                assert_eq!(b.len(), 160, "20 ms frames");
+                frames.push((b == payload).then_some(seq as u8));
+            });
+        }
+        frames
+    }
+
+    #[test]
+    fn gaps_up_to_five_are_concealed_longer_ones_and_jumps_continue() {
+        let mut p = port();
+        let got = push(&mut p, &[(1, 0, 7, false), (7, 960, 7, false)]);
+        assert_eq!(got, [Some(1), None, None, None, None, None, Some(7)]);
+        let got = push(&mut p, &[(14, 2080, 7, false)]);
+        assert_eq!(got, [Some(14)], "six missing: no concealment");
+        // One missing, but the timestamp moved 10 s: not a loss to fill.
+        let got = push(&mut p, &[(16, 82_080, 7, false)]);
+        assert_eq!(got, [Some(16)]);
+        let stats = p.stats();
+        assert_eq!((stats.lost, stats.concealed, stats.played), (12, 5, 4));
+    }
+
+    #[test]
+    fn a_new_ssrc_continues_a_sequence_jump_waits_for_confirmation() {
+        let mut p = port();
+        // A new SSRC is a new stream: no gap, nothing late.
+        let got = push(&mut p, &[(100, 0, 1, false), (5, 9_999, 2, false)]);
+        assert_eq!(got, [Some(100), Some(5)]);
+        // Far off without a marker: dropped until the next one follows it.
+        let got = push(&mut p, &[(20_000, 50_000, 2, false)]);
+        assert_eq!(got, []);
+        let got = push(&mut p, &[(20_001, 50_160, 2, false)]);
+        assert_eq!(got, [Some(20_001_u16 as u8)]);
+        // With a marker, at once.
+        let got = push(&mut p, &[(40_000, 90_000, 2, true)]);
+        assert_eq!(got, [Some(40_000_u16 as u8)]);
+        // Packets behind it are late, again is a duplicate.
+        let got = push(
+            &mut p,
+            &[(39_999, 89_840, 2, false), (40_000, 90_000, 2, false)],
+        );
+        assert_eq!(got, []);
+        let stats = p.stats();
+        assert_eq!((stats.late, stats.duplicates), (1, 1));
+    }
+}

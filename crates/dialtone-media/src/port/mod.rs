@@ -190,9 +190,10 @@ struct PortShared {
 ///   with as many concealment frames; a bigger gap, a new SSRC or a
 ///   timestamp jump just continues.
 ///
-/// Audio waits in a bounded channel (1 s); when the application falls behind
-/// and it is full, new frames are dropped and counted
-/// ([`dropped_frames`](Self::dropped_frames)): the RTP path never waits.
+/// Audio waits in a bounded channel (50 frames: 1 s of 20 ms ones); when
+/// the application falls behind and it is full, new frames are dropped and
+/// counted ([`dropped_frames`](Self::dropped_frames)): the RTP path never
+/// waits.
 /// RFC 4733 telephone-events on the leg's negotiated payload type are
 /// reported as [`PortEvent::Dtmf`], once per key press, in both timings; they
 /// are never dropped (they wait for room in the channel on a path of their
