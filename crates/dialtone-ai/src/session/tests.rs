@@ -248,6 +248,26 @@ async fn connection_refused() -> TestResult {
 }
 
 #[tokio::test]
+async fn wss_to_a_plain_server_is_refused_not_a_panic() -> TestResult {
+    // Exercises the rustls set-up (crypto provider, webpki roots) without
+    // the network: the "server" answers the TLS hello with plain HTTP.
+    let (l, url) = listener().await?;
+    tokio::spawn(async move {
+        if let Ok((mut tcp, _)) = l.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let url = url.replacen("ws://", "wss://", 1);
+    match connect(openai(&url)).await {
+        Err(ConnectError::Refused(why)) => assert!(!why.is_empty()),
+        other => panic!("expected Refused, got {:?}", other.err()),
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn bad_urls() {
     for url in [
         "http://127.0.0.1:1/x",
