@@ -262,10 +262,15 @@ class Dialtone:
             return ""
 
     # -- CLI ------------------------------------------------------------
-    def cli(self, *args: str, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, check: bool = True, timeout: float = 30.0,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run a CLI subcommand on this instance's config; `env` is added to
+        its environment."""
         cmd = [str(dialtone_bin()), "--config", str(self.config_path), *args]
+        environ = self.environ()
+        environ.update(env or {})
         try:
-            cp = subprocess.run(cmd, cwd=self.workdir, env=self.environ(), stdin=subprocess.DEVNULL,
+            cp = subprocess.run(cmd, cwd=self.workdir, env=environ, stdin=subprocess.DEVNULL,
                                 capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             raise AssertionError(f"`{' '.join(cmd)}` took more than {timeout} s\n"

@@ -52,6 +52,9 @@ enum Command {
     /// Call records.
     #[command(subcommand)]
     Calls(cli::CallsCommand),
+    /// Manage personas: the AI agents numbers can ring.
+    #[command(subcommand)]
+    Persona(cli::PersonaCommand),
 }
 
 const DEFAULT_CONFIG: &str = "config/dialtone.toml";
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             Command::Number(c) => cli::provisioning(&cfg, cli::Provisioning::Number(c)).await,
             Command::Route(c) => cli::provisioning(&cfg, cli::Provisioning::Route(c)).await,
             Command::Calls(c) => cli::provisioning(&cfg, cli::Provisioning::Calls(c)).await,
+            Command::Persona(c) => cli::provisioning(&cfg, cli::Provisioning::Persona(c)).await,
         }
     });
     match result {

@@ -2,9 +2,11 @@
 //! so they work whether or not the switch is running.
 
 mod calls;
+mod personas;
 mod routing;
 
 pub use calls::CallsCommand;
+pub use personas::PersonaCommand;
 pub use routing::{NumberCommand, RouteCommand, TrunkCommand};
 
 use anyhow::{bail, Context, Result};
@@ -117,7 +119,7 @@ pub async fn registrations(cfg: &Config, cmd: RegistrationsCommand) -> Result<()
     Ok(())
 }
 
-/// Runs one of the routing or call-record subcommands on the database.
+/// Runs one of the routing, persona or call-record subcommands on the database.
 pub async fn provisioning(cfg: &Config, cmd: Provisioning) -> Result<()> {
     let store = open(cfg).await?;
     let result = match cmd {
@@ -125,6 +127,7 @@ pub async fn provisioning(cfg: &Config, cmd: Provisioning) -> Result<()> {
         Provisioning::Number(c) => routing::number(&store, c).await,
         Provisioning::Route(c) => routing::route(&store, c).await,
         Provisioning::Calls(c) => calls::calls(&store, c).await,
+        Provisioning::Persona(c) => personas::persona(&store, c).await,
     };
     store.close().await;
     result
@@ -135,4 +138,5 @@ pub enum Provisioning {
     Number(NumberCommand),
     Route(RouteCommand),
     Calls(CallsCommand),
+    Persona(PersonaCommand),
 }

@@ -210,10 +210,14 @@ pub async fn number(store: &Store, cmd: NumberCommand) -> Result<()> {
             let exists = match kind {
                 TargetKind::User => store.users().get(target).await?.is_some(),
                 TargetKind::Trunk => store.trunks().get(target).await?.is_some(),
-                // Personas and queues arrive with their issues.
-                TargetKind::Persona | TargetKind::Queue => true,
+                TargetKind::Persona => store.personas().get(target).await?.is_some(),
+                // Queues arrive with their issue.
+                TargetKind::Queue => true,
             };
             if !exists {
+                if kind == TargetKind::Persona {
+                    bail!("--to {to:?}: no such persona (add it first with `dialtone persona add {target} …`)");
+                }
                 bail!("--to {to:?}: no such {kind}");
             }
             store
