@@ -1,17 +1,23 @@
 //! `persona` subcommands: add, update, list, show and remove the AI agents
-//! (personas) numbers can ring. This is where persona settings are checked —
+//! (personas) numbers can ring. The CLI checks every setting (in `check`:
 //! provider, websocket URL, instructions, time zone, turn detection, VAD
-//! values, fallback — since the store keeps them as given. No command ever
-//! prints a provider key: only the name of the environment variable that
-//! holds it, and whether that variable is set.
+//! values, fallback), since the store keeps them as given, and shows them
+//! (in `view`). No command ever prints a provider key: only the name of the
+//! environment variable that holds it, and whether that variable is set.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use dialtone_store::{Account, NewPersona, Persona, PersonaUpdate, Store, StoreError};
+use dialtone_store::{Account, NewPersona, PersonaUpdate, Store, StoreError};
 
 use super::valid_username;
+
+mod check;
+mod view;
+
+use check::{check, Checked};
+use view::{account_name, json_of, show_text};
 
 const PROVIDERS: [&str; 2] = ["openai", "gemini"];
 const TURN_DETECTION: [&str; 3] = ["server_vad", "semantic_vad", "none"];
@@ -152,13 +158,6 @@ pub struct ClearOptions {
     #[arg(long, conflicts_with_all = ["vad_threshold", "vad_prefix_padding_ms", "vad_silence_ms", "vad_eagerness"])]
     clear_vad: bool,
 }
-
-/// [`PersonaOptions`] checked; `None` where the option was not given.
-struct Checked {
-    opts: PersonaOptions,
-    instructions: Option<String>,
-}
-
 pub async fn persona(store: &Store, cmd: PersonaCommand) -> Result<()> {
     match cmd {
         PersonaCommand::Add {
@@ -357,291 +356,4 @@ async fn ensure_account(store: &Store, name: &str) -> Result<Account> {
         .ensure(name)
         .await
         .with_context(|| format!("account {name}"))
-}
-
-/// Checks every option given; reads the instructions file.
-fn check(opts: PersonaOptions) -> Result<Checked> {
-    if let Some(url) = &opts.url {
-        check_url(url)?;
-    }
-    for (flag, value) in [
-        ("--model", &opts.model),
-        ("--voice", &opts.voice),
-        ("--greeting", &opts.greeting),
-        ("--transcription-model", &opts.transcription_model),
-    ] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            bail!("{flag} must not be empty (leave it out, or use its --clear-… / --no-… form)");
-        }
-    }
-    if let Some(var) = &opts.api_key_env {
-        // The value is not echoed: someone may have pasted the key itself.
-        if !valid_env_name(var) {
-            bail!(
-                "--api-key-env takes the NAME of the environment variable that holds the key \
-                 (letters, digits and _, not starting with a digit, e.g. OPENAI_API_KEY), \
-                 not the key itself"
-            );
-        }
-    }
-    if let Some(zone) = &opts.timezone {
-        jiff::tz::TimeZone::get(zone).map_err(|e| {
-            anyhow::anyhow!(
-                "--timezone {zone:?} is not a known IANA time zone such as UTC or \
-                 Europe/Berlin ({e})"
-            )
-        })?;
-    }
-    if let Some(t) = opts.vad_threshold {
-        if !(0.0..=1.0).contains(&t) {
-            bail!("--vad-threshold {t} is out of range: use a value from 0.0 to 1.0");
-        }
-    }
-    if let Some(f) = &opts.fallback {
-        check_fallback(f)?;
-    }
-    let instructions = match (&opts.instructions, &opts.instructions_file) {
-        (Some(text), _) => {
-            if text.trim().is_empty() {
-                bail!("--instructions must not be empty");
-            }
-            Some(text.clone())
-        }
-        (None, Some(path)) => Some(read_instructions(path)?),
-        (None, None) => None,
-    };
-    Ok(Checked { opts, instructions })
-}
-
-fn check_url(url: &str) -> Result<()> {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("wss://")
-        .or_else(|| lower.strip_prefix("ws://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {}
-        _ => bail!(
-            "--url {url:?} is not a websocket URL: it must start with ws:// or wss:// and \
-             name a host (e.g. wss://api.openai.com/v1/realtime)"
-        ),
-    }
-    if url.chars().any(char::is_whitespace) {
-        bail!("--url {url:?} must not contain whitespace");
-    }
-    Ok(())
-}
-
-fn check_fallback(fallback: &str) -> Result<()> {
-    let ok = match fallback.split_once(':') {
-        Some(("user" | "queue", name)) => valid_username(name),
-        Some(("number", n)) => {
-            let digits = n.strip_prefix('+').unwrap_or(n);
-            !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
-        }
-        _ => false,
-    };
-    if !ok {
-        bail!(
-            "--fallback {fallback:?} is not valid: use user:NAME, number:N (digits, optionally \
-             with a leading +) or queue:NAME"
-        );
-    }
-    Ok(())
-}
-
-fn read_instructions(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--instructions-file {}: cannot read it", path.display()))?;
-    if text.trim().is_empty() {
-        bail!("--instructions-file {} is empty", path.display());
-    }
-    Ok(text)
-}
-
-/// A POSIX-style environment variable name.
-fn valid_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn account_name<'a>(accounts: &'a [Account], id: &'a str) -> &'a str {
-    accounts
-        .iter()
-        .find(|a| a.id == id)
-        .map_or(id, |a| a.name.as_str())
-}
-
-/// The variable the switch reads the key from, and whether it is set here.
-fn key_variable(p: &Persona) -> (String, bool) {
-    let name = p.api_key_env.clone().unwrap_or_else(|| {
-        if p.provider == "gemini" {
-            "GEMINI_API_KEY".to_owned()
-        } else {
-            "OPENAI_API_KEY".to_owned()
-        }
-    });
-    let set = std::env::var_os(&name).is_some_and(|v| !v.is_empty());
-    (name, set)
-}
-
-fn time_of(unix_secs: i64) -> String {
-    jiff::Timestamp::from_second(unix_secs)
-        .map_or_else(|_| unix_secs.to_string(), |t| t.to_string())
-}
-
-fn show_text(p: &Persona, account: &str) -> String {
-    let default = |v: &Option<String>| v.clone().unwrap_or_else(|| "default".to_owned());
-    let default_num = |v: Option<u32>, unit: &str| {
-        v.map_or_else(|| "default".to_owned(), |n| format!("{n} {unit}"))
-    };
-    let (key_var, key_set) = key_variable(p);
-    let rows: Vec<(&str, String)> = vec![
-        ("name", p.name.clone()),
-        ("id", p.id.clone()),
-        ("account", account.to_owned()),
-        ("provider", p.provider.clone()),
-        ("url", p.url.clone()),
-        ("model", default(&p.model)),
-        ("voice", default(&p.voice)),
-        (
-            "api_key_env",
-            format!("{key_var} ({})", if key_set { "set" } else { "not set" }),
-        ),
-        ("timezone", p.timezone.clone()),
-        ("turn_detection", p.turn_detection.clone()),
-        (
-            "vad_threshold",
-            p.vad_threshold
-                .map_or_else(|| "default".to_owned(), |t| t.to_string()),
-        ),
-        (
-            "vad_prefix_padding",
-            default_num(p.vad_prefix_padding_ms, "ms"),
-        ),
-        ("vad_silence", default_num(p.vad_silence_ms, "ms")),
-        ("vad_eagerness", default(&p.vad_eagerness)),
-        ("barge_in_min", format!("{} ms", p.barge_in_min_ms)),
-        (
-            "max_duration",
-            match p.max_duration_secs {
-                0 => "calls.max_duration (the switch's)".to_owned(),
-                n => format!("{n} s"),
-            },
-        ),
-        (
-            "idle_timeout",
-            match p.idle_timeout_secs {
-                0 => "off".to_owned(),
-                n => format!("{n} s"),
-            },
-        ),
-        (
-            "fallback",
-            p.fallback
-                .clone()
-                .unwrap_or_else(|| "none (answer 503)".to_owned()),
-        ),
-        (
-            "transcription",
-            p.transcription_model
-                .clone()
-                .unwrap_or_else(|| "off".to_owned()),
-        ),
-        (
-            "greeting",
-            p.greeting.clone().unwrap_or_else(|| "none".to_owned()),
-        ),
-        ("created", time_of(p.created_at)),
-        ("updated", time_of(p.updated_at)),
-    ];
-    let mut out = String::new();
-    for (label, value) in rows {
-        out.push_str(&format!("{:<20}{value}\n", format!("{label}:")));
-    }
-    out.push_str("instructions:\n");
-    for line in p.instructions.lines() {
-        out.push_str(&format!("    {line}\n"));
-    }
-    out
-}
-
-fn json_of(p: &Persona, account: &str) -> serde_json::Value {
-    let (key_var, key_set) = key_variable(p);
-    serde_json::json!({
-        "id": p.id, "name": p.name, "account": account, "account_id": p.account_id,
-        "provider": p.provider, "url": p.url, "model": p.model, "voice": p.voice,
-        "instructions": p.instructions, "greeting": p.greeting,
-        "api_key_env": key_var, "api_key_env_is_default": p.api_key_env.is_none(),
-        "api_key_set": key_set,
-        "timezone": p.timezone, "turn_detection": p.turn_detection,
-        "vad_threshold": p.vad_threshold, "vad_prefix_padding_ms": p.vad_prefix_padding_ms,
-        "vad_silence_ms": p.vad_silence_ms, "vad_eagerness": p.vad_eagerness,
-        "barge_in_min_ms": p.barge_in_min_ms, "max_duration_secs": p.max_duration_secs,
-        "idle_timeout_secs": p.idle_timeout_secs, "fallback": p.fallback,
-        "transcription_model": p.transcription_model,
-        "created_at": p.created_at, "updated_at": p.updated_at,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        for ok in [
-            "ws://127.0.0.1:9000",
-            "wss://api.openai.com/v1/realtime?x=1",
-            "WSS://h",
-        ] {
-            assert!(check_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://h",
-            "wss://",
-            "wss:///path",
-            "ws:/h",
-            "h",
-            "",
-            "wss://a b",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn fallbacks() {
-        for ok in [
-            "user:1001",
-            "number:+15550100",
-            "number:5550100",
-            "queue:front-desk",
-        ] {
-            assert!(check_fallback(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "user:",
-            "number:+",
-            "number:12a",
-            "queue:a b",
-            "trunk:x",
-            "1001",
-            "",
-        ] {
-            assert!(check_fallback(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn env_names() {
-        for ok in ["OPENAI_API_KEY", "_X", "k1"] {
-            assert!(valid_env_name(ok), "{ok}");
-        }
-        for bad in ["", "1X", "sk-proj-abc", "A B", "A=B"] {
-            assert!(!valid_env_name(bad), "{bad}");
-        }
-    }
 }
