@@ -8,7 +8,7 @@
 #   - with --bench also: rtpengine-daemon (the media-relay baseline of
 #     bench/rtpengine_relay.sh; the test suite never needs it)
 #   - tests/.venv: a Python virtualenv with tests/requirements.txt (pinned:
-#     pytest, pytest-timeout)
+#     pytest, pytest-timeout, and the realtime peers: websockets, openai, google-genai)
 # With --build only the build prerequisites (scripts/run.sh uses that).
 # Idempotent, and fast (well under 2 s) when everything is already present.
 # Usage: scripts/setup.sh [--bench | --build]

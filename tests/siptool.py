@@ -504,6 +504,7 @@ class RtpPeer:
         self.sources: dict[tuple[str, int], int] = {}
         self.payload_types: dict[int, int] = {}
         self.payloads: list[bytes] = []  # kept only while keep_payload
+        self.arrivals: list[float] = []  # time.monotonic() of each kept payload
         self.keep_payload = False
         self._stop = threading.Event()
         self._stop_send = threading.Event()
@@ -596,6 +597,7 @@ class RtpPeer:
                 self.payload_types[pt] = self.payload_types.get(pt, 0) + 1
                 if self.keep_payload:
                     self.payloads.append(data[12:])
+                    self.arrivals.append(time.monotonic())
 
     def stop(self) -> None:
         self._stop.set()

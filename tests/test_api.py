@@ -36,7 +36,7 @@ def live_call(d, timeout: float = 10.0) -> str:
         status, body = api(d, "GET", "/api/v1/calls")
         assert status == 200, body
         if body["calls"]:
-            return body["calls"][0]
+            return body["calls"][0]["id"]
         time.sleep(0.2)
     raise AssertionError("no live call appeared")
 

@@ -3,6 +3,7 @@
 //! audio port (paced playout, barge-in, tool-call dispatch). It knows nothing
 //! of SIP: call control hands it an audio port and a tool dispatcher.
 
+pub mod agent;
 pub mod error;
 mod gemini;
 mod json;

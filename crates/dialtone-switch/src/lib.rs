@@ -2,13 +2,17 @@
 //! transaction layer delivers and, after the checks every UAS applies
 //! (RFC 3261 §8.2), sends REGISTER to the [`registrar`], a new INVITE
 //! through the [`router`] to a new [`call`], and an in-dialog request to the
-//! call it belongs to. Only this crate knows what a call is.
+//! call it belongs to. Only this crate knows what a call is. Every front
+//! end acts on calls through [`control::CallControl`], and AI tools live in
+//! the one [`tools::ToolRegistry`].
 
 pub mod auth_guard;
 pub mod call;
+pub mod control;
 pub mod registrar;
 pub mod router;
 mod switch;
+pub mod tools;
 pub mod uplink;
 
 pub use switch::{Switch, SwitchConfig, ALLOW};

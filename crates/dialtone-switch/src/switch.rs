@@ -26,9 +26,11 @@ use dialtone_sip::transaction::{tag_of, Party as TagParty};
 use rsip::headers::UntypedHeader;
 
 use crate::auth_guard::{AuthGuard, GuardConfig, Lockout, Verdict};
-use crate::call::{self, CallConfig, CallContext, CallEvent, CallRegistry, Origin};
+use crate::call::{self, AiStats, CallConfig, CallContext, CallEvent, CallRegistry, Origin};
+use crate::control::CallControl;
 use crate::registrar::{Registrar, RegistrarConfig};
 use crate::router::{self, Caller, RouteError};
+use crate::tools::ToolRegistry;
 use crate::with_reason;
 
 /// The methods dialtone handles today; grows with each capability.
@@ -81,6 +83,8 @@ impl Switch {
             media,
             cfg: cfg.calls.clone(),
             total: AtomicU64::new(0),
+            tools: Arc::new(ToolRegistry::with_globals()),
+            ai: Arc::new(AiStats::default()),
         });
         Arc::new(Switch {
             calls,
@@ -104,6 +108,11 @@ impl Switch {
     /// Live calls, media and counters, for health and metrics.
     pub fn calls(&self) -> &CallContext {
         &self.calls
+    }
+
+    /// The facade every front end acts on calls through.
+    pub fn control(&self) -> CallControl {
+        CallControl::new(self.calls.clone())
     }
 
     /// Serves until `shutdown` turns true, then waits (bounded) for the
@@ -229,6 +238,7 @@ impl Switch {
                 return;
             }
         };
+        let mut account = None;
         let caller = match trunk {
             Some(t) => Caller::Trunk(t),
             None => match self
@@ -236,7 +246,10 @@ impl Switch {
                 .check(tx.request(), ChallengeKind::Proxy, source)
                 .await
             {
-                Verdict::Authenticated(u) => Caller::User(u.username),
+                Verdict::Authenticated(u) => {
+                    account = Some(u.account_id.clone());
+                    Caller::User(u.username)
+                }
                 Verdict::Challenge { stale } => return self.challenge_proxy(&tx, stale),
                 Verdict::Failed => return self.challenge_proxy(&tx, false),
                 Verdict::Malformed(_) => {
@@ -276,15 +289,17 @@ impl Switch {
                 return;
             }
         };
-        let origin = match &caller {
-            Caller::Trunk(t) => Origin {
-                label: format!("trunk:{}", t.name),
-                from_trunk: true,
-            },
-            Caller::User(u) => Origin {
-                label: format!("user:{u}"),
-                from_trunk: false,
-            },
+        let label = match &caller {
+            Caller::Trunk(t) => format!("trunk:{}", t.name),
+            Caller::User(u) => format!("user:{u}"),
+            // Only trunks and users place calls over SIP.
+            other => format!("{other:?}"),
+        };
+        let origin = Origin {
+            label,
+            from_trunk: matches!(caller, Caller::Trunk(_)),
+            caller,
+            account_id: account,
         };
         call::start_inbound(self.calls.clone(), tx, origin, routed);
     }

@@ -1,9 +1,16 @@
 //! `/api/v1/calls`: live calls and the call commands, for operators and
 //! scripts. Every request carries `Authorization: Bearer <http.api_token>`;
-//! with no token configured the API is off (404), since accounts and API
-//! keys arrive with the MCP server. Each command goes to the call's actor as
-//! the same `CallCommand` every other front end sends, and the answer is the
-//! real outcome (a transfer answers when the new party answers or fails).
+//! with no token configured the API is off (404). It is one more front end
+//! of the switch's [`CallControl`]: commands are parsed by
+//! `CallCommand::from_action`, sent to the call's actor, and answered with
+//! the real outcome (a transfer answers when the new party answers or
+//! fails).
+//!
+//! - `GET /api/v1/calls`: `{"calls": [snapshot, …]}`, live calls oldest first;
+//! - `GET /api/v1/calls/ID`: a live call's snapshot (by call id or any leg's
+//!   SIP Call-ID), else its record with the transcript, else 404;
+//! - `POST /api/v1/calls/ID/ACTION` with a JSON object: hangup, hold,
+//!   resume, dtmf, transfer, bridge.
 
 use std::sync::Arc;
 
@@ -11,8 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dialtone_switch::call::{CallCommand, CommandError, CommandOutcome, Destination, Party};
-use serde::Deserialize;
+use dialtone_switch::call::{Authority, CallCommand, CommandError, CommandOutcome};
+use dialtone_switch::control::Scope;
 use serde_json::{json, Value};
 
 use crate::http::AppState;
@@ -20,6 +27,7 @@ use crate::http::AppState;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls/{id}", get(get_call))
         .route("/api/v1/calls/{id}/{action}", post(command))
 }
 
@@ -62,123 +70,73 @@ async fn list_calls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     if let Err(e) = authorized(&state, &headers) {
         return e;
     }
-    let ids: Vec<String> = state
-        .switch
-        .calls()
-        .registry
-        .all()
-        .iter()
-        .map(|h| h.id.to_string())
-        .collect();
-    (StatusCode::OK, Json(json!({ "calls": ids })))
+    let calls = state.switch.control().list(Scope::Operator);
+    (StatusCode::OK, Json(json!({ "calls": calls })))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    cause: Option<String>,
-    party: Option<String>,
-    to: Option<String>,
-    digits: Option<String>,
-    keep: Option<String>,
-    other_call: Option<String>,
-    other_keep: Option<String>,
-}
-
-fn party(v: Option<&str>, field: &str) -> Result<Party, Reply> {
-    match v {
-        Some("caller") => Ok(Party::Caller),
-        Some("callee") => Ok(Party::Callee),
-        other => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("{field} must be \"caller\" or \"callee\", not {other:?}"),
-        )),
+async fn get_call(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    if let Err(e) = authorized(&state, &headers) {
+        return e;
     }
-}
-
-fn destination(to: &str) -> Destination {
-    if to.starts_with("sip:") || to.starts_with("sips:") || to.starts_with('<') {
-        Destination::Uri(to.to_string())
-    } else {
-        Destination::Dial(to.to_string())
+    if let Ok(s) = state.switch.control().snapshot(&id, Scope::Operator) {
+        return (StatusCode::OK, Json(json!({ "live": true, "call": s })));
     }
-}
-
-fn to_command(action: &str, a: Args) -> Result<CallCommand, Reply> {
-    let need = |v: Option<String>, field: &str| {
-        v.ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("{action} needs \"{field}\""),
-            )
-        })
-    };
-    Ok(match action {
-        "hangup" => CallCommand::Hangup {
-            cause: a.cause.unwrap_or_else(|| "api hangup".into()),
-        },
-        "hold" => CallCommand::Hold {
-            party: party(a.party.as_deref(), "party")?,
-        },
-        "resume" => CallCommand::Resume {
-            party: party(a.party.as_deref(), "party")?,
-        },
-        "dtmf" => CallCommand::SendDtmf {
-            to: party(a.to.as_deref(), "to")?,
-            digits: need(a.digits, "digits")?,
-        },
-        "transfer" => CallCommand::Transfer {
-            keep: party(a.keep.as_deref(), "keep")?,
-            to: destination(&need(a.to, "to")?),
-        },
-        "bridge" => CallCommand::Bridge {
-            keep: party(a.keep.as_deref(), "keep")?,
-            other_call: need(a.other_call, "other_call")?,
-            other_keep: party(a.other_keep.as_deref(), "other_keep")?,
-        },
-        other => {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!("no such call action {other:?}"),
-            ))
-        }
-    })
+    match state.store.calls().get(&id).await {
+        Ok(Some(r)) => (
+            StatusCode::OK,
+            Json(json!({ "live": false, "call": crate::cli::call_json(&r) })),
+        ),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no call {id}")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    }
 }
 
 async fn command(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    body: Option<Json<Args>>,
+    body: Option<Json<Value>>,
 ) -> Reply {
     if let Err(e) = authorized(&state, &headers) {
         return e;
     }
-    let cmd = match to_command(&action, body.map(|Json(a)| a).unwrap_or_default()) {
+    let args = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let cmd = match CallCommand::from_action(&action, &args, Authority::Operator) {
         Ok(c) => c,
-        Err(e) => return e,
+        Err(e) => return command_error(&id, e),
     };
-    let Some(call) = state.switch.calls().registry.get(&id) else {
-        return error(StatusCode::NOT_FOUND, format!("no live call {id}"));
-    };
-    match call.command(cmd).await {
+    match state
+        .switch
+        .control()
+        .command(&id, Scope::Operator, cmd)
+        .await
+    {
         Ok(outcome) => (StatusCode::OK, Json(outcome_json(&outcome))),
-        Err(CommandError::NoSuchCall | CommandError::CallEnded) => {
-            error(StatusCode::NOT_FOUND, format!("call {id} has ended"))
+        Err(e) => command_error(&id, e),
+    }
+}
+
+fn command_error(id: &str, e: CommandError) -> Reply {
+    match e {
+        CommandError::NoSuchCall => error(StatusCode::NOT_FOUND, format!("no live call {id}")),
+        CommandError::CallEnded => error(StatusCode::NOT_FOUND, format!("call {id} has ended")),
+        CommandError::UnknownAction(a) => {
+            error(StatusCode::NOT_FOUND, format!("no such call action {a:?}"))
         }
-        Err(CommandError::InvalidState(m)) => error(StatusCode::CONFLICT, m),
-        Err(CommandError::Invalid(m)) => error(StatusCode::BAD_REQUEST, m),
+        CommandError::InvalidState(m) => error(StatusCode::CONFLICT, m),
+        CommandError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
     }
 }
 
 fn outcome_json(o: &CommandOutcome) -> Value {
     match o {
-        CommandOutcome::Done => json!({ "outcome": "done" }),
-        CommandOutcome::Answered => json!({ "outcome": "answered" }),
-        CommandOutcome::Busy => json!({ "outcome": "busy" }),
-        CommandOutcome::NoAnswer => json!({ "outcome": "no_answer" }),
         CommandOutcome::Failed { status, reason } => {
-            json!({ "outcome": "failed", "status": status, "reason": reason })
+            json!({ "outcome": o.kind(), "status": status, "reason": reason })
         }
+        _ => json!({ "outcome": o.kind() }),
     }
 }

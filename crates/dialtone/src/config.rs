@@ -17,6 +17,7 @@ pub struct Config {
     pub calls: Calls,
     pub media: Media,
     pub recording: Recording,
+    pub ai: Ai,
     pub database: Database,
     pub http: Http,
     pub log: Log,
@@ -181,6 +182,36 @@ impl Default for Recording {
     }
 }
 
+/// How calls to personas (AI agents) talk to their realtime model.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ai {
+    /// Bounds the websocket handshake and session setup together; past it
+    /// the call goes to the persona's fallback (or gets 503).
+    pub connect_timeout_ms: u64,
+    /// A tool call that takes longer is answered "timed out" to the model.
+    pub tool_timeout_secs: u64,
+    /// A running tool gets a filler line (or hold beeps) after this long; 0: never.
+    pub filler_after_ms: u64,
+    /// Sessions are renewed, the conversation carried over, after this long
+    /// (OpenAI ends a session at 60 minutes).
+    pub renew_after_secs: u64,
+    /// How long a hangup waits for the agent's last words at most.
+    pub drain_limit_secs: u64,
+}
+
+impl Default for Ai {
+    fn default() -> Self {
+        Ai {
+            connect_timeout_ms: 5000,
+            tool_timeout_secs: 10,
+            filler_after_ms: 1500,
+            renew_after_secs: 3300,
+            drain_limit_secs: 15,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Database {
@@ -289,6 +320,12 @@ impl Config {
                     self.media.advertise_ip
                 )
             })?;
+        if self.ai.connect_timeout_ms == 0 || self.ai.tool_timeout_secs == 0 {
+            bail!("ai.connect_timeout_ms and ai.tool_timeout_secs must be above 0");
+        }
+        if self.ai.renew_after_secs < 60 {
+            bail!("ai.renew_after_secs must be at least 60");
+        }
         if self.registrar.min_expires > self.registrar.max_expires {
             bail!("registrar.min_expires is above registrar.max_expires");
         }

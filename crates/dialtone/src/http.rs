@@ -99,6 +99,7 @@ async fn metrics(
         "gauge",
         client_tx as u64,
     );
+    calls.ai.render(&mut out);
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],

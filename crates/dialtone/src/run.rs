@@ -12,7 +12,7 @@ use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
 use dialtone_sip::transport::{Listen, Transports};
 use dialtone_store::Store;
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
-use dialtone_switch::call::{CallConfig, RecordingPolicy, TimerPolicy};
+use dialtone_switch::call::{AgentSettings, CallConfig, RecordingPolicy, TimerPolicy};
 use dialtone_switch::registrar::RegistrarConfig;
 use dialtone_switch::{Switch, SwitchConfig};
 use std::net::IpAddr;
@@ -139,6 +139,13 @@ fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
                 all: cfg.recording.all,
                 dir: cfg.recording.dir.clone().into(),
                 sample_rate: cfg.recording.checked_rate()?,
+            },
+            ai: AgentSettings {
+                connect_timeout: Duration::from_millis(cfg.ai.connect_timeout_ms),
+                tool_timeout: Duration::from_secs(cfg.ai.tool_timeout_secs),
+                filler_after: Duration::from_millis(cfg.ai.filler_after_ms),
+                renew_after: Duration::from_secs(cfg.ai.renew_after_secs),
+                drain_limit: Duration::from_secs(cfg.ai.drain_limit_secs),
             },
         },
         domain: cfg.sip.domain.clone(),

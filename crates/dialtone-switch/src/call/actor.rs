@@ -1,6 +1,7 @@
 //! The Call actor's task: its state, the loop that reads its one channel,
 //! and how a call ends — every live leg released (BYE, CANCEL or a final
-//! response), media freed, the record completed, the registry entries gone.
+//! response), the AI agent closed, media freed, the record completed, the
+//! registry entries gone.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,10 +10,13 @@ use dialtone_sip::transaction::{ClientEvent, ClientTransaction, ServerEvent, Ser
 use rsip::Method;
 use tokio::sync::{mpsc, oneshot};
 
+use super::agent::AgentLeg;
 use super::command::{CommandOutcome, CommandResult};
 use super::event::{CallEvent, LegId, Pending};
+use super::ids::Legs;
 use super::leg::{request_sdp, Leg, LegState, MediaPlan, Role};
-use super::media::CallMedia;
+use super::live::{CallNotice, Live};
+use super::media::{CallMedia, Slot};
 use super::record::Record;
 use super::registry::CallHandle;
 use super::{CallContext, Origin};
@@ -22,11 +26,39 @@ pub(crate) use crate::with_reason;
 /// The call's life, RFC 3261 terms where they apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallState {
-    /// Legs are being placed; the caller has not been answered.
+    /// Legs are being placed (or an AI agent is connecting); the caller has
+    /// not been answered.
     Dialing,
     /// Caller and callee are connected.
     Answered,
     Ended,
+}
+
+impl CallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Dialing => "dialing",
+            CallState::Answered => "answered",
+            CallState::Ended => "ended",
+        }
+    }
+}
+
+/// Who the caller is talking to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connected {
+    /// Another SIP leg, through the bridge.
+    Sip(LegId),
+    /// The call's AI agent, through the audio port.
+    Agent,
+}
+
+/// The two parties of the conversation.
+pub struct Parties {
+    /// The caller: the SIP leg that started the call.
+    pub a: LegId,
+    /// The party the caller is connected to, once answered.
+    pub b: Option<Connected>,
 }
 
 /// Why the current outbound attempt was made.
@@ -48,7 +80,7 @@ pub enum DialPurpose {
 pub struct Dial {
     pub attempt: u64,
     pub forks: Vec<LegId>,
-    pub slot: super::media::Slot,
+    pub slot: Slot,
     pub purpose: DialPurpose,
     pub winner: Option<LegId>,
 }
@@ -67,26 +99,41 @@ pub struct OwnRequest {
     pub reply: oneshot::Sender<CommandResult>,
 }
 
+/// The in-dialog requests in flight: at most one of each, so that a second
+/// re-INVITE meets 491 (RFC 3261 §14.1).
+#[derive(Default)]
+pub struct InFlight {
+    pub relay: Option<Relay>,
+    pub own: Option<OwnRequest>,
+}
+
+impl InFlight {
+    pub fn busy(&self) -> bool {
+        self.relay.is_some() || self.own.is_some()
+    }
+}
+
 pub struct Call {
     pub id: Arc<str>,
     pub ctx: Arc<CallContext>,
     pub handle: CallHandle,
     pub events_tx: mpsc::UnboundedSender<CallEvent>,
-    pub legs: Vec<Leg>,
-    /// The caller.
-    pub a: LegId,
-    /// The party the caller is connected to.
-    pub b: Option<LegId>,
+    pub legs: Legs,
+    pub parties: Parties,
     pub dial: Option<Dial>,
+    pub in_flight: InFlight,
     pub media: CallMedia,
+    /// The AI agent, when the call was routed to a persona.
+    pub agent: Option<AgentLeg>,
     pub state: CallState,
     pub record: Record,
-    pub relay: Option<Relay>,
-    pub own: Option<OwnRequest>,
+    pub origin: Origin,
     pub next_attempt: u64,
     /// Record the call's audio once it is answered (the number's or
     /// route's flag, or recording.all).
     pub record_audio: bool,
+    /// What the call shows the outside (snapshots, notices).
+    pub live: Live,
 }
 
 pub fn spawn(
@@ -101,7 +148,9 @@ pub fn spawn(
     } = routed;
     let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = CallHandle::new(id.clone(), tx.clone());
+    let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
+    let (mut live, handle) = Live::new(id.clone(), tx.clone(), &record);
+    live.set_account(origin.account_id.clone());
     ctx.registry.insert(handle.clone());
     ctx.total.fetch_add(1, Ordering::Relaxed);
     let h = handle.clone();
@@ -117,23 +166,26 @@ pub fn spawn(
         });
         let media = CallMedia::new(ctx.media.clone(), media_tx);
         let record_audio = record_flag || ctx.cfg.recording.all;
-        let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
         let mut call = Call {
             id,
             ctx,
             handle: h,
             events_tx: tx,
-            legs: Vec::new(),
-            a: 0,
-            b: None,
+            legs: Legs::default(),
+            parties: Parties {
+                a: LegId(0),
+                b: None,
+            },
             dial: None,
+            in_flight: InFlight::default(),
             media,
+            agent: None,
             state: CallState::Dialing,
             record,
-            relay: None,
-            own: None,
+            origin,
             next_attempt: 0,
             record_audio,
+            live,
         };
         call.run(invite, target, rx).await;
     });
@@ -151,11 +203,26 @@ impl Call {
             self.record.start(&self.ctx.store).await;
             self.dial_initial(target).await;
         }
+        self.publish();
         while self.state != CallState::Ended {
             let Some(ev) = rx.recv().await else { break };
             self.on_event(ev).await;
+            self.publish();
         }
         self.finish().await;
+    }
+
+    /// The caller's leg.
+    pub fn a(&self) -> LegId {
+        self.parties.a
+    }
+
+    /// The SIP leg the caller is connected to, if it is one.
+    pub fn b_leg(&self) -> Option<LegId> {
+        match self.parties.b {
+            Some(Connected::Sip(b)) => Some(b),
+            _ => None,
+        }
     }
 
     /// Takes the caller's INVITE: its RTP endpoint, its leg, its events.
@@ -205,12 +272,13 @@ impl Call {
             slot,
             local_ip,
             self.record.caller_label(),
+            self.origin.caller.clone(),
         );
         leg.remote_sdp = sdp;
-        self.watch_server(0, &mut invite);
+        let a = LegId(0);
+        self.watch_server(a, &mut invite);
         leg.uas = Some(invite);
-        self.legs.push(leg);
-        self.a = 0;
+        self.parties.a = self.legs.push(leg);
         self.ctx.registry.add_leg(&call_id, &self.handle);
         true
     }
@@ -242,13 +310,13 @@ impl Call {
         body
     }
 
-    async fn apply_leg_plan(&mut self, leg: LegId) {
+    pub async fn apply_leg_plan(&mut self, leg: LegId) {
         if let Some(plan) = self.legs[leg].media_plan() {
             self.apply_plan(self.legs[leg].slot, &plan).await;
         }
     }
 
-    pub async fn apply_plan(&mut self, slot: super::media::Slot, plan: &MediaPlan) {
+    pub async fn apply_plan(&mut self, slot: Slot, plan: &MediaPlan) {
         let (rtp, rtcp, send, expect, clock) = (
             plan.rtp,
             plan.rtcp,
@@ -293,6 +361,7 @@ impl Call {
                     self.hangup("rtp timeout", "system", 408).await;
                 }
             }
+            CallEvent::Agent { generation, event } => self.on_agent_event(generation, event).await,
             CallEvent::RingTimeout { attempt } => self.on_ring_timeout(attempt).await,
             CallEvent::MaxDuration => {
                 if self.state != CallState::Ended {
@@ -306,29 +375,31 @@ impl Call {
     }
 
     async fn on_server_event(&mut self, leg: LegId, event: ServerEvent) {
+        let a = self.a();
         match event {
-            ServerEvent::Cancelled if leg == self.a && self.state == CallState::Dialing => {
+            ServerEvent::Cancelled if leg == a && self.state == CallState::Dialing => {
                 self.record.end_side("caller");
                 self.record.cause("CANCEL");
                 self.record.outcome("cancelled");
                 self.cancel_dial().await;
+                self.close_agent("caller cancelled");
                 self.answer_caller_failure(487, "Request Terminated");
                 self.state = CallState::Ended;
             }
             ServerEvent::Cancelled => {}
             ServerEvent::Ack(ack) => {
-                if leg == self.a {
+                if leg == a {
                     self.late_answer(&ack).await;
                 }
             }
-            ServerEvent::Timeout if leg == self.a && self.state == CallState::Answered => {
+            ServerEvent::Timeout if leg == a && self.state == CallState::Answered => {
                 // §13.3.1.4: our 2xx was never ACKed.
                 self.hangup("no ACK", "system", 408).await;
             }
             ServerEvent::Timeout => {}
             ServerEvent::TransportError(e) => {
-                tracing::info!(call = %self.id, leg, error = %e, "transport error on a leg");
-                if leg == self.a {
+                tracing::info!(call = %self.id, %leg, error = %e, "transport error on a leg");
+                if leg == a {
                     self.hangup("transport error", "caller", 503).await;
                 }
             }
@@ -343,7 +414,7 @@ impl Call {
             Pending::Refresh => self.on_refresh_event(leg, event).await,
             Pending::Bye | Pending::Cancel | Pending::Notify => {
                 if let ClientEvent::Final(r) = &event {
-                    tracing::debug!(call = %self.id, leg, ?pending, status = r.status_code.code(), "answered");
+                    tracing::debug!(call = %self.id, %leg, ?pending, status = r.status_code.code(), "answered");
                 }
             }
         }
@@ -384,7 +455,7 @@ impl Call {
 
     /// Answers the caller's pending INVITE with a failure.
     pub fn answer_caller_failure(&mut self, status: u16, reason: &str) {
-        let a = self.a;
+        let a = self.a();
         if let Some(tx) = self.legs.get_mut(a).and_then(|l| l.uas.take()) {
             let _ = tx.respond(with_reason(tx.response(status), reason));
         }
@@ -394,7 +465,8 @@ impl Call {
     }
 
     /// Ends the call from any state: BYE to connected legs, CANCEL to
-    /// ringing ones, `caller_status` to an unanswered caller.
+    /// ringing ones, `caller_status` to an unanswered caller, and the AI
+    /// agent closed.
     pub async fn hangup(&mut self, cause: &str, side: &str, caller_status: u16) {
         if self.state == CallState::Ended {
             return;
@@ -409,12 +481,13 @@ impl Call {
             });
         }
         self.cancel_dial().await;
+        self.close_agent(cause);
         let reason = match caller_status {
             503 => "Service Unavailable",
             408 => "Request Timeout",
             _ => "Request Terminated",
         };
-        for id in 0..self.legs.len() {
+        for id in self.legs.ids() {
             match (self.legs[id].role, self.legs[id].state) {
                 (_, LegState::Connected) => self.send_bye(id),
                 (Role::Uas, LegState::Calling | LegState::Early) => {
@@ -423,10 +496,10 @@ impl Call {
                 _ => {}
             }
         }
-        if let Some(relay) = self.relay.take() {
+        if let Some(relay) = self.in_flight.relay.take() {
             let _ = relay.tx.reply(487);
         }
-        if let Some(own) = self.own.take() {
+        if let Some(own) = self.in_flight.own.take() {
             let _ = own.reply.send(Ok(CommandOutcome::Done));
         }
         self.state = CallState::Ended;
@@ -446,7 +519,7 @@ impl Call {
         leg.state = LegState::Ending;
         match self.ctx.layer.send_request(bye, leg.peer) {
             Ok(tx) => self.watch_client(id, Pending::Bye, tx),
-            Err(e) => tracing::warn!(call = %self.id, leg = id, error = %e, "BYE not sent"),
+            Err(e) => tracing::warn!(call = %self.id, leg = %id, error = %e, "BYE not sent"),
         }
     }
 
@@ -465,8 +538,24 @@ impl Call {
         }
     }
 
+    /// Publishes the call's current state to its handle (snapshots for
+    /// listings, notices for subscribers).
+    pub fn publish(&mut self) {
+        self.live.update(
+            self.state,
+            &self.record,
+            &self.legs,
+            self.agent.as_ref().map(|a| a.persona.name.as_str()),
+        );
+    }
+
+    pub fn notify(&self, notice: CallNotice) {
+        self.live.notify(notice);
+    }
+
     async fn finish(&mut self) {
-        for leg in &mut self.legs {
+        self.close_agent("call ended");
+        for leg in self.legs.iter_mut() {
             leg.state = LegState::Ended;
             if let Some(tx) = leg.uas.take() {
                 let _ = tx.reply(500);
@@ -478,8 +567,14 @@ impl Call {
             .map(|l| (l.label.clone(), self.media.stats(l.slot)))
             .collect();
         self.media.release_all().await;
-        self.record.finish(&self.legs, &stats);
+        self.record.finish(self.legs.as_slice(), &stats);
         self.record.save(&self.ctx.store).await;
+        self.state = CallState::Ended;
+        self.publish();
+        self.notify(CallNotice::Ended {
+            outcome: self.record.rec.outcome.clone().unwrap_or_default(),
+            cause: self.record.rec.hangup_cause.clone().unwrap_or_default(),
+        });
         self.ctx.registry.remove(&self.handle);
         tracing::info!(call = %self.id, outcome = ?self.record.rec.outcome, cause = ?self.record.rec.hangup_cause, "call ended");
     }

@@ -107,6 +107,29 @@ pub fn answer_formats(offered: &[Format], chosen: &Format) -> Option<Vec<Format>
     Some(out)
 }
 
+/// The formats of our answer to an offer of `offered` when dialtone itself
+/// takes the call (an AI agent): the offerer's most preferred codec that
+/// dialtone decodes and encodes (our Opus parameters for Opus), plus its
+/// telephone-event at that rate; `keep` (the codec in use) wins when the
+/// offer still has it. `None` when the offer has no such codec.
+pub fn agent_answer(offered: &[Format], keep: Option<&Format>) -> Option<Vec<Format>> {
+    let kept = keep.and_then(|k| offered.iter().find(|f| f.is_voice() && f.same_codec(k)));
+    let mut voice = kept
+        .or_else(|| offered.iter().find(|f| f.is_voice() && is_transcodable(f)))?
+        .clone();
+    if voice.encoding.eq_ignore_ascii_case("opus") {
+        voice.fmtp = Some(opus_fmtp());
+    }
+    let mut out = vec![voice.clone()];
+    if let Some(te) = offered
+        .iter()
+        .find(|f| f.is_telephone_event() && f.clock_rate == voice.clock_rate)
+    {
+        out.push(te.clone());
+    }
+    Some(out)
+}
+
 /// The voice codec an answer settled on: its first voice format.
 pub fn chosen(answer: &Media) -> Option<Format> {
     answer.formats().into_iter().find(Format::is_voice)
@@ -225,6 +248,20 @@ mod tests {
         let g722 = Format::new(9, "G722", 8000, None);
         let ans = answer_formats(&[g722, te(101, 8000)], &pcmu()).unwrap();
         assert_eq!(names(&ans), ["9 G722/8000", "101 telephone-event/8000"]);
+    }
+
+    #[test]
+    fn an_agent_answers_with_the_callers_first_codec_it_can_carry() {
+        let g729 = Format::new(18, "G729", 8000, None);
+        let ans = agent_answer(&[g729.clone(), pcmu(), te(101, 8000), opus(111)], None).unwrap();
+        assert_eq!(names(&ans), ["0 PCMU/8000", "101 telephone-event/8000"]);
+        let ans = agent_answer(&[opus(96), pcmu(), te(97, 48000)], None).unwrap();
+        assert_eq!(names(&ans), ["96 opus/48000", "97 telephone-event/48000"]);
+        assert!(ans[0].fmtp.as_deref().unwrap().contains("useinbandfec=1"));
+        // A re-offer keeps the codec in use when it still has it.
+        let ans = agent_answer(&[opus(96), pcmu()], Some(&pcmu())).unwrap();
+        assert_eq!(names(&ans), ["0 PCMU/8000"]);
+        assert!(agent_answer(&[g729], None).is_none());
     }
 
     #[test]

@@ -12,10 +12,11 @@ use super::event::{LegId, Pending, Pick};
 use super::leg::{response_sdp, set_sdp_body, LegState};
 
 impl Call {
+    /// The SIP leg of a party (None for the AI agent, or no callee yet).
     pub(super) fn party(&self, p: Party) -> Option<LegId> {
         match p {
-            Party::Caller => Some(self.a),
-            Party::Callee => self.b,
+            Party::Caller => Some(self.a()),
+            Party::Callee => self.b_leg(),
         }
     }
 
@@ -25,14 +26,21 @@ impl Call {
             return;
         }
         match cmd {
-            CallCommand::Hangup { cause } => {
+            CallCommand::Hangup {
+                cause,
+                after_playout,
+            } => {
+                if after_playout && self.agent_hangup_after_playout(&cause) {
+                    let _ = reply.send(Ok(CommandOutcome::Done));
+                    return;
+                }
                 self.hangup(&cause, "system", 480).await;
                 let _ = reply.send(Ok(CommandOutcome::Done));
             }
             CallCommand::Hold { party } => self.hold(party, Direction::SendOnly, reply),
             CallCommand::Resume { party } => self.hold(party, Direction::SendRecv, reply),
             CallCommand::SendDtmf { to, digits } => self.send_dtmf(to, &digits, reply),
-            CallCommand::Transfer { keep, to } => {
+            CallCommand::Transfer { keep, to, by } => {
                 let Some(keep) = self
                     .party(keep)
                     .filter(|_| self.state == CallState::Answered)
@@ -42,7 +50,8 @@ impl Call {
                     )));
                     return;
                 };
-                self.transfer(keep, to, Some(reply), None).await;
+                let who = super::transfer::authority_caller(&by);
+                self.transfer(keep, to, who, Some(reply), None).await;
             }
             CallCommand::Bridge {
                 keep,
@@ -77,7 +86,7 @@ impl Call {
             )));
             return;
         };
-        if self.relay.is_some() || self.own.is_some() {
+        if self.in_flight.busy() {
             let _ = reply.send(Err(CommandError::InvalidState(
                 "another re-INVITE is in progress".into(),
             )));
@@ -103,7 +112,7 @@ impl Call {
         match self.ctx.layer.send_request(req, self.legs[leg].peer) {
             Ok(tx) => {
                 self.watch_client(leg, Pending::Own, tx);
-                self.own = Some(OwnRequest { leg, reply });
+                self.in_flight.own = Some(OwnRequest { leg, reply });
             }
             Err(e) => {
                 let _ = reply.send(Err(CommandError::Invalid(format!(
@@ -131,13 +140,13 @@ impl Call {
                     })
                 }
             }
-            ClientEvent::Timeout => Ok(CommandOutcome::NoAnswer),
+            ClientEvent::Timeout => Ok(CommandOutcome::from_status(408, "Request Timeout")),
             ClientEvent::TransportError(e) => Ok(CommandOutcome::Failed {
                 status: 503,
                 reason: e,
             }),
         };
-        if let Some(own) = self.own.take_if(|o| o.leg == leg) {
+        if let Some(own) = self.in_flight.own.take_if(|o| o.leg == leg) {
             let _ = own.reply.send(result);
         }
     }

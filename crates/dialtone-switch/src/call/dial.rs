@@ -15,7 +15,7 @@ use super::event::{CallEvent, LegId, Pending};
 use super::leg::{set_sdp_body, Leg, LegState, Role};
 use super::progress::outcome_for;
 use crate::registrar::unix_now;
-use crate::router::Target;
+use crate::router::{Caller, Target};
 
 /// One INVITE to place.
 pub struct Fork {
@@ -24,6 +24,8 @@ pub struct Fork {
     pub to: String,
     pub label: String,
     pub credentials: Option<(String, String)>,
+    /// Who answers it, as a party of the call.
+    pub who: Caller,
 }
 
 pub fn call_id_of(req: &Request) -> String {
@@ -67,6 +69,7 @@ impl Call {
                             to: format!("<sip:{name}@{domain}>"),
                             label: format!("user:{name}"),
                             credentials: None,
+                            who: Caller::User(name.clone()),
                         })
                     })
                     .collect();
@@ -87,14 +90,18 @@ impl Call {
                     to: format!("<sip:{number}@{host}>"),
                     label: format!("trunk:{}", trunk.name),
                     credentials: trunk.username.clone().zip(trunk.password.clone()),
+                    who: Caller::Trunk(trunk.clone()),
                 }])
             }
-            Target::Persona(_) | Target::Queue(_) => Err((503, "Not Available Yet")),
+            // An AI agent is not a leg to place: only a new call reaches
+            // one (dial_initial), never a transfer.
+            Target::Persona(_) => Err((488, "Persona Not Reachable By Transfer")),
+            Target::Queue(_) => Err((503, "Queues Not Available Yet")),
         }
     }
 
     pub async fn dial_initial(&mut self, target: Target) {
-        let max_forwards = self.legs[self.a]
+        let max_forwards = self.legs[self.a()]
             .uas
             .as_ref()
             .and_then(|t| {
@@ -108,11 +115,20 @@ impl Call {
             self.fail_initial(483, "Too Many Hops");
             return;
         }
+        if let Target::Persona(name) = &target {
+            self.start_agent(name).await;
+            return;
+        }
+        self.dial_target(target, max_forwards - 1).await;
+    }
+
+    /// Places the caller's call to `target` (also the fallback of a persona
+    /// whose model cannot be reached).
+    pub(super) async fn dial_target(&mut self, target: Target, max_forwards: u32) {
         match self.forks_for(&target).await {
             Ok(forks) => {
-                if let Err((code, reason, _)) = self
-                    .place(forks, DialPurpose::Initial, max_forwards - 1)
-                    .await
+                if let Err((code, reason, _)) =
+                    self.place(forks, DialPurpose::Initial, max_forwards).await
                 {
                     self.fail_initial(code, reason);
                 }
@@ -139,7 +155,7 @@ impl Call {
         max_forwards: u32,
     ) -> Result<(), (u16, &'static str, DialPurpose)> {
         let source_leg = match &purpose {
-            DialPurpose::Initial => self.a,
+            DialPurpose::Initial => self.a(),
             DialPurpose::Transfer { keep, .. } => *keep,
         };
         // Without SDP from the caller (late offer) the INVITE goes out
@@ -166,13 +182,13 @@ impl Call {
                 slot,
                 local.ip(),
                 fork.label.clone(),
+                fork.who.clone(),
             );
             leg.credentials = fork.credentials.clone();
             let body = source_sdp.as_ref().map(|sdp| leg.offer_from(sdp, local));
             let template = self.invite_template(&fork, &call_id, &caller_from, max_forwards, body);
             leg.invite_template = template.clone();
-            let id = self.legs.len();
-            self.legs.push(leg);
+            let id = self.legs.push(leg);
             self.ctx.registry.add_leg(&call_id, &self.handle);
             let sent = match template {
                 Some(t) => self.send_invite(id, t),
@@ -319,7 +335,7 @@ impl Call {
                 true
             }
             Err(e) => {
-                tracing::warn!(call = %self.id, leg = id, error = %e, "INVITE not sent");
+                tracing::warn!(call = %self.id, leg = %id, error = %e, "INVITE not sent");
                 false
             }
         }

@@ -1,13 +1,15 @@
 //! What a Call actor reads from its one channel: commands, in-dialog
 //! requests routed to it by the switch, the events of the transactions its
-//! legs run, media events and its own timers.
+//! legs run, media events, its AI agent's events, and its own timers.
 
+use dialtone_ai::agent::AgentEvent;
 use dialtone_media::MediaEvent;
 use dialtone_sip::transaction::{ClientEvent, ServerEvent, ServerTransaction};
 use rsip::Response;
 use tokio::sync::oneshot;
 
 use super::command::{CallCommand, CommandResult};
+pub use super::ids::LegId;
 use super::leg::Leg;
 
 /// Which leg a [`CallEvent::HandOver`] asks for.
@@ -26,9 +28,6 @@ pub struct HandedLeg {
     pub leg: Leg,
     pub endpoint: dialtone_media::Endpoint,
 }
-
-/// Index of a leg in its call (legs are never removed, only ended).
-pub type LegId = usize;
 
 /// Which of our requests a client transaction event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +62,12 @@ pub enum CallEvent {
         event: ClientEvent,
     },
     Media(MediaEvent),
+    /// From the call's AI agent (`generation` tells a stale agent's events
+    /// from the current one's).
+    Agent {
+        generation: u64,
+        event: AgentEvent,
+    },
     RingTimeout {
         attempt: u64,
     },

@@ -7,7 +7,7 @@ use dialtone_sip::dialog::{DialogError, DialogId};
 use dialtone_sip::transaction::{ClientEvent, ServerTransaction};
 use rsip::{Header, Method};
 
-use super::actor::{with_reason, Call, Relay};
+use super::actor::{with_reason, Call, Connected, Relay};
 use super::event::{LegId, Pending};
 use super::leg::{request_sdp, response_sdp, set_sdp_body, LegState, Role};
 
@@ -16,20 +16,25 @@ impl Call {
     fn leg_of(&self, tx: &ServerTransaction) -> Option<LegId> {
         let id = DialogId::of_request(tx.request())?;
         self.legs
-            .iter()
-            .position(|l| l.dialog.as_ref().is_some_and(|d| d.id == id))
+            .find(|l| l.dialog.as_ref().is_some_and(|d| d.id == id))
     }
 
-    /// The party connected to `leg`, if any.
+    /// The SIP party connected to `leg`, if any (None when `leg` talks to
+    /// the AI agent).
     pub fn other(&self, leg: LegId) -> Option<LegId> {
-        let b = self.b?;
-        if leg == self.a {
+        let b = self.b_leg()?;
+        if leg == self.a() {
             Some(b)
         } else if leg == b {
-            Some(self.a)
+            Some(self.a())
         } else {
             None
         }
+    }
+
+    /// Whether `leg` is the caller talking to the AI agent.
+    fn talks_to_agent(&self, leg: LegId) -> bool {
+        leg == self.a() && self.parties.b == Some(Connected::Agent)
     }
 
     pub async fn on_request(&mut self, tx: ServerTransaction) {
@@ -47,13 +52,18 @@ impl Call {
             Method::Bye => {
                 let _ = tx.reply(200);
                 self.legs[id].state = LegState::Ended;
-                let side = if self.legs[id].role == Role::Uas && id == self.a {
+                let side = if self.legs[id].role == Role::Uas && id == self.a() {
                     "caller"
                 } else {
                     "callee"
                 };
                 self.hangup("BYE", side, 487).await;
             }
+            Method::Invite | Method::Update if self.talks_to_agent(id) => {
+                self.refreshed(id);
+                self.answer_for_agent(id, tx).await
+            }
+            Method::Info if self.talks_to_agent(id) => self.info_for_agent(tx),
             Method::Invite | Method::Update => {
                 self.refreshed(id);
                 self.relay_request(id, tx).await
@@ -83,7 +93,7 @@ impl Call {
             let _ = tx.respond(with_reason(tx.response(491), "Request Pending"));
             return;
         };
-        if self.relay.is_some() || self.own.is_some() {
+        if self.in_flight.busy() {
             let _ = tx.respond(with_reason(tx.response(491), "Request Pending"));
             return;
         }
@@ -121,7 +131,7 @@ impl Call {
                 if method == Method::Invite {
                     self.watch_server(from, &mut tx);
                 }
-                self.relay = Some(Relay {
+                self.in_flight.relay = Some(Relay {
                     from,
                     to,
                     tx,
@@ -140,13 +150,13 @@ impl Call {
             ClientEvent::Provisional(_) => return,
             ClientEvent::Final(r) => r,
             ClientEvent::Timeout => {
-                if let Some(relay) = self.relay.take() {
+                if let Some(relay) = self.in_flight.relay.take() {
                     let _ = relay.tx.reply(408);
                 }
                 return;
             }
             ClientEvent::TransportError(_) => {
-                if let Some(relay) = self.relay.take() {
+                if let Some(relay) = self.in_flight.relay.take() {
                     let _ = relay.tx.reply(503);
                 }
                 return;
@@ -155,6 +165,7 @@ impl Call {
         let code = resp.status_code.code();
         if (200..300).contains(&code)
             && self
+                .in_flight
                 .relay
                 .as_ref()
                 .is_some_and(|r| r.method == Method::Invite)
@@ -164,7 +175,7 @@ impl Call {
         if (200..300).contains(&code) {
             self.refreshed(leg);
         }
-        let Some(relay) = self.relay.take() else {
+        let Some(relay) = self.in_flight.relay.take() else {
             return;
         };
         if relay.to != leg {
@@ -209,7 +220,7 @@ impl Call {
         dialog.on_response(&Method::Invite, resp);
         let ack = dialog.request_with_seq(Method::Ack, seq);
         if let Err(e) = self.ctx.layer.send_ack(ack, self.legs[leg].peer).await {
-            tracing::debug!(call = %self.id, leg, error = %e, "ACK for re-INVITE not sent");
+            tracing::debug!(call = %self.id, %leg, error = %e, "ACK for re-INVITE not sent");
         }
     }
 }

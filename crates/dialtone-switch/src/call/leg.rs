@@ -14,6 +14,7 @@ use rsip::{Header, Request, Response};
 
 use super::codecs;
 use super::media::Slot;
+use crate::router::Caller;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -73,6 +74,9 @@ pub struct Leg {
     /// The voice codec this leg's last offer/answer settled on, in the
     /// party's numbering (see [`codecs`](super::codecs)).
     pub codec: Option<Format>,
+    /// Who this leg's party is, for the transfers it asks for (REFER): a
+    /// user dials with its own rights, a trunk's party reaches numbers only.
+    pub who: Caller,
 }
 
 impl Leg {
@@ -83,6 +87,7 @@ impl Leg {
         slot: Slot,
         local_ip: std::net::IpAddr,
         label: String,
+        who: Caller,
     ) -> Leg {
         Leg {
             role,
@@ -106,6 +111,7 @@ impl Leg {
             awaiting_answer: false,
             ack_body: None,
             codec: None,
+            who,
         }
     }
 
@@ -124,6 +130,7 @@ impl Leg {
             self.slot,
             ip,
             self.label.clone(),
+            self.who.clone(),
         );
         stub.state = LegState::Ended;
         std::mem::replace(self, stub)
@@ -175,6 +182,32 @@ impl Leg {
             }
         }
         self.anchored(&s, local)
+    }
+
+    /// Our answer to this leg's offer when dialtone itself is the other
+    /// party (an AI agent): the offerer's most preferred codec dialtone can
+    /// decode and encode, with its telephone-event, the direction mirrored.
+    /// None when the offer has none (488).
+    pub fn answer_alone(&mut self, local: SocketAddr) -> Option<Vec<u8>> {
+        self.answer_alone_keeping(local, None)
+    }
+
+    /// Like [`answer_alone`](Self::answer_alone), keeping codec `keep` when
+    /// the offer still has it (a re-INVITE mid-call).
+    pub fn answer_alone_keeping(
+        &mut self,
+        local: SocketAddr,
+        keep: Option<&Format>,
+    ) -> Option<Vec<u8>> {
+        let offer = self.remote_sdp.as_ref()?;
+        let mut s = offer.clone();
+        let m = first_audio_mut(&mut s)?;
+        let formats = codecs::agent_answer(&m.formats(), keep)?;
+        self.codec = formats.first().cloned();
+        let dir = m.direction(offer).reversed();
+        m.set_formats(&formats);
+        m.set_direction(dir);
+        Some(self.anchored(&s, local))
     }
 
     /// This leg's party answered our offer with `answer`.

@@ -5,7 +5,10 @@
 //! [`CallCommand`]s from any front end. The [`CallRegistry`] finds a live
 //! call by its id or by the SIP Call-ID of any of its legs.
 //!
-//! Files: `actor.rs` the loop and the end of a call, `dial.rs` placing
+//! Files: `actor.rs` the call's state and loop and the end of a call,
+//! `ids.rs` leg ids and media slots, `live.rs` what the call publishes
+//! (snapshots, notices), `agent/` the AI party (a persona's realtime
+//! session on the caller's audio port), `dial.rs` placing
 //! legs (forking), `progress.rs` their responses (early media, the winning
 //! 2xx, trunk auth, failures), `in_dialog.rs` requests
 //! inside established dialogs (BYE, re-INVITE/UPDATE/INFO relay),
@@ -15,13 +18,16 @@
 //! parties share none).
 
 mod actor;
+mod agent;
 mod codecs;
 mod command;
 mod commands;
 mod dial;
 mod event;
+mod ids;
 mod in_dialog;
 mod leg;
+mod live;
 mod media;
 mod progress;
 mod record;
@@ -37,12 +43,17 @@ use dialtone_media::MediaEngine;
 use dialtone_sip::transaction::{ServerTransaction, TransactionLayer};
 use dialtone_store::Store;
 
-pub use command::{CallCommand, CommandError, CommandOutcome, CommandResult, Destination, Party};
+pub use agent::{AgentSettings, AiStats};
+pub use command::{
+    Authority, CallCommand, CommandError, CommandOutcome, CommandResult, Destination, Party,
+};
 pub(crate) use event::CallEvent;
+pub use live::{CallNotice, CallSnapshot, LegView, TranscriptLine};
 pub use registry::{CallHandle, CallRegistry};
 pub use session_timer::TimerPolicy;
 
-use crate::router::Routed;
+use crate::router::{Caller, Routed};
+use crate::tools::ToolRegistry;
 
 #[derive(Clone, Debug)]
 pub struct CallConfig {
@@ -59,6 +70,8 @@ pub struct CallConfig {
     pub timers: Option<TimerPolicy>,
     /// Where and how calls are recorded.
     pub recording: RecordingPolicy,
+    /// How calls to personas talk to their realtime model.
+    pub ai: AgentSettings,
 }
 
 /// Call recording: which calls, where, at what rate.
@@ -82,14 +95,22 @@ pub struct CallContext {
     pub cfg: CallConfig,
     /// Calls started since this process started.
     pub total: AtomicU64,
+    /// The tools AI agents (and the MCP server) call.
+    pub tools: Arc<ToolRegistry>,
+    /// AI agent counters, for /metrics.
+    pub ai: Arc<AiStats>,
 }
 
-/// Who placed an inbound call, for the record.
+/// Who placed an inbound call: for the record, and the authority its
+/// party's transfers are dialled with.
 #[derive(Clone, Debug)]
 pub struct Origin {
     /// "trunk:NAME" or "user:NAME".
     pub label: String,
     pub from_trunk: bool,
+    pub caller: Caller,
+    /// The caller's account (a user's), when known.
+    pub account_id: Option<String>,
 }
 
 /// Starts a call for an out-of-dialog INVITE routed to `target`.

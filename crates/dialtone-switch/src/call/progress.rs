@@ -9,9 +9,10 @@ use dialtone_sip::transaction::ClientEvent;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Response};
 
-use super::actor::{with_reason, Call, CallState, DialPurpose};
+use super::actor::{with_reason, Call, CallState, Connected, DialPurpose};
 use super::event::{CallEvent, LegId, Pending};
 use super::leg::{response_sdp, set_sdp_body, LegState, Role};
+use super::live::CallNotice;
 
 impl Call {
     pub async fn on_invite_event(&mut self, id: LegId, event: ClientEvent) {
@@ -79,7 +80,7 @@ impl Call {
             _ => None,
         };
         let slot = self.legs[id].slot;
-        let a = self.a;
+        let a = self.a();
         let mut relay = self.legs[a]
             .uas
             .as_ref()
@@ -104,7 +105,7 @@ impl Call {
     }
 
     fn add_caller_contact(&self, r: &mut Response) {
-        let peer = self.legs[self.a].peer;
+        let peer = self.legs[self.a()].peer;
         r.headers.push(Header::Contact(rsip::headers::Contact::from(
             self.contact_for(&peer),
         )));
@@ -125,7 +126,7 @@ impl Call {
         let header = match auth::answer(resp, &Method::Invite, &template.uri, &user, &pass, 1) {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(call = %self.id, leg = id, error = %e, "cannot answer trunk challenge");
+                tracing::warn!(call = %self.id, leg = %id, error = %e, "cannot answer trunk challenge");
                 return false;
             }
         };
@@ -165,8 +166,8 @@ impl Call {
             return;
         };
         dial.winner = Some(id);
-        let late_offer =
-            self.legs[self.a].remote_sdp.is_none() && matches!(dial.purpose, DialPurpose::Initial);
+        let initial = matches!(dial.purpose, DialPurpose::Initial);
+        let late_offer = self.legs[self.a()].remote_sdp.is_none() && initial;
         self.legs[id].awaiting_answer = late_offer;
         self.ack(id, &resp).await;
         self.legs[id].state = LegState::Connected;
@@ -181,13 +182,13 @@ impl Call {
         let sdp = match response_sdp(&resp) {
             Some(Ok(s)) => s,
             _ => {
-                tracing::warn!(call = %self.id, leg = id, "2xx without usable SDP; hanging up");
+                tracing::warn!(call = %self.id, leg = %id, "2xx without usable SDP; hanging up");
                 self.hangup("callee sent no SDP", "system", 488).await;
                 return;
             }
         };
         // With a late offer the 2xx is the callee's offer, else its answer.
-        let answer = self.legs[self.a].remote_sdp.is_some();
+        let answer = self.legs[self.a()].remote_sdp.is_some();
         self.took_description(id, sdp, answer).await;
         self.callee_timer(id, &resp);
         let Some(dial) = self.dial.take() else { return };
@@ -203,7 +204,7 @@ impl Call {
 
     /// The callee answered a new call: answer the caller and bridge.
     async fn connect_caller(&mut self, b: LegId) {
-        let a = self.a;
+        let a = self.a();
         self.media
             .bridge(self.legs[a].slot, self.legs[b].slot)
             .await;
@@ -211,8 +212,20 @@ impl Call {
             return;
         };
         let body = self.answer_leg(a, &sdp).await;
-        let Some(tx) = self.legs[a].uas.take() else {
+        if !self.answer_caller_ok(body) {
             return;
+        }
+        self.parties.b = Some(Connected::Sip(b));
+        let label = self.legs[b].label.clone();
+        self.call_answered(&label, self.ctx.cfg.max_duration).await;
+    }
+
+    /// Answers the caller's INVITE with a 200 carrying `body` (our SDP),
+    /// forming the caller's dialog; false when there is nothing to answer.
+    pub(super) fn answer_caller_ok(&mut self, body: Vec<u8>) -> bool {
+        let a = self.a();
+        let Some(tx) = self.legs[a].uas.take() else {
+            return false;
         };
         let mut ok = tx.response(200);
         self.add_caller_contact(&mut ok);
@@ -225,14 +238,21 @@ impl Call {
         }
         let _ = tx.respond(ok);
         self.legs[a].state = LegState::Connected;
-        self.b = Some(b);
+        true
+    }
+
+    /// The call is answered by `label`: its state, record, recording, and
+    /// its end after `max` (ZERO: never).
+    pub(super) async fn call_answered(&mut self, label: &str, max: std::time::Duration) {
         self.state = CallState::Answered;
-        self.record.answered(&self.legs[b].label);
+        self.record.answered(label);
+        self.notify(CallNotice::Answered {
+            by: label.to_string(),
+        });
         self.start_recording().await;
         self.record.save(&self.ctx.store).await;
-        if !self.ctx.cfg.max_duration.is_zero() {
+        if !max.is_zero() {
             let events = self.events_tx.clone();
-            let max = self.ctx.cfg.max_duration;
             tokio::spawn(async move {
                 tokio::time::sleep(max).await;
                 let _ = events.send(CallEvent::MaxDuration);
@@ -250,7 +270,7 @@ impl Call {
                 match Dialog::uac(inv, resp, &contact) {
                     Ok(d) => leg.dialog = Some(d),
                     Err(e) => {
-                        tracing::warn!(call = %self.id, leg = id, error = %e, "cannot form dialog from 2xx");
+                        tracing::warn!(call = %self.id, leg = %id, error = %e, "cannot form dialog from 2xx");
                         return;
                     }
                 }
@@ -286,18 +306,18 @@ impl Call {
             set_sdp_body(&mut ack.headers, &mut ack.body, body);
         }
         if let Err(e) = self.ctx.layer.send_ack(ack, leg.peer).await {
-            tracing::debug!(call = %self.id, leg = id, error = %e, "ACK not sent");
+            tracing::debug!(call = %self.id, leg = %id, error = %e, "ACK not sent");
         }
     }
 
     /// Late offer: the caller's ACK carries its answer to the offer the
     /// callee made in its 2xx; anchor it and complete the callee's ACK.
     pub async fn late_answer(&mut self, ack: &rsip::Request) {
-        let Some(b) = self.legs.iter().position(|l| l.awaiting_answer) else {
+        let Some(b) = self.legs.find(|l| l.awaiting_answer) else {
             return;
         };
         self.legs[b].awaiting_answer = false;
-        let a = self.a;
+        let a = self.a();
         match super::leg::request_sdp(ack) {
             Some(Ok(sdp)) => {
                 self.took_description(a, sdp.clone(), true).await;
@@ -335,7 +355,7 @@ impl Call {
         leg.state = LegState::Ending;
         match self.ctx.layer.cancel_request(inv, leg.peer) {
             Ok(tx) => self.watch_client(id, Pending::Cancel, tx),
-            Err(e) => tracing::debug!(call = %self.id, leg = id, error = %e, "CANCEL not sent"),
+            Err(e) => tracing::debug!(call = %self.id, leg = %id, error = %e, "CANCEL not sent"),
         }
     }
 
@@ -346,7 +366,10 @@ impl Call {
                 self.cancel_leg(*f);
             }
             if let DialPurpose::Transfer { reply: Some(r), .. } = dial.purpose {
-                let _ = r.send(Ok(super::command::CommandOutcome::NoAnswer));
+                let _ = r.send(Ok(super::command::CommandOutcome::from_status(
+                    487,
+                    "Request Terminated",
+                )));
             }
             self.media.release(dial.slot).await;
         }
@@ -423,8 +446,7 @@ impl Call {
         });
         let Some(id) = self
             .legs
-            .iter()
-            .position(|l| Some(&l.sip_call_id) == call_id.as_ref() && l.role == Role::Uac)
+            .find(|l| Some(&l.sip_call_id) == call_id.as_ref() && l.role == Role::Uac)
         else {
             return;
         };

@@ -9,11 +9,16 @@ use rsip::headers::UntypedHeader;
 use rsip::{Header, Request};
 
 use super::leg::Leg;
+use super::live::TranscriptLine;
 use super::Origin;
 use crate::router::Target;
 
 pub struct Record {
     pub rec: CallRecord,
+    /// Both sides of an AI conversation, as heard.
+    pub transcript: Vec<TranscriptLine>,
+    /// Why the AI agent's model could not be reached or was lost.
+    pub ai_failure: Option<String>,
     started: bool,
     caller_label: String,
 }
@@ -72,9 +77,22 @@ impl Record {
                 persona: None,
                 transcript: None,
             },
+            transcript: Vec::new(),
+            ai_failure: None,
             started: false,
             caller_label: origin.label.clone(),
         }
+    }
+
+    /// Adds a line to the transcript and returns it.
+    pub fn transcript_line(&mut self, side: &str, text: &str) -> TranscriptLine {
+        let line = TranscriptLine {
+            side: side.to_string(),
+            text: text.to_string(),
+            at_ms: (now_ms() - self.rec.started_at).max(0),
+        };
+        self.transcript.push(line.clone());
+        line
     }
 
     pub fn caller_label(&self) -> String {
@@ -135,7 +153,7 @@ impl Record {
         if !codecs.is_empty() {
             self.rec.codecs = Some(codecs.join(" "));
         }
-        let stats_json: serde_json::Map<String, serde_json::Value> = stats
+        let mut stats_json: serde_json::Map<String, serde_json::Value> = stats
             .iter()
             .enumerate()
             .map(|(i, (label, s))| {
@@ -163,7 +181,13 @@ impl Record {
                 (format!("leg{i}"), v)
             })
             .collect();
+        if let Some(f) = &self.ai_failure {
+            stats_json.insert("ai_failure".into(), serde_json::Value::String(f.clone()));
+        }
         self.rec.stats = Some(serde_json::Value::Object(stats_json).to_string());
+        if !self.transcript.is_empty() {
+            self.rec.transcript = serde_json::to_string(&self.transcript).ok();
+        }
     }
 
     pub async fn start(&mut self, store: &Store) {

@@ -5,21 +5,49 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::command::{CallCommand, CommandError, CommandResult};
 use super::event::CallEvent;
+use super::live::{CallNotice, CallSnapshot};
 
 /// A cheap handle to talk to one live call.
 #[derive(Clone, Debug)]
 pub struct CallHandle {
     pub id: Arc<str>,
     tx: mpsc::UnboundedSender<CallEvent>,
+    view: watch::Receiver<CallSnapshot>,
+    notices: broadcast::Sender<CallNotice>,
 }
 
 impl CallHandle {
-    pub(crate) fn new(id: Arc<str>, tx: mpsc::UnboundedSender<CallEvent>) -> Self {
-        CallHandle { id, tx }
+    pub(crate) fn new(
+        id: Arc<str>,
+        tx: mpsc::UnboundedSender<CallEvent>,
+        view: watch::Receiver<CallSnapshot>,
+        notices: broadcast::Sender<CallNotice>,
+    ) -> Self {
+        CallHandle {
+            id,
+            tx,
+            view,
+            notices,
+        }
+    }
+
+    /// The call's state as of the last event it handled.
+    pub fn snapshot(&self) -> CallSnapshot {
+        self.view.borrow().clone()
+    }
+
+    /// Notices from now on (answered, DTMF, transcript, ended).
+    pub fn subscribe(&self) -> broadcast::Receiver<CallNotice> {
+        self.notices.subscribe()
+    }
+
+    /// A receiver that changes whenever the snapshot does.
+    pub fn watch(&self) -> watch::Receiver<CallSnapshot> {
+        self.view.clone()
     }
 
     /// Sends a command and waits for its real outcome.

@@ -112,7 +112,7 @@ impl Call {
             "Session-Expires".into(),
             format!("{interval};refresher=uac"),
         ));
-        let a = self.a;
+        let a = self.a();
         self.legs[a].session = Some(SessionTimer::new(Duration::from_secs(interval), false));
         self.arm_session_tick();
     }
@@ -166,7 +166,7 @@ impl Call {
 
     /// Refreshes what we refresh; ends the call when a far end did not.
     pub async fn on_session_tick(&mut self) {
-        for id in 0..self.legs.len() {
+        for id in self.legs.ids() {
             let Some(t) = self.legs[id].session.clone() else {
                 continue;
             };
@@ -177,8 +177,8 @@ impl Call {
             if t.we_refresh && since >= t.interval / 2 {
                 self.send_refresh(id);
             } else if !t.we_refresh && since >= t.expiry() {
-                tracing::info!(call = %self.id, leg = id, "session timer expired");
-                let side = if id == self.a { "caller" } else { "callee" };
+                tracing::info!(call = %self.id, leg = %id, "session timer expired");
+                let side = if id == self.a() { "caller" } else { "callee" };
                 self.hangup("session timer expired", side, 408).await;
                 return;
             }
@@ -187,7 +187,7 @@ impl Call {
 
     /// A session refresh: re-INVITE with the SDP this party already has.
     fn send_refresh(&mut self, id: LegId) {
-        if self.relay.is_some() || self.own.is_some() {
+        if self.in_flight.busy() {
             return; // a re-INVITE in flight refreshes anyway
         }
         let Some(source) = self.other(id).and_then(|o| self.legs[o].remote_sdp.clone()) else {
@@ -217,7 +217,7 @@ impl Call {
         match self.ctx.layer.send_request(req, peer) {
             Ok(tx) => self.watch_client(id, Pending::Refresh, tx),
             Err(e) => {
-                tracing::warn!(call = %self.id, leg = id, error = %e, "session refresh not sent")
+                tracing::warn!(call = %self.id, leg = %id, error = %e, "session refresh not sent")
             }
         }
     }

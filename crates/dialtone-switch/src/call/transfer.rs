@@ -15,22 +15,34 @@ use dialtone_sip::transport::{Peer, Protocol};
 use rsip::{Header, Method};
 use tokio::sync::oneshot;
 
-use super::actor::{with_reason, Call, CallState, DialPurpose};
-use super::command::{CommandError, CommandOutcome, CommandResult, Destination};
+use super::actor::{with_reason, Call, CallState, Connected, DialPurpose};
+use super::command::{Authority, CommandError, CommandOutcome, CommandResult, Destination};
 use super::dial::Fork;
 use super::event::{CallEvent, HandedLeg, LegId, Pending, Pick};
 use super::leg::LegState;
+use super::live::CallNotice;
 use crate::router::{self, Caller, Target};
+
+/// The party a front end's transfer is dialled as.
+pub fn authority_caller(by: &Authority) -> Caller {
+    match by {
+        Authority::Operator => Caller::Operator,
+        Authority::Persona(p) => Caller::Persona(p.clone()),
+        Authority::Account(a) => Caller::Account(a.clone()),
+    }
+}
 
 /// How long a call waits for another to hand a leg over.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(2);
 
 impl Call {
-    /// Starts a blind transfer of `keep` to `to`.
+    /// Starts a blind transfer of `keep` to `to`, dialled with the rights
+    /// of `who` (the party or front end that asked).
     pub(super) async fn transfer(
         &mut self,
         keep: LegId,
         to: Destination,
+        who: Caller,
         reply: Option<oneshot::Sender<CommandResult>>,
         notify: Option<LegId>,
     ) {
@@ -39,7 +51,7 @@ impl Call {
                 .await;
             return;
         }
-        let forks = match self.forks_for_destination(&to).await {
+        let forks = match self.forks_for_destination(&to, &who).await {
             Ok(f) => f,
             Err((code, reason)) => {
                 self.transfer_failed(keep, code, reason, reply, notify)
@@ -60,46 +72,69 @@ impl Call {
         }
     }
 
+    /// Where a destination leads for `who` (not for SIP URIs, which are
+    /// dialled directly).
+    pub(super) async fn target_of(
+        &self,
+        to: &Destination,
+        who: &Caller,
+    ) -> Result<Target, (u16, &'static str)> {
+        match to {
+            Destination::User(_) if matches!(who, Caller::Trunk(_)) => {
+                Err((403, "Transfer Not Allowed"))
+            }
+            Destination::User(u) => Ok(Target::User(u.clone())),
+            Destination::Queue(q) => Ok(Target::Queue(q.clone())),
+            Destination::Dial(d) => match router::route(&self.ctx.store, who, d).await {
+                Ok(r) => Ok(r.target),
+                Err(router::RouteError::NotFound(_)) => Err((404, "Not Found")),
+                Err(e) => {
+                    tracing::warn!(call = %self.id, error = %e, "transfer routing failed");
+                    Err((500, "Routing Failed"))
+                }
+            },
+            Destination::Uri(_) => Err((400, "Not A Routable Destination")),
+        }
+    }
+
     async fn forks_for_destination(
         &self,
         to: &Destination,
+        who: &Caller,
     ) -> Result<Vec<Fork>, (u16, &'static str)> {
-        let target = match to {
-            Destination::User(u) => Target::User(u.clone()),
-            Destination::Dial(d) => {
-                router::route(&self.ctx.store, &Caller::User(String::new()), d)
-                    .await
-                    .map_err(|_| (404, "Not Found"))?
-                    .target
-            }
-            Destination::Uri(u) => {
-                let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
-                let host = dialtone_sip::message::uri::format_uri(&na.uri);
-                let hostport = na.uri.host_with_port.to_string();
-                let with_port = if na.uri.host_with_port.port.is_some() {
-                    hostport
-                } else {
-                    format!("{hostport}:5060")
-                };
-                let addr = tokio::net::lookup_host(with_port)
-                    .await
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or((404, "Not Found"))?;
-                return Ok(vec![Fork {
-                    peer: Peer::new(Protocol::Udp, addr),
-                    request_uri: host.clone(),
-                    to: format!("<{host}>"),
-                    label: format!("uri:{host}"),
-                    credentials: None,
-                }]);
-            }
+        let Destination::Uri(u) = to else {
+            let target = self.target_of(to, who).await?;
+            return self.forks_for(&target).await;
         };
-        self.forks_for(&target).await
+        if !matches!(who, Caller::Operator) {
+            tracing::info!(call = %self.id, dest = %to, ?who, "transfer to a SIP URI refused");
+            return Err((403, "Transfer To A URI Not Allowed"));
+        }
+        let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
+        let host = dialtone_sip::message::uri::format_uri(&na.uri);
+        let hostport = na.uri.host_with_port.to_string();
+        let with_port = if na.uri.host_with_port.port.is_some() {
+            hostport
+        } else {
+            format!("{hostport}:5060")
+        };
+        let addr = tokio::net::lookup_host(with_port)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or((404, "Not Found"))?;
+        Ok(vec![Fork {
+            peer: Peer::new(Protocol::Udp, addr),
+            request_uri: host.clone(),
+            to: format!("<{host}>"),
+            label: format!("uri:{host}"),
+            credentials: None,
+            who: Caller::Operator,
+        }])
     }
 
     /// The transfer target answered: re-bridge `keep` to it and release the
-    /// party `keep` was talking to.
+    /// party `keep` was talking to (a SIP leg, or the AI agent).
     pub async fn complete_transfer(
         &mut self,
         keep: LegId,
@@ -107,24 +142,35 @@ impl Call {
         reply: Option<oneshot::Sender<CommandResult>>,
         notify: Option<LegId>,
     ) {
-        let released = self.other(keep);
+        let released = if keep == self.a() {
+            self.parties.b
+        } else {
+            Some(Connected::Sip(self.a()))
+        };
+        // Bridging stops the agent's audio port on `keep`'s slot.
         self.media
             .bridge(self.legs[keep].slot, self.legs[new].slot)
             .await;
-        self.a = keep;
-        self.b = Some(new);
-        self.record.transferred(&self.legs[new].label);
+        self.parties.a = keep;
+        self.parties.b = Some(Connected::Sip(new));
+        let label = self.legs[new].label.clone();
+        self.record.transferred(&label);
+        self.notify(CallNotice::Transferred { to: label });
         if let Some(n) = notify {
             self.notify_refer(n, 200, "OK", true).await;
         }
-        if let Some(old) = released {
-            if self.legs[old].state == LegState::Connected {
-                self.send_bye(old);
+        match released {
+            Some(Connected::Sip(old)) => {
+                if self.legs[old].state == LegState::Connected {
+                    self.send_bye(old);
+                }
+                let slot = self.legs[old].slot;
+                if slot != self.legs[keep].slot && slot != self.legs[new].slot {
+                    self.media.release(slot).await;
+                }
             }
-            let slot = self.legs[old].slot;
-            if slot != self.legs[keep].slot && slot != self.legs[new].slot {
-                self.media.release(slot).await;
-            }
+            Some(Connected::Agent) => self.close_agent("transferred"),
+            None => {}
         }
         if let Some(r) = reply {
             let _ = r.send(Ok(CommandOutcome::Answered));
@@ -141,6 +187,9 @@ impl Call {
         notify: Option<LegId>,
     ) {
         tracing::info!(call = %self.id, code, reason, "transfer failed");
+        if self.fallback_failed(code, reason).await {
+            return;
+        }
         if let Some(n) = notify {
             self.notify_refer(n, code, reason, true).await;
         }
@@ -166,6 +215,7 @@ impl Call {
             let _ = tx.respond(with_reason(tx.response(403), "Nothing To Transfer"));
             return;
         };
+        let who = self.legs[from].who.clone();
         if let Some(replaces) = refer_to.replaces() {
             let Ok(replaces) = replaces else {
                 let _ = tx.respond(with_reason(tx.response(400), "Bad Replaces In Refer-To"));
@@ -198,7 +248,7 @@ impl Call {
         };
         let _ = tx.reply_sent(202).await;
         self.notify_refer(from, 100, "Trying", false).await;
-        self.transfer(keep, dest, None, Some(from)).await;
+        self.transfer(keep, dest, who, None, Some(from)).await;
     }
 
     /// NOTIFY for a REFER's implicit subscription, with a sipfrag body;
@@ -284,8 +334,7 @@ impl Call {
         let slot = self.media.adopt(endpoint);
         leg.slot = slot;
         self.ctx.registry.add_leg(&leg.sip_call_id, &self.handle);
-        let new = self.legs.len();
-        self.legs.push(leg);
+        let new = self.legs.push(leg);
         self.complete_transfer(keep, new, None, notify).await;
         Ok(CommandOutcome::Answered)
     }
@@ -296,8 +345,7 @@ impl Call {
             Pick::Party(p) => self.party(p),
             Pick::OtherThan { call_id, tags } => self
                 .legs
-                .iter()
-                .position(|l| {
+                .find(|l| {
                     l.dialog.as_ref().is_some_and(|d| {
                         d.id.call_id == call_id
                             && ((d.id.local_tag == tags.0 && d.id.remote_tag == tags.1)

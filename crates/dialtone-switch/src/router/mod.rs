@@ -7,13 +7,21 @@
 use dialtone_store::{Number, Route, Store, StoreError, TargetKind, Trunk};
 use regex::Regex;
 
-/// Who is calling, as established by the switch before routing.
-#[derive(Clone, Debug)]
+/// Who is calling (or asking for a transfer), as established by the
+/// switch: what it may reach. A trunk's party reaches the numbers (DIDs)
+/// only; everyone else also reaches users and the outbound routes.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Caller {
     /// Recognised by source address.
     Trunk(Trunk),
     /// Authenticated by digest.
     User(String),
+    /// An AI agent acting for the caller (a persona's tool call).
+    Persona(String),
+    /// An account's API key.
+    Account(String),
+    /// The operator (REST API token).
+    Operator,
 }
 
 /// Where a call goes.
@@ -58,7 +66,7 @@ pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Rout
             record: n.record,
         });
     }
-    if let Caller::User(_) = caller {
+    if !matches!(caller, Caller::Trunk(_)) {
         if store.users().get(dialled).await?.is_some() {
             return Ok(Routed {
                 target: Target::User(dialled.to_string()),

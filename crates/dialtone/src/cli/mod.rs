@@ -5,7 +5,7 @@ mod calls;
 mod personas;
 mod routing;
 
-pub use calls::CallsCommand;
+pub use calls::{json_of as call_json, CallsCommand};
 pub use personas::PersonaCommand;
 pub use routing::{NumberCommand, RouteCommand, TrunkCommand};
 

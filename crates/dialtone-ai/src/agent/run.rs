@@ -1,0 +1,759 @@
+//! The agent's task: connect, then one loop over the call's controls, the
+//! model's events, the caller's audio, finished tools, a session being
+//! (re)opened, and a 20 ms tick for its timers (barge-in guard, idle
+//! re-prompt, keypad pauses, fillers, hangup after playout, renewal).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dialtone_media::{PortEvent, PortFrame, PortPlayer};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::hold;
+use super::keys::Keys;
+use super::playout::Playout;
+use super::{
+    AgentConfig, AgentControl, AgentEvent, AgentStats, EventSink, Side, ToolDispatcher, ToolReply,
+};
+use crate::protocol::{AudioFormat, ClientCommand, HistoryItem, Provider, Role, ServerEvent};
+use crate::session::{connect, ConnectError, SessionHandle};
+
+/// Conversation items carried over to a new session at most.
+const HISTORY_KEPT: usize = 40;
+const REPROMPT: &str = "The caller has been silent for a while. Ask briefly, in one short \
+    sentence, whether they are still there.";
+const FILLER: &str = "A tool you called is still running. Tell the caller in one short \
+    sentence that you are working on it; say nothing else.";
+/// How long a renewed session may wait for a quiet moment to take over.
+const SWITCH_WAIT: Duration = Duration::from_secs(30);
+
+type Events = mpsc::UnboundedReceiver<ServerEvent>;
+type Connected = Result<(SessionHandle, Events), ConnectError>;
+
+/// Why a new session is being opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// The connection dropped.
+    Reconnect,
+    /// The session is near the provider's limit (or the provider said it
+    /// will go away).
+    Renew,
+}
+
+type Opening = Pin<Box<dyn Future<Output = (Purpose, Connected)> + Send>>;
+
+struct RunningTool {
+    name: String,
+    started: Instant,
+    filler: bool,
+}
+
+/// A tool call's end: its id, name, answer, and outcome for the stats.
+type ToolDone = (String, String, ToolReply, &'static str);
+
+pub(super) async fn run(
+    cfg: AgentConfig,
+    tools: Arc<dyn ToolDispatcher>,
+    sink: EventSink,
+    stats: Arc<AgentStats>,
+    mut control: mpsc::UnboundedReceiver<AgentControl>,
+) {
+    let _active = stats.started();
+    let t0 = Instant::now();
+    let connected = tokio::select! {
+        r = connect(cfg.session.clone()) => r,
+        _ = closed(&mut control) => return,
+    };
+    let (session, events) = match connected {
+        Ok(s) => s,
+        Err(e) => {
+            stats.failed();
+            tracing::warn!(error = %e, url = %cfg.session.url, "realtime session not opened");
+            sink(AgentEvent::Failed {
+                reason: format!("the model could not be reached: {e}"),
+            });
+            return;
+        }
+    };
+    stats.session_opened(t0.elapsed());
+    tracing::debug!(took = ?t0.elapsed(), provider = %cfg.session.provider, "realtime session open");
+    if !sink(AgentEvent::Ready) {
+        let _ = session.send(ClientCommand::Close);
+        return;
+    }
+    let mut agent = Agent::new(cfg, tools, sink, stats, session, events);
+    agent.run(control).await;
+    agent.shut();
+}
+
+/// Waits for the call to close the agent (or go away) before it is ready.
+async fn closed(control: &mut mpsc::UnboundedReceiver<AgentControl>) {
+    while let Some(c) = control.recv().await {
+        if matches!(c, AgentControl::Close) {
+            return;
+        }
+    }
+}
+
+async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_event(rx: &mut Option<Events>) -> Option<ServerEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn opened(o: &mut Option<Opening>) -> (Purpose, Connected) {
+    match o {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The model's audio as a playout frame, and how long it lasts.
+fn to_frame(format: AudioFormat, data: Vec<u8>) -> (PortFrame, Duration) {
+    match format {
+        AudioFormat::Pcm16 { rate } => {
+            let pcm: Vec<i16> = data
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            let d = Duration::from_micros(pcm.len() as u64 * 1_000_000 / u64::from(rate.max(1)));
+            (PortFrame::Pcm(pcm), d)
+        }
+        AudioFormat::Pcmu | AudioFormat::Pcma => {
+            let d = Duration::from_micros(data.len() as u64 * 125);
+            (PortFrame::G711(data), d)
+        }
+    }
+}
+
+/// The caller's audio as the provider takes it.
+fn from_frame(frame: PortFrame) -> Vec<u8> {
+    match frame {
+        PortFrame::Pcm(pcm) => pcm.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        PortFrame::G711(bytes) => bytes,
+    }
+}
+
+struct Agent {
+    cfg: AgentConfig,
+    tools: Arc<dyn ToolDispatcher>,
+    sink: EventSink,
+    stats: Arc<AgentStats>,
+    provider: Provider,
+    session: SessionHandle,
+    events: Option<Events>,
+    session_started: Instant,
+    opening: Option<Opening>,
+    /// A renewed session waiting for a quiet moment to take over.
+    standby: Option<(SessionHandle, Events, Instant)>,
+    reconnects_left: u32,
+    resume_handle: Option<String>,
+    history: Vec<HistoryItem>,
+    player: Option<PortPlayer>,
+    frames: Option<mpsc::Receiver<PortEvent>>,
+    playout: Playout,
+    /// A model response is being generated.
+    response_active: bool,
+    /// Commands that start a response, held while one is active (OpenAI
+    /// refuses a second).
+    deferred: VecDeque<ClientCommand>,
+    running: JoinSet<ToolDone>,
+    in_flight: HashMap<String, RunningTool>,
+    cancelled: HashSet<String>,
+    /// Hold beeps are queued for a slow tool (and when last).
+    holding: Option<Instant>,
+    keys: Keys,
+    /// A barge-in waiting for the caller's speech to last.
+    guard: Option<Instant>,
+    last_activity: Instant,
+    reprompted: bool,
+    /// Hang up once the last words are out, at the latest by then.
+    hangup: Option<Instant>,
+    /// The call is ending: nothing more is said.
+    ending: bool,
+}
+
+impl Agent {
+    fn new(
+        cfg: AgentConfig,
+        tools: Arc<dyn ToolDispatcher>,
+        sink: EventSink,
+        stats: Arc<AgentStats>,
+        session: SessionHandle,
+        events: Events,
+    ) -> Agent {
+        let provider = cfg.session.provider;
+        let now = Instant::now();
+        Agent {
+            cfg,
+            tools,
+            sink,
+            stats,
+            provider,
+            session,
+            events: Some(events),
+            session_started: now,
+            opening: None,
+            standby: None,
+            reconnects_left: 1,
+            resume_handle: None,
+            history: Vec::new(),
+            player: None,
+            frames: None,
+            playout: Playout::default(),
+            response_active: false,
+            deferred: VecDeque::new(),
+            running: JoinSet::new(),
+            in_flight: HashMap::new(),
+            cancelled: HashSet::new(),
+            holding: None,
+            keys: Keys::default(),
+            guard: None,
+            last_activity: now,
+            reprompted: false,
+            hangup: None,
+            ending: false,
+        }
+    }
+
+    async fn run(&mut self, mut control: mpsc::UnboundedReceiver<AgentControl>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                biased;
+                ctl = control.recv() => match ctl {
+                    None | Some(AgentControl::Close) => return,
+                    Some(c) => self.on_control(c),
+                },
+                ev = next_event(&mut self.events) => {
+                    let ev = ev.unwrap_or(ServerEvent::Closed { reason: "connection ended".into() });
+                    if !self.on_server(ev) {
+                        return;
+                    }
+                }
+                ev = next_of(&mut self.frames) => self.on_port(ev),
+                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
+                    match done {
+                        Ok(d) => self.on_tool_done(d),
+                        Err(e) => tracing::warn!(error = %e, "tool task failed"),
+                    }
+                }
+                (purpose, result) = opened(&mut self.opening) => {
+                    self.opening = None;
+                    if !self.on_opened(purpose, result) {
+                        return;
+                    }
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    /// Closes the session(s) at the end.
+    fn shut(&mut self) {
+        let _ = self.session.send(ClientCommand::Close);
+        if let Some((s, _, _)) = self.standby.take() {
+            let _ = s.send(ClientCommand::Close);
+        }
+        self.running.abort_all();
+        self.report_transcripts(true);
+    }
+
+    fn emit(&self, ev: AgentEvent) {
+        (self.sink)(ev);
+    }
+
+    fn send(&self, cmd: ClientCommand) {
+        if self.session.send(cmd).is_err() {
+            tracing::debug!("realtime session closed: command dropped");
+        }
+    }
+
+    /// Sends a command that makes the model respond, once no response is
+    /// being generated (OpenAI allows one at a time; Gemini takes them as
+    /// they come — a tool answer must never wait there).
+    fn send_when_idle(&mut self, cmd: ClientCommand) {
+        if self.ending {
+            return;
+        }
+        if self.provider == Provider::OpenAi && self.response_active {
+            self.deferred.push_back(cmd);
+        } else {
+            self.send(cmd);
+        }
+    }
+
+    fn activity(&mut self) {
+        self.last_activity = Instant::now();
+    }
+
+    fn queued(&self) -> Duration {
+        self.player
+            .as_ref()
+            .map(PortPlayer::queued)
+            .unwrap_or_default()
+    }
+
+    fn remember(&mut self, role: Role, text: &str) {
+        self.history.push(HistoryItem {
+            role,
+            text: text.to_string(),
+        });
+        if self.history.len() > HISTORY_KEPT {
+            let extra = self.history.len() - HISTORY_KEPT;
+            self.history.drain(..extra);
+        }
+    }
+
+    fn on_control(&mut self, ctl: AgentControl) {
+        match ctl {
+            AgentControl::Audio { player, frames } => {
+                self.player = Some(player);
+                self.frames = Some(frames);
+                self.activity();
+                if let Some(g) = self.cfg.greeting.clone() {
+                    self.send_when_idle(ClientCommand::Respond {
+                        instructions: Some(format!(
+                            "Greet the caller now by saying exactly this, and nothing else: {g}"
+                        )),
+                    });
+                }
+            }
+            AgentControl::Dtmf(d) => self.on_digit(d),
+            AgentControl::HangupAfterPlayout => {
+                self.ending = true;
+                self.deferred.clear();
+                self.hangup = Some(Instant::now() + self.cfg.drain_limit);
+            }
+            AgentControl::Close => {}
+        }
+    }
+
+    fn on_digit(&mut self, digit: char) {
+        self.activity();
+        self.reprompted = false;
+        self.emit(AgentEvent::Dtmf(digit));
+        if let Some(text) = self.keys.press(digit, Instant::now()) {
+            self.send_when_idle(ClientCommand::UserText(text));
+        }
+    }
+
+    fn on_port(&mut self, ev: Option<PortEvent>) {
+        match ev {
+            Some(PortEvent::Audio(frame)) => {
+                if self.events.is_some() {
+                    self.send(ClientCommand::Audio(from_frame(frame)));
+                }
+            }
+            Some(PortEvent::Dtmf { digit, .. }) => self.on_digit(digit),
+            // The port stopped (the caller was transferred away).
+            None => self.frames = None,
+        }
+    }
+
+    /// One event from the model; false ends the agent.
+    fn on_server(&mut self, ev: ServerEvent) -> bool {
+        match ev {
+            ServerEvent::Ready | ServerEvent::AudioDone { .. } => {}
+            ServerEvent::ResponseStarted { .. } => self.response_active = true,
+            ServerEvent::Audio { item_id, data } => self.on_audio(item_id, data),
+            ServerEvent::SpeechStarted { .. } => {
+                self.activity();
+                self.reprompted = false;
+                if self.cfg.barge_in_min.is_zero() {
+                    self.barge_in(self.cfg.session.interrupt_response);
+                } else if self.speaking() && self.guard.is_none() {
+                    self.guard = Some(Instant::now() + self.cfg.barge_in_min);
+                }
+            }
+            ServerEvent::SpeechStopped => {
+                self.activity();
+                if self.guard.take().is_some() {
+                    tracing::debug!("caller speech too short to interrupt the agent");
+                }
+            }
+            ServerEvent::Interrupted => {
+                self.activity();
+                self.barge_in(true);
+            }
+            ServerEvent::AgentTranscript {
+                item_id,
+                text,
+                done,
+            } => {
+                let item = self.playout.item(item_id.as_deref());
+                if done {
+                    item.transcript = text;
+                    item.transcript_done = true;
+                } else {
+                    item.transcript.push_str(&text);
+                }
+                self.report_transcripts(false);
+            }
+            ServerEvent::CallerTranscript { text } => {
+                self.activity();
+                let text = text.trim().to_string();
+                if !text.is_empty() {
+                    self.remember(Role::User, &text);
+                    self.emit(AgentEvent::Transcript {
+                        side: Side::Caller,
+                        text,
+                    });
+                }
+            }
+            ServerEvent::ResponseDone { .. } => {
+                self.response_active = false;
+                self.report_transcripts(true);
+                while !self.response_active {
+                    let Some(cmd) = self.deferred.pop_front() else {
+                        break;
+                    };
+                    self.send(cmd);
+                    // A deferred command starts the next response.
+                    self.response_active = self.provider == Provider::OpenAi;
+                }
+            }
+            ServerEvent::ToolCall {
+                call_id,
+                name,
+                arguments,
+            } => self.start_tool(call_id, name, arguments),
+            ServerEvent::ToolCallCancelled { call_ids } => self.cancelled.extend(call_ids),
+            ServerEvent::IdleTimeout => self.on_idle(),
+            ServerEvent::GoAway { time_left } => {
+                tracing::info!(?time_left, "the model's connection will go away: renewing");
+                self.open(Purpose::Renew);
+            }
+            ServerEvent::ResumeHandle(h) => self.resume_handle = Some(h),
+            ServerEvent::Error {
+                message,
+                code,
+                fatal,
+            } => {
+                tracing::warn!(%message, ?code, fatal, "realtime model error");
+                if fatal {
+                    return self.lost(&message);
+                }
+            }
+            ServerEvent::Closed { reason } => return self.lost(&reason),
+        }
+        true
+    }
+
+    fn speaking(&self) -> bool {
+        self.response_active || !self.queued().is_zero()
+    }
+
+    fn on_audio(&mut self, item_id: Option<String>, data: Vec<u8>) {
+        if self.playout.muted(item_id.as_deref()) {
+            return;
+        }
+        let Some(player) = self.player.clone() else {
+            return;
+        };
+        if let Some(since) = self.holding.take() {
+            // The model speaks again: the hold beeps stop.
+            tracing::debug!(held = ?since.elapsed(), "hold beeps stopped");
+            player.clear();
+        }
+        let (frame, len) = to_frame(self.cfg.session.output, data);
+        self.playout
+            .append(item_id.as_deref(), len, player.played());
+        if let Err(e) = player.play(frame) {
+            tracing::debug!(error = %e, "agent audio not queued");
+        }
+        self.activity();
+    }
+
+    /// The caller talks over the agent: stop its voice at once, and tell
+    /// the model what was heard. `server_cancels`: the provider stops the
+    /// response itself.
+    fn barge_in(&mut self, server_cancels: bool) {
+        self.guard = None;
+        if !self.speaking() {
+            return;
+        }
+        let Some(player) = self.player.clone() else {
+            return;
+        };
+        player.clear();
+        self.holding = None;
+        let cut = self.playout.cut(player.played());
+        self.stats.barge_in();
+        self.emit(AgentEvent::BargeIn);
+        if self.provider == Provider::OpenAi {
+            if let Some(c) = &cut {
+                if let Some(id) = &c.item_id {
+                    self.send(ClientCommand::Truncate {
+                        item_id: id.clone(),
+                        audio_end_ms: c.audio_end_ms,
+                    });
+                }
+            }
+            if !server_cancels && self.response_active {
+                self.send(ClientCommand::CancelResponse);
+            }
+        }
+        tracing::debug!(?cut, "barge-in");
+        self.report_transcripts(false);
+    }
+
+    fn report_transcripts(&mut self, all: bool) {
+        for text in self.playout.ready_transcripts(all) {
+            self.remember(Role::Assistant, &text);
+            self.emit(AgentEvent::Transcript {
+                side: Side::Agent,
+                text,
+            });
+        }
+    }
+
+    fn start_tool(&mut self, call_id: String, name: String, arguments: String) {
+        self.activity();
+        tracing::debug!(%name, %call_id, "tool call");
+        let fut = self.tools.call(&name, &arguments);
+        let limit = self.cfg.tool_timeout;
+        self.in_flight.insert(
+            call_id.clone(),
+            RunningTool {
+                name: name.clone(),
+                started: Instant::now(),
+                filler: false,
+            },
+        );
+        self.running.spawn(async move {
+            match tokio::time::timeout(limit, fut).await {
+                Ok(reply) => {
+                    let outcome = if reply.ok { "ok" } else { "error" };
+                    (call_id, name, reply, outcome)
+                }
+                Err(_) => {
+                    let reply = ToolReply {
+                        output: format!(
+                            "error: the tool {name} did not answer within {} s",
+                            limit.as_secs()
+                        ),
+                        ok: false,
+                    };
+                    (call_id, name, reply, "timeout")
+                }
+            }
+        });
+    }
+
+    fn on_tool_done(&mut self, (call_id, name, reply, outcome): ToolDone) {
+        self.in_flight.remove(&call_id);
+        self.stats.tool(&name, outcome);
+        self.activity();
+        tracing::debug!(%name, %call_id, outcome, output = %reply.output, "tool answered");
+        if self.cancelled.remove(&call_id) {
+            return;
+        }
+        if self.in_flight.is_empty() {
+            if let (Some(_), Some(p)) = (self.holding.take(), &self.player) {
+                p.clear();
+            }
+        }
+        self.send_when_idle(ClientCommand::ToolResult {
+            call_id,
+            name,
+            output: reply.output,
+        });
+    }
+
+    fn on_idle(&mut self) {
+        if self.ending || self.player.is_none() {
+            return;
+        }
+        if self.reprompted {
+            self.ending = true;
+            self.emit(AgentEvent::IdleHangup);
+        } else {
+            self.reprompted = true;
+            self.activity();
+            self.send_when_idle(ClientCommand::Respond {
+                instructions: Some(REPROMPT.into()),
+            });
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if self.guard.is_some_and(|g| now >= g) {
+            self.barge_in(false);
+        }
+        if let Some(text) = self.keys.due(now) {
+            self.send_when_idle(ClientCommand::UserText(text));
+        }
+        self.fillers(now);
+        if let Some(deadline) = self.hangup {
+            let drained = !self.response_active && self.queued().is_zero();
+            if drained || now >= deadline {
+                self.hangup = None;
+                self.emit(AgentEvent::HangupReady);
+            }
+        }
+        if let Some(idle) = self.cfg.idle_timeout {
+            let busy = self.speaking() || !self.in_flight.is_empty() || self.ending;
+            if busy || self.player.is_none() {
+                self.last_activity = now;
+            } else if now.duration_since(self.last_activity) >= idle {
+                self.on_idle();
+            }
+        }
+        if self.opening.is_none()
+            && self.standby.is_none()
+            && now.duration_since(self.session_started) >= self.cfg.renew_after
+        {
+            self.open(Purpose::Renew);
+        }
+        self.maybe_switch(now);
+    }
+
+    /// A filler for tools that run long: a short line from OpenAI's model,
+    /// hold beeps for Gemini (it waits for the tool's answer).
+    fn fillers(&mut self, now: Instant) {
+        if self.cfg.filler_after.is_zero() || self.ending {
+            return;
+        }
+        let slow = self
+            .in_flight
+            .values()
+            .any(|t| now.duration_since(t.started) >= self.cfg.filler_after);
+        if !slow {
+            return;
+        }
+        match self.provider {
+            Provider::OpenAi => {
+                let quiet = !self.response_active && self.queued().is_zero();
+                let first = self
+                    .in_flight
+                    .values_mut()
+                    .find(|t| !t.filler && now.duration_since(t.started) >= self.cfg.filler_after);
+                if let (true, Some(t)) = (quiet, first) {
+                    t.filler = true;
+                    tracing::debug!(tool = %t.name, "filler line while a tool runs");
+                    self.send(ClientCommand::Respond {
+                        instructions: Some(FILLER.into()),
+                    });
+                    self.response_active = true;
+                }
+            }
+            Provider::Gemini => {
+                let Some(p) = self.player.clone() else { return };
+                if p.queued() < Duration::from_millis(200) {
+                    let _ = p.play(hold::beeps(self.cfg.session.output));
+                    self.holding.get_or_insert(now);
+                }
+            }
+        }
+    }
+
+    /// Opens a new session carrying the conversation over.
+    fn open(&mut self, purpose: Purpose) {
+        if self.opening.is_some() {
+            return;
+        }
+        let mut cfg = self.cfg.session.clone();
+        cfg.history = self.history.clone();
+        cfg.resume_handle = self.resume_handle.clone();
+        self.opening = Some(Box::pin(async move { (purpose, connect(cfg).await) }));
+    }
+
+    /// The connection is gone: reconnect once, else give up.
+    fn lost(&mut self, reason: &str) -> bool {
+        self.events = None;
+        self.response_active = false;
+        self.deferred.clear();
+        if let Some((s, e, _)) = self.standby.take() {
+            // A renewed session is ready: it takes over at once.
+            self.session = s;
+            self.events = Some(e);
+            self.session_started = Instant::now();
+            self.stats.renewed();
+            return true;
+        }
+        if self.reconnects_left == 0 {
+            self.stats.failed();
+            self.emit(AgentEvent::Failed {
+                reason: format!("the model connection was lost: {reason}"),
+            });
+            return false;
+        }
+        tracing::info!(%reason, "realtime connection lost: reconnecting");
+        self.reconnects_left -= 1;
+        // A renewal in progress becomes the reconnection.
+        if self.opening.is_none() {
+            self.open(Purpose::Reconnect);
+        }
+        true
+    }
+
+    fn on_opened(&mut self, purpose: Purpose, result: Connected) -> bool {
+        let dead = self.events.is_none();
+        match (result, dead) {
+            (Ok((s, e)), true) => {
+                self.session = s;
+                self.events = Some(e);
+                self.session_started = Instant::now();
+                self.stats.reconnected();
+                self.emit(AgentEvent::Reconnected);
+                true
+            }
+            (Ok((s, e)), false) => {
+                self.standby = Some((s, e, Instant::now()));
+                true
+            }
+            (Err(e), true) => {
+                self.stats.failed();
+                self.emit(AgentEvent::Failed {
+                    reason: format!(
+                        "the model connection was lost and could not be re-established: {e}"
+                    ),
+                });
+                false
+            }
+            (Err(e), false) => {
+                tracing::warn!(error = %e, ?purpose, "session renewal failed; keeping the current one");
+                // Try again later, not at every tick.
+                self.session_started = Instant::now();
+                true
+            }
+        }
+    }
+
+    /// A renewed session takes over at a quiet moment (no response, no
+    /// audio queued, no tool running), or after [`SWITCH_WAIT`] anyway.
+    fn maybe_switch(&mut self, now: Instant) {
+        let Some((_, _, since)) = &self.standby else {
+            return;
+        };
+        let quiet = !self.speaking() && self.in_flight.is_empty();
+        if !quiet && now.duration_since(*since) < SWITCH_WAIT {
+            return;
+        }
+        let Some((s, e, _)) = self.standby.take() else {
+            return;
+        };
+        let old = std::mem::replace(&mut self.session, s);
+        let _ = old.send(ClientCommand::Close);
+        self.events = Some(e);
+        self.session_started = now;
+        self.response_active = false;
+        self.stats.renewed();
+        tracing::info!("realtime session renewed");
+    }
+}

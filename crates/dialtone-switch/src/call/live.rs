@@ -1,0 +1,175 @@
+//! What a live call shows the outside without being asked: a snapshot of
+//! its state (for listings and `call://` resources) that the actor
+//! refreshes after every event it handles, and notices (answered, DTMF,
+//! transcript lines, transferred, ended) for whoever subscribed. Reading a
+//! snapshot never waits for the actor.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::actor::CallState;
+use super::event::CallEvent;
+use super::ids::Legs;
+use super::leg::LegState;
+use super::record::Record;
+use super::registry::CallHandle;
+
+/// Notices kept for a slow subscriber before it starts missing some.
+const NOTICE_BACKLOG: usize = 256;
+
+/// One line of a call's transcript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TranscriptLine {
+    /// "caller" or "agent".
+    pub side: String,
+    pub text: String,
+    /// Milliseconds since the call started.
+    pub at_ms: i64,
+}
+
+/// One leg as the outside sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LegView {
+    /// "caller", "user:1001", "trunk:carrier", "persona:NAME".
+    pub label: String,
+    /// "uas" (its INVITE came to us) or "uac" (we placed it).
+    pub role: String,
+    /// "calling", "early", "connected", "ending", "ended".
+    pub state: String,
+    pub sip_call_id: String,
+    /// "PCMU/8000", "opus/48000".
+    pub codec: Option<String>,
+}
+
+/// A live call's state, as of the last event it handled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallSnapshot {
+    pub id: String,
+    /// "dialing", "answered", "ended".
+    pub state: String,
+    /// "inbound", "outbound", "internal".
+    pub direction: String,
+    pub caller: String,
+    pub callee: String,
+    pub from_uri: String,
+    pub to_uri: String,
+    /// The AI agent's persona, if one takes part.
+    pub persona: Option<String>,
+    /// The tenant the call belongs to, when known (a user's or persona's
+    /// account).
+    pub account_id: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub legs: Vec<LegView>,
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// Something that happened on a call, for subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CallNotice {
+    Answered { by: String },
+    Dtmf { digit: char },
+    Transcript(TranscriptLine),
+    Transferred { to: String },
+    Ended { outcome: String, cause: String },
+}
+
+/// The actor's side: where it publishes.
+pub struct Live {
+    view: watch::Sender<CallSnapshot>,
+    notices: broadcast::Sender<CallNotice>,
+    account_id: Option<String>,
+}
+
+fn leg_state(s: LegState) -> &'static str {
+    match s {
+        LegState::Calling => "calling",
+        LegState::Early => "early",
+        LegState::Connected => "connected",
+        LegState::Ending => "ending",
+        LegState::Ended => "ended",
+    }
+}
+
+impl Live {
+    /// A new call's publisher and the handle that reads it.
+    pub fn new(
+        id: Arc<str>,
+        events: mpsc::UnboundedSender<CallEvent>,
+        record: &Record,
+    ) -> (Live, CallHandle) {
+        let first = snapshot(CallState::Dialing, record, &Legs::default(), None, None);
+        let (view, view_rx) = watch::channel(first);
+        let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
+        let handle = CallHandle::new(id, events, view_rx, notices.clone());
+        let live = Live {
+            view,
+            notices,
+            account_id: None,
+        };
+        (live, handle)
+    }
+
+    /// Names the tenant the call belongs to.
+    pub fn set_account(&mut self, account_id: Option<String>) {
+        self.account_id = account_id;
+    }
+
+    pub fn update(&self, state: CallState, record: &Record, legs: &Legs, persona: Option<&str>) {
+        let next = snapshot(state, record, legs, persona, self.account_id.clone());
+        self.view.send_if_modified(|cur| {
+            if *cur == next {
+                false
+            } else {
+                *cur = next;
+                true
+            }
+        });
+    }
+
+    pub fn notify(&self, notice: CallNotice) {
+        // No subscriber is not an error.
+        let _ = self.notices.send(notice);
+    }
+}
+
+fn snapshot(
+    state: CallState,
+    record: &Record,
+    legs: &Legs,
+    persona: Option<&str>,
+    account_id: Option<String>,
+) -> CallSnapshot {
+    let r = &record.rec;
+    CallSnapshot {
+        id: r.id.clone(),
+        state: state.as_str().into(),
+        direction: r.direction.clone(),
+        caller: r.caller.clone(),
+        callee: r.callee.clone(),
+        from_uri: r.from_uri.clone(),
+        to_uri: r.to_uri.clone(),
+        persona: persona.map(str::to_string),
+        account_id,
+        started_at: r.started_at,
+        answered_at: r.answered_at,
+        legs: legs
+            .iter()
+            .map(|l| LegView {
+                label: l.label.clone(),
+                role: format!("{:?}", l.role).to_lowercase(),
+                state: leg_state(l.state).into(),
+                sip_call_id: l.sip_call_id.clone(),
+                codec: l
+                    .codec
+                    .as_ref()
+                    .map(|c| format!("{}/{}", c.encoding, c.clock_rate)),
+            })
+            .collect(),
+        transcript: record.transcript.clone(),
+    }
+}

@@ -1,0 +1,200 @@
+//! The tool registry: every tool an AI can call — the agent inside a call
+//! (through its realtime session) and assistants outside it (through MCP)
+//! — with its name, description, JSON schema and handler. One registry,
+//! two doors: both reach the same handlers, which act through
+//! [`CallControl`] and so get the real outcome.
+//!
+//! A tool runs in a [`ToolContext`]: the account, persona, call and caller
+//! number it acts for. Call-bound tools (`transfer_call`, `hangup_call`)
+//! need a call in the context; listing leaves them out without one.
+
+mod call_tools;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::call::CallHandle;
+use crate::control::{CallControl, Scope};
+
+pub use call_tools::{HangupCall, TransferCall};
+
+/// A boxed future a tool handler returns.
+pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send + 'a>>;
+
+/// Hints about what a tool does (MCP tool annotations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ToolAnnotations {
+    /// It changes nothing.
+    pub read_only: bool,
+    /// It may end or change something irreversibly (hang up, transfer).
+    pub destructive: bool,
+    /// Calling it twice has the effect of calling it once.
+    pub idempotent: bool,
+    /// It reaches outside dialtone (phones, other systems).
+    pub open_world: bool,
+}
+
+/// What a tool is, for listings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments (an object schema).
+    pub input_schema: Value,
+    pub annotations: ToolAnnotations,
+    /// It acts on the live call of its context.
+    pub call_bound: bool,
+}
+
+/// Whom and what a tool call acts for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolContext {
+    /// The tenant; None: the operator (sees every call).
+    pub account_id: Option<String>,
+    pub persona: Option<String>,
+    /// dialtone's call id or the SIP Call-ID of a leg.
+    pub call_id: Option<String>,
+    pub caller_number: Option<String>,
+}
+
+impl ToolContext {
+    fn scope(&self) -> Scope<'_> {
+        match &self.account_id {
+            Some(a) => Scope::Account(a),
+            None => Scope::Operator,
+        }
+    }
+
+    /// The live call this context names.
+    pub fn call(&self, control: &CallControl) -> Result<CallHandle, ToolError> {
+        let id = self.call_id.as_deref().ok_or(ToolError::NoCall)?;
+        control
+            .find(id, self.scope())
+            .map_err(|_| ToolError::NoSuchCall(id.to_string()))
+    }
+}
+
+/// A tool's answer: text for the model, and the same as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub structured: Option<Value>,
+}
+
+impl ToolOutput {
+    pub fn text(text: impl Into<String>) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            structured: None,
+        }
+    }
+
+    pub fn with(text: impl Into<String>, structured: Value) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            structured: Some(structured),
+        }
+    }
+}
+
+/// Why a tool call failed; every message is one a model can act on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ToolError {
+    #[error("unknown tool {0:?}")]
+    UnknownTool(String),
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    #[error("this tool acts on a live call, and no call_id was given")]
+    NoCall,
+    #[error("no such call: {0}")]
+    NoSuchCall(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One tool.
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> &ToolSpec;
+    fn call<'a>(
+        &'a self,
+        control: &'a CallControl,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> ToolFuture<'a>;
+}
+
+/// Reads a tool's arguments into `T` (whose serde derive should deny
+/// unknown fields); a mismatch is an [`ToolError::InvalidArguments`]
+/// naming the problem.
+pub fn arguments<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+    let args = match args {
+        Value::Null => Value::Object(Default::default()),
+        a => a,
+    };
+    serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
+}
+
+/// Every tool, by name.
+pub struct ToolRegistry {
+    tools: Vec<Arc<dyn Tool>>,
+}
+
+impl ToolRegistry {
+    /// An empty registry.
+    pub fn empty() -> ToolRegistry {
+        ToolRegistry { tools: Vec::new() }
+    }
+
+    /// The global tools every persona's model is offered.
+    pub fn with_globals() -> ToolRegistry {
+        let mut r = ToolRegistry::empty();
+        r.register(Arc::new(TransferCall::new()));
+        r.register(Arc::new(HangupCall::new()));
+        r
+    }
+
+    /// Adds (or replaces, by name) a tool.
+    pub fn register(&mut self, tool: Arc<dyn Tool>) {
+        let name = tool.spec().name.clone();
+        self.tools.retain(|t| t.spec().name != name);
+        self.tools.push(tool);
+    }
+
+    /// The tools usable in `ctx`: call-bound ones only with a call.
+    pub fn list(&self, ctx: &ToolContext) -> Vec<ToolSpec> {
+        self.tools
+            .iter()
+            .map(|t| t.spec())
+            .filter(|s| !s.call_bound || ctx.call_id.is_some())
+            .cloned()
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools.iter().find(|t| t.spec().name == name)
+    }
+
+    /// Calls tool `name` with `args` in `ctx`.
+    pub async fn call(
+        &self,
+        control: &CallControl,
+        ctx: &ToolContext,
+        name: &str,
+        args: Value,
+    ) -> Result<ToolOutput, ToolError> {
+        let tool = self
+            .get(name)
+            .ok_or_else(|| ToolError::UnknownTool(name.to_string()))?;
+        if !args.is_object() && !args.is_null() {
+            return Err(ToolError::InvalidArguments(
+                "arguments must be a JSON object".into(),
+            ));
+        }
+        tool.call(control, ctx, args).await
+    }
+}
