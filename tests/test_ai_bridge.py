@@ -487,3 +487,89 @@ def test_live_call_through_the_rest_api(ai_pbx):
         assert one["transcript"][0]["text"] == "I need help with my order.", one
         dlg.bye()
     clean(conn)
+
+
+# --------------------------------------------------------------------------
+# greeting, false-interruption guard, fillers, session renewal
+
+def test_the_agent_greets_first_while_the_caller_heard_ringing(ai_pbx):
+    p = ai_pbx("openai", persona=("--greeting", "Thank you for calling Acme."))
+    with p.caller() as (ua, dlg, rtp):
+        assert any(r.code == 180 for r in dlg.provisionals), \
+            "the caller must hear ringing while the model's websocket opens"
+        conn = p.server.wait_connection()
+        msg = conn.wait_message("response.create", timeout=5)
+        assert "Thank you for calling Acme." in msg["response"]["instructions"], msg
+        dlg.bye()
+    clean(conn)
+
+
+def test_a_short_noise_does_not_cut_the_agent_off_but_real_speech_does(ai_pbx):
+    p = ai_pbx("openai", persona=("--barge-in-min-ms", "400"))
+    with p.caller() as (ua, dlg, rtp):
+        conn = p.server.wait_connection()
+        td = conn.session["audio"]["input"]["turn_detection"]
+        assert td["interrupt_response"] is False, "with a guard dialtone decides on interruptions"
+        t0 = time.monotonic()
+        say = conn.start_say(ulaw_tone(500) * 400, item_id="item_long", chunk_ms=200, pace=1.0)  # 8 s, live
+        wait_until(lambda: len(loud_since(rtp, t0)) >= 25, 5, "agent audio at the phone")
+        # A cough: 100 ms of "speech".
+        conn.speech_started(item_id="cough")
+        time.sleep(0.1)
+        conn.speech_stopped()
+        time.sleep(0.8)
+        t_check = time.monotonic()
+        wait_until(lambda: len(loud_since(rtp, t_check)) >= 20, 3, "the agent to go on after a cough")
+        assert not conn.messages("conversation.item.truncate")
+        # Real speech: cut off after the guard's 400 ms, by dialtone itself.
+        t_speech = time.monotonic()
+        conn.speech_started(item_id="speech")
+        conn.wait_message("response.cancel", timeout=5)
+        trunc = conn.wait_message("conversation.item.truncate", timeout=5)
+        assert trunc["item_id"] == "item_long", trunc
+        time.sleep(0.5)
+        after = [t for t, _ in loud_since(rtp, t_speech) if t > t_speech + 0.7]
+        assert not after, f"{len(after)} packets of agent audio after the guarded barge-in"
+        say.wait(10)
+        dlg.bye()
+    clean(conn)
+
+
+def test_a_slow_transfer_gets_a_filler_line(ai_pbx):
+    p = ai_pbx("openai", config={"ai": {"filler_after_ms": 500}})
+    d = p.d
+    d.add_user("frank", PW)
+    with SipUA(LOOPBACK, user="frank") as frank:
+        reg = frank.register("frank", PW, (LOOPBACK, d.sip_port))
+        assert reg is not None and reg.code == 200, reg
+        with p.caller() as (ua, dlg, rtp):
+            conn = p.server.wait_connection()
+            cid = conn.function_call("transfer_call", {"destination": "frank"})
+            inv = frank.wait_request("INVITE", timeout=10)
+            assert inv is not None
+            frank.reply(inv, 180, "Ringing", to_tag="f1")
+            filler = conn.wait_message("response.create", timeout=5)
+            assert "working on it" in filler["response"]["instructions"], filler
+            frank.reply(inv, 486, "Busy Here", to_tag="f1")
+            assert conn.wait_function_output(cid, timeout=10) == "transfer failed: busy (486)"
+            dlg.bye()
+    clean(conn)
+
+
+def test_gemini_go_away_renews_the_session_with_its_resumption_handle(ai_pbx):
+    p = ai_pbx("gemini")
+    with p.caller() as (ua, dlg, rtp):
+        conn = p.server.wait_connection()
+        conn.resumption_update("handle-42")
+        conn.go_away(30)
+        conn2 = p.server.wait_connection(1, timeout=10)
+        assert conn2.session.get("sessionResumption", {}).get("handle") == "handle-42", conn2.session
+        wait_until(lambda: conn.closed, 10, "the old session to close once the new one took over")
+        wait_until(lambda: len(conn2.caller_audio()) > 16000, 5, "caller audio on the new session")
+        t0 = time.monotonic()
+        conn2.say(pcm16(500, 1.0, 24000))
+        wait_until(lambda: len(loud_since(rtp, t0)) >= 40, 5, "agent audio from the new session")
+        dlg.bye()
+    clean(conn)
+    clean(conn2)
+    assert "dialtone_ai_renewals_total 1" in p.d.metrics_text()

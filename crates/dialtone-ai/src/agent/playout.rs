@@ -238,7 +238,10 @@ mod tests {
         p.append(Some("a"), ms(1000), ms(0));
         p.item(Some("a")).transcript = "one two three four".into();
         p.cut(ms(500));
-        assert!(p.ready_transcripts(false).is_empty(), "not before it is complete");
+        assert!(
+            p.ready_transcripts(false).is_empty(),
+            "not before it is complete"
+        );
         assert_eq!(p.ready_transcripts(true), vec!["one two…".to_string()]);
         assert!(p.ready_transcripts(true).is_empty(), "reported once");
     }

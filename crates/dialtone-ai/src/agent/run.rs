@@ -28,6 +28,9 @@ const REPROMPT: &str = "The caller has been silent for a while. Ask briefly, in 
     sentence, whether they are still there.";
 const FILLER: &str = "A tool you called is still running. Tell the caller in one short \
     sentence that you are working on it; say nothing else.";
+/// How long a response we asked for may take to start before the commands
+/// held for it go anyway (the model may have refused it).
+const CREATE_WAIT: Duration = Duration::from_secs(2);
 /// How long a renewed session may wait for a quiet moment to take over.
 const SWITCH_WAIT: Duration = Duration::from_secs(30);
 
@@ -166,6 +169,8 @@ struct Agent {
     playout: Playout,
     /// A model response is being generated.
     response_active: bool,
+    /// We asked for a response (OpenAI) and it has not started yet.
+    requested: Option<Instant>,
     /// Commands that start a response, held while one is active (OpenAI
     /// refuses a second).
     deferred: VecDeque<ClientCommand>,
@@ -214,6 +219,7 @@ impl Agent {
             frames: None,
             playout: Playout::default(),
             response_active: false,
+            requested: None,
             deferred: VecDeque::new(),
             running: JoinSet::new(),
             in_flight: HashMap::new(),
@@ -289,10 +295,34 @@ impl Agent {
         if self.ending {
             return;
         }
-        if self.provider == Provider::OpenAi && self.response_active {
+        if self.provider == Provider::OpenAi && self.generating() {
             self.deferred.push_back(cmd);
         } else {
-            self.send(cmd);
+            self.send_creating(cmd);
+        }
+    }
+
+    /// Sends a command that starts a response, and remembers that one was
+    /// asked for (OpenAI allows one at a time).
+    fn send_creating(&mut self, cmd: ClientCommand) {
+        self.send(cmd);
+        if self.provider == Provider::OpenAi {
+            self.requested = Some(Instant::now());
+        }
+    }
+
+    /// A response is being generated, or was asked for and has not started.
+    fn generating(&self) -> bool {
+        self.response_active || self.requested.is_some()
+    }
+
+    /// Sends the held commands, one response at a time.
+    fn flush_deferred(&mut self) {
+        if self.generating() {
+            return;
+        }
+        if let Some(cmd) = self.deferred.pop_front() {
+            self.send_creating(cmd);
         }
     }
 
@@ -368,7 +398,10 @@ impl Agent {
     fn on_server(&mut self, ev: ServerEvent) -> bool {
         match ev {
             ServerEvent::Ready | ServerEvent::AudioDone { .. } => {}
-            ServerEvent::ResponseStarted { .. } => self.response_active = true,
+            ServerEvent::ResponseStarted { .. } => {
+                self.response_active = true;
+                self.requested = None;
+            }
             ServerEvent::Audio { item_id, data } => self.on_audio(item_id, data),
             ServerEvent::SpeechStarted { .. } => {
                 self.activity();
@@ -417,14 +450,7 @@ impl Agent {
             ServerEvent::ResponseDone { .. } => {
                 self.response_active = false;
                 self.report_transcripts(true);
-                while !self.response_active {
-                    let Some(cmd) = self.deferred.pop_front() else {
-                        break;
-                    };
-                    self.send(cmd);
-                    // A deferred command starts the next response.
-                    self.response_active = self.provider == Provider::OpenAi;
-                }
+                self.flush_deferred();
             }
             ServerEvent::ToolCall {
                 call_id,
@@ -444,6 +470,8 @@ impl Agent {
                 fatal,
             } => {
                 tracing::warn!(%message, ?code, fatal, "realtime model error");
+                // A response we asked for may have been refused.
+                self.requested = None;
                 if fatal {
                     return self.lost(&message);
                 }
@@ -454,7 +482,7 @@ impl Agent {
     }
 
     fn speaking(&self) -> bool {
-        self.response_active || !self.queued().is_zero()
+        self.generating() || !self.queued().is_zero()
     }
 
     fn on_audio(&mut self, item_id: Option<String>, data: Vec<u8>) {
@@ -592,6 +620,14 @@ impl Agent {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if self
+            .requested
+            .is_some_and(|t| now.duration_since(t) >= CREATE_WAIT)
+        {
+            tracing::debug!("a response we asked for did not start; sending what waits");
+            self.requested = None;
+            self.flush_deferred();
+        }
         if self.guard.is_some_and(|g| now >= g) {
             self.barge_in(false);
         }
@@ -600,7 +636,7 @@ impl Agent {
         }
         self.fillers(now);
         if let Some(deadline) = self.hangup {
-            let drained = !self.response_active && self.queued().is_zero();
+            let drained = !self.generating() && self.queued().is_zero();
             if drained || now >= deadline {
                 self.hangup = None;
                 self.emit(AgentEvent::HangupReady);
@@ -638,7 +674,7 @@ impl Agent {
         }
         match self.provider {
             Provider::OpenAi => {
-                let quiet = !self.response_active && self.queued().is_zero();
+                let quiet = !self.generating() && self.queued().is_zero();
                 let first = self
                     .in_flight
                     .values_mut()
@@ -646,10 +682,9 @@ impl Agent {
                 if let (true, Some(t)) = (quiet, first) {
                     t.filler = true;
                     tracing::debug!(tool = %t.name, "filler line while a tool runs");
-                    self.send(ClientCommand::Respond {
+                    self.send_creating(ClientCommand::Respond {
                         instructions: Some(FILLER.into()),
                     });
-                    self.response_active = true;
                 }
             }
             Provider::Gemini => {
@@ -677,6 +712,7 @@ impl Agent {
     fn lost(&mut self, reason: &str) -> bool {
         self.events = None;
         self.response_active = false;
+        self.requested = None;
         self.deferred.clear();
         if let Some((s, e, _)) = self.standby.take() {
             // A renewed session is ready: it takes over at once.
@@ -753,6 +789,7 @@ impl Agent {
         self.events = Some(e);
         self.session_started = now;
         self.response_active = false;
+        self.requested = None;
         self.stats.renewed();
         tracing::info!("realtime session renewed");
     }
