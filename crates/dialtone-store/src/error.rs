@@ -1,5 +1,5 @@
 //! The crate's single error type. Callers match on the domain variants
-//! (`NotFound`, `Conflict`, `InUse`, `OutOfOrder`) to pick a SIP or CLI answer; the
+//! (`NotFound`, `Conflict`, `InUse`, `Invalid`, `OutOfOrder`) to pick a SIP or CLI answer; the
 //! wrapped sqlx errors are for logs.
 
 use std::path::PathBuf;
@@ -39,6 +39,12 @@ pub enum StoreError {
     /// says which (e.g. `number(s) ["+15550100"]`). Nothing was changed.
     #[error("{what} is still in use by {by}")]
     InUse { what: String, by: String },
+
+    /// A value the store refuses to keep (a malformed time or date, an
+    /// unknown classification, …); `reason` says what is wrong and what is
+    /// allowed. Nothing was changed.
+    #[error("{reason}")]
+    Invalid { reason: String },
 
     /// A REGISTER arrived with a CSeq not higher than the one stored for the
     /// same Call-ID (RFC 3261 section 10.3 step 7); nothing was changed.

@@ -119,6 +119,12 @@ impl Call {
             self.start_agent(name).await;
             return;
         }
+        if let (Target::User(name), None) = (&target, self.live.account()) {
+            // A call from a trunk to a user belongs to the user's account.
+            if let Ok(Some(u)) = self.ctx.store.users().get(name).await {
+                self.live.set_account(Some(u.account_id));
+            }
+        }
         self.dial_target(target, max_forwards - 1).await;
     }
 

@@ -119,6 +119,10 @@ impl Live {
         self.account_id = account_id;
     }
 
+    pub fn account(&self) -> Option<&str> {
+        self.account_id.as_deref()
+    }
+
     pub fn update(&self, state: CallState, record: &Record, legs: &Legs, persona: Option<&str>) {
         let next = snapshot(state, record, legs, persona, self.account_id.clone());
         self.view.send_if_modified(|cur| {

@@ -66,6 +66,17 @@ impl TransferCall {
                     "required": ["destination"],
                     "additionalProperties": false
                 }),
+                output_schema: Some(json!({
+                    "type": "object",
+                    "properties": {
+                        "outcome": {"type": "string", "enum": ["transferred", "failed"]},
+                        "kind": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "destination": {"type": "string"}
+                    },
+                    "required": ["outcome", "destination"]
+                })),
                 annotations: ToolAnnotations {
                     destructive: true,
                     open_world: true,
@@ -154,6 +165,14 @@ impl HangupCall {
                     "properties": {},
                     "additionalProperties": false
                 }),
+                output_schema: Some(json!({
+                    "type": "object",
+                    "properties": {
+                        "outcome": {"type": "string", "enum": ["ended"]},
+                        "call_id": {"type": "string"}
+                    },
+                    "required": ["outcome", "call_id"]
+                })),
                 annotations: ToolAnnotations {
                     destructive: true,
                     idempotent: true,

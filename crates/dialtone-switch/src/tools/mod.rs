@@ -46,6 +46,8 @@ pub struct ToolSpec {
     pub description: String,
     /// JSON schema of the arguments (an object schema).
     pub input_schema: Value,
+    /// JSON schema of the structured result, when the tool gives one.
+    pub output_schema: Option<Value>,
     pub annotations: ToolAnnotations,
     /// It acts on the live call of its context.
     pub call_bound: bool,
@@ -166,7 +168,7 @@ impl ToolRegistry {
     }
 
     /// The tools usable in `ctx`: call-bound ones only with a call.
-    pub fn list(&self, ctx: &ToolContext) -> Vec<ToolSpec> {
+    pub async fn list(&self, _control: &CallControl, ctx: &ToolContext) -> Vec<ToolSpec> {
         self.tools
             .iter()
             .map(|t| t.spec())

@@ -132,7 +132,7 @@ impl Call {
         };
         let (input, output) = provider.formats(law);
         self.ring_caller();
-        let vars = persona::Variables::of(self, &persona);
+        let vars = persona::Variables::of(self, &persona).await;
         let cfg = persona::agent_config(&persona, provider, &self.ctx.cfg.ai, input, output, &vars);
         self.next_attempt += 1;
         let generation = self.next_attempt;

@@ -26,7 +26,7 @@ pub struct Variables {
 }
 
 impl Variables {
-    pub fn of(call: &Call, persona: &Persona) -> Variables {
+    pub async fn of(call: &Call, persona: &Persona) -> Variables {
         let (date, time) = local_date_time(&persona.timezone);
         let ctx = ToolContext {
             account_id: Some(persona.account_id.clone()),
@@ -34,10 +34,12 @@ impl Variables {
             call_id: Some(call.id.to_string()),
             caller_number: Some(call.record.rec.caller.clone()),
         };
+        let control = crate::control::CallControl::new(call.ctx.clone());
         let tools = call
             .ctx
             .tools
-            .list(&ctx)
+            .list(&control, &ctx)
+            .await
             .into_iter()
             .map(|t| ToolSpec {
                 name: t.name,
