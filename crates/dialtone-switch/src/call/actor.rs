@@ -83,6 +83,8 @@ pub struct Dial {
     pub slot: Slot,
     pub purpose: DialPurpose,
     pub winner: Option<LegId>,
+    /// A queue's members still to ring after this attempt.
+    pub hunt: Option<super::queue::Hunt>,
 }
 
 /// A request being relayed from one party to the other.
@@ -134,6 +136,8 @@ pub struct Call {
     pub record_audio: bool,
     /// What the call shows the outside (snapshots, notices).
     pub live: Live,
+    /// The queue and member that answered, when a queue was rung.
+    pub queue_member: Option<(String, String)>,
 }
 
 pub fn spawn(
@@ -186,6 +190,7 @@ pub fn spawn(
             next_attempt: 0,
             record_audio,
             live,
+            queue_member: None,
         };
         call.run(invite, target, rx).await;
     });
@@ -555,6 +560,7 @@ impl Call {
 
     async fn finish(&mut self) {
         self.close_agent("call ended");
+        self.queue_call_ended().await;
         for leg in self.legs.iter_mut() {
             leg.state = LegState::Ended;
             if let Some(tx) = leg.uas.take() {
@@ -567,6 +573,7 @@ impl Call {
             .map(|l| (l.label.clone(), self.media.stats(l.slot)))
             .collect();
         self.media.release_all().await;
+        self.record.rec.account_id = self.live.account().map(str::to_string);
         self.record.finish(self.legs.as_slice(), &stats);
         self.record.save(&self.ctx.store).await;
         self.state = CallState::Ended;

@@ -131,6 +131,15 @@ impl Call {
     /// Places the caller's call to `target` (also the fallback of a persona
     /// whose model cannot be reached).
     pub(super) async fn dial_target(&mut self, target: Target, max_forwards: u32) {
+        if let Target::Queue(name) = &target {
+            if let Err((code, reason, _)) = self
+                .dial_queue(name, DialPurpose::Initial, max_forwards)
+                .await
+            {
+                self.fail_initial(code, reason);
+            }
+            return;
+        }
         match self.forks_for(&target).await {
             Ok(forks) => {
                 if let Err((code, reason, _)) =
@@ -220,6 +229,7 @@ impl Call {
             slot,
             purpose,
             winner: None,
+            hunt: None,
         });
         let events = self.events_tx.clone();
         let ring = self.ctx.cfg.ring_timeout;

@@ -30,6 +30,7 @@ mod leg;
 mod live;
 mod media;
 mod progress;
+mod queue;
 mod record;
 mod registry;
 mod session_timer;

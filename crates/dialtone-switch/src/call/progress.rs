@@ -166,11 +166,16 @@ impl Call {
             return;
         };
         dial.winner = Some(id);
+        let queue = dial.hunt.as_ref().map(|h| h.queue.clone());
         let initial = matches!(dial.purpose, DialPurpose::Initial);
         let late_offer = self.legs[self.a()].remote_sdp.is_none() && initial;
         self.legs[id].awaiting_answer = late_offer;
         self.ack(id, &resp).await;
         self.legs[id].state = LegState::Connected;
+        if let Some(q) = queue {
+            let label = self.legs[id].label.clone();
+            self.queue_answered(&q, &label);
+        }
         let others: Vec<LegId> = self
             .dial
             .as_ref()
@@ -250,6 +255,7 @@ impl Call {
             by: label.to_string(),
         });
         self.start_recording().await;
+        self.record.rec.account_id = self.live.account().map(str::to_string);
         self.record.save(&self.ctx.store).await;
         if !max.is_zero() {
             let events = self.events_tx.clone();
@@ -422,7 +428,15 @@ impl Call {
         let (code, reason) = best_failure(&statuses);
         let Some(dial) = self.dial.take() else { return };
         self.media.release(dial.slot).await;
-        match dial.purpose {
+        let purpose = match dial.hunt {
+            // A queue's next member, or its fallback.
+            Some(hunt) => match self.hunt_next(hunt, dial.purpose, 69).await {
+                Ok(()) => return,
+                Err((_, _, p)) => p,
+            },
+            None => dial.purpose,
+        };
+        match purpose {
             DialPurpose::Initial => self.fail_initial(code, &reason),
             DialPurpose::Transfer {
                 keep,

@@ -57,6 +57,7 @@ impl Record {
         };
         Record {
             rec: CallRecord {
+                account_id: origin.account_id.clone(),
                 id: id.to_string(),
                 node: node.to_string(),
                 direction: direction.to_string(),

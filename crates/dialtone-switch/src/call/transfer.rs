@@ -51,6 +51,20 @@ impl Call {
                 .await;
             return;
         }
+        if let Destination::Queue(q) = &to {
+            let purpose = DialPurpose::Transfer {
+                keep,
+                reply,
+                notify,
+            };
+            if let Err((code, reason, DialPurpose::Transfer { reply, notify, .. })) =
+                self.dial_queue(q, purpose, 70).await
+            {
+                self.transfer_failed(keep, code, reason, reply, notify)
+                    .await;
+            }
+            return;
+        }
         let forks = match self.forks_for_destination(&to, &who).await {
             Ok(f) => f,
             Err((code, reason)) => {

@@ -24,7 +24,7 @@ fn command_error(e: CommandError) -> ToolError {
 }
 
 /// The authority a context's transfers are dialled with.
-fn authority(ctx: &ToolContext) -> Authority {
+pub(super) fn authority(ctx: &ToolContext) -> Authority {
     match (&ctx.persona, &ctx.account_id) {
         (Some(p), _) => Authority::Persona(p.clone()),
         (None, Some(a)) => Authority::Account(a.clone()),
@@ -121,7 +121,7 @@ impl Tool for TransferCall {
     }
 }
 
-fn transfer_output(to: &Destination, outcome: &CommandOutcome) -> ToolOutput {
+pub(super) fn transfer_output(to: &Destination, outcome: &CommandOutcome) -> ToolOutput {
     match outcome {
         CommandOutcome::Answered | CommandOutcome::Done => ToolOutput::with(
             "transferred",

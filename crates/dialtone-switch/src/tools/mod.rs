@@ -8,7 +8,13 @@
 //! number it acts for. Call-bound tools (`transfer_call`, `hangup_call`)
 //! need a call in the context; listing leaves them out without one.
 
+mod availability;
 mod call_tools;
+mod contacts;
+mod hours;
+pub mod http;
+mod leads;
+mod persona;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +27,11 @@ use serde_json::Value;
 use crate::call::CallHandle;
 use crate::control::{CallControl, Scope};
 
+pub use availability::CheckUserAvailability;
 pub use call_tools::{HangupCall, TransferCall};
+pub use contacts::{ContactSource, LookupContact};
+pub use hours::{office_status, IsOfficeOpen, OfficeStatus};
+pub use leads::CreateLead;
 
 /// A boxed future a tool handler returns.
 pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send + 'a>>;
@@ -70,6 +80,48 @@ impl ToolContext {
             Some(a) => Scope::Account(a),
             None => Scope::Operator,
         }
+    }
+
+    /// The account this context acts for (its row), required.
+    pub async fn account_row(
+        &self,
+        control: &CallControl,
+    ) -> Result<dialtone_store::Account, ToolError> {
+        let id = self.account_id.as_deref().ok_or_else(|| {
+            ToolError::Failed("this tool acts for an account, and none was given".into())
+        })?;
+        control
+            .store()
+            .accounts()
+            .get(id)
+            .await
+            .map_err(|e| ToolError::Failed(format!("accounts unavailable: {e}")))?
+            .ok_or_else(|| ToolError::Failed(format!("no account {id}")))
+    }
+
+    /// The persona this context names (by name or id), required, and of
+    /// the context's account when one is given.
+    pub async fn persona_row(
+        &self,
+        control: &CallControl,
+    ) -> Result<dialtone_store::Persona, ToolError> {
+        let p = self.persona.as_deref().ok_or_else(|| {
+            ToolError::Failed("this tool needs a persona (persona_id) in its context".into())
+        })?;
+        let personas = control.store().personas();
+        let unavailable =
+            |e: dialtone_store::StoreError| ToolError::Failed(format!("personas unavailable: {e}"));
+        let found = match personas.get(p).await.map_err(unavailable)? {
+            Some(row) => Some(row),
+            None => personas.get_by_id(p).await.map_err(unavailable)?,
+        };
+        found
+            .filter(|row| {
+                self.account_id
+                    .as_ref()
+                    .is_none_or(|a| *a == row.account_id)
+            })
+            .ok_or_else(|| ToolError::Failed(format!("no persona {p:?}")))
     }
 
     /// The live call this context names.
@@ -141,6 +193,20 @@ pub fn arguments<T: DeserializeOwned>(args: Value) -> Result<T, ToolError> {
     serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
 }
 
+/// The own tools of the context's persona.
+async fn persona_tools(
+    control: &CallControl,
+    ctx: &ToolContext,
+) -> Result<Vec<dialtone_store::PersonaTool>, ToolError> {
+    let p = ctx.persona_row(control).await?;
+    control
+        .store()
+        .persona_tools()
+        .list_for_persona(&p.id)
+        .await
+        .map_err(|e| ToolError::Failed(format!("persona tools unavailable: {e}")))
+}
+
 /// Every tool, by name.
 pub struct ToolRegistry {
     tools: Vec<Arc<dyn Tool>>,
@@ -157,6 +223,10 @@ impl ToolRegistry {
         let mut r = ToolRegistry::empty();
         r.register(Arc::new(TransferCall::new()));
         r.register(Arc::new(HangupCall::new()));
+        r.register(Arc::new(IsOfficeOpen::new()));
+        r.register(Arc::new(LookupContact::new()));
+        r.register(Arc::new(CheckUserAvailability::new()));
+        r.register(Arc::new(CreateLead::new()));
         r
     }
 
@@ -167,14 +237,18 @@ impl ToolRegistry {
         self.tools.push(tool);
     }
 
-    /// The tools usable in `ctx`: call-bound ones only with a call.
-    pub async fn list(&self, _control: &CallControl, ctx: &ToolContext) -> Vec<ToolSpec> {
-        self.tools
-            .iter()
-            .map(|t| t.spec())
-            .filter(|s| !s.call_bound || ctx.call_id.is_some())
-            .cloned()
-            .collect()
+    /// The tools usable in `ctx`: the global ones, and the persona's own
+    /// when the context names a persona; call-bound ones only with a call.
+    pub async fn list(&self, control: &CallControl, ctx: &ToolContext) -> Vec<ToolSpec> {
+        let mut out: Vec<ToolSpec> = self.tools.iter().map(|t| t.spec().clone()).collect();
+        if ctx.persona.is_some() {
+            match persona_tools(control, ctx).await {
+                Ok(tools) => out.extend(tools.iter().map(persona::spec)),
+                Err(e) => tracing::warn!(error = %e, "persona tools not listed"),
+            }
+        }
+        out.retain(|s| !s.call_bound || ctx.call_id.is_some());
+        out
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
@@ -189,14 +263,23 @@ impl ToolRegistry {
         name: &str,
         args: Value,
     ) -> Result<ToolOutput, ToolError> {
-        let tool = self
-            .get(name)
-            .ok_or_else(|| ToolError::UnknownTool(name.to_string()))?;
         if !args.is_object() && !args.is_null() {
             return Err(ToolError::InvalidArguments(
                 "arguments must be a JSON object".into(),
             ));
         }
-        tool.call(control, ctx, args).await
+        if let Some(tool) = self.get(name) {
+            return tool.call(control, ctx, args).await;
+        }
+        if ctx.persona.is_some() {
+            if let Some(t) = persona_tools(control, ctx)
+                .await?
+                .into_iter()
+                .find(|t| t.name == name)
+            {
+                return persona::call(&t, control, ctx, args).await;
+            }
+        }
+        Err(ToolError::UnknownTool(name.to_string()))
     }
 }
