@@ -50,6 +50,8 @@ class Pbx:
         d.add_trunk("carrier", f"{TRUNK_IP}:{self.trunk_port}", inbound_ips=[TRUNK_IP])
         for u in ("alice", "bob", "carol", "dave"):
             d.add_user(u, PW)
+        # A number can only route to a queue that exists.
+        d.cli("queue", "add", "support", "--members", "dave", "--strategy", "ring-all")
         for n, target in ((N_BOB, "user:bob"), (N_ALICE, "user:alice"), (N_CAROL, "user:carol"),
                           (N_DAVE, "user:dave"), (N_QUEUE, "queue:support")):
             d.add_number(n, target)

@@ -1,12 +1,14 @@
-//! Accounts: the tenants that own users. An account is little more than a
-//! unique name today; the "default" account is created on demand with
-//! [`Accounts::ensure`].
+//! Accounts: the tenants that own users, personas, contacts and queues. An
+//! account has a unique name, the region its national phone numbers are read
+//! in (see [`crate::phone`]) and, optionally, an HTTP contact source; the
+//! "default" account is created on demand with [`Accounts::ensure`].
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::is_unique_violation;
+use crate::phone;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
 
@@ -15,9 +17,21 @@ use crate::{Store, StoreError};
 pub struct Account {
     pub id: String,
     pub name: String,
+    /// ISO 3166 region (upper case) national numbers are normalised in; "US"
+    /// unless set.
+    pub region: String,
+    /// An HTTP/JSON contact source: a URL template with `{phone_number}`
+    /// (the caller's E.164 number). None: the address book only.
+    pub contact_url: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
+
+/// The region accounts get when none is set (the column's default).
+pub const DEFAULT_REGION: &str = "US";
+
+/// Every column, as `account_from_row` reads them.
+const SELECT_ACCOUNTS: &str = "SELECT id, name, region, contact_url, created_at FROM accounts";
 
 /// The accounts table. Obtained from [`Store::accounts`].
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +49,8 @@ impl<'a> Accounts<'a> {
         let account = Account {
             id: Uuid::new_v4().to_string(),
             name: name.to_owned(),
+            region: DEFAULT_REGION.to_owned(),
+            contact_url: None,
             created_at: unix_now(),
         };
         let inserted =
@@ -55,7 +71,7 @@ impl<'a> Accounts<'a> {
 
     /// The account with that name, if any.
     pub async fn get_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM accounts WHERE name = $1")
+        let row = sqlx::query(&format!("{SELECT_ACCOUNTS} WHERE name = $1"))
             .bind(name)
             .fetch_optional(self.store.pool())
             .await?;
@@ -82,9 +98,77 @@ impl<'a> Accounts<'a> {
             })
     }
 
+    /// The account with that id, if any.
+    pub async fn get(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(&format!("{SELECT_ACCOUNTS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.as_ref().map(account_from_row).transpose()?)
+    }
+
+    /// Sets the region the account's national numbers are read in (an ISO
+    /// code [`crate::phone`] knows, any case; stored upper case) and returns
+    /// the account. Numbers already stored keep their E.164 form.
+    /// [`StoreError::Invalid`] for an unknown region, [`StoreError::NotFound`]
+    /// for an unknown account.
+    pub async fn set_region(&self, name: &str, region: &str) -> Result<Account, StoreError> {
+        if !phone::is_known_region(region) {
+            let known: Vec<&str> = phone::regions().collect();
+            return Err(StoreError::Invalid {
+                reason: format!(
+                    "unknown region {region:?} (expected one of {})",
+                    known.join(", ")
+                ),
+            });
+        }
+        self.set(name, "region", Some(&region.to_ascii_uppercase()))
+            .await
+    }
+
+    /// Sets (Some) or clears (None) the account's HTTP contact source and
+    /// returns the account. The URL must be http:// or https:// and contain
+    /// `{phone_number}`, and no other `{placeholder}` ([`StoreError::Invalid`]);
+    /// [`StoreError::NotFound`] for an unknown account.
+    pub async fn set_contact_url(
+        &self,
+        name: &str,
+        url: Option<&str>,
+    ) -> Result<Account, StoreError> {
+        if let Some(url) = url {
+            check_contact_url(url).map_err(|reason| StoreError::Invalid { reason })?;
+        }
+        self.set(name, "contact_url", url).await
+    }
+
+    /// Sets one column of the named account; `column` is one of ours, never input.
+    async fn set(
+        &self,
+        name: &str,
+        column: &str,
+        value: Option<&str>,
+    ) -> Result<Account, StoreError> {
+        let updated = sqlx::query(&format!(
+            "UPDATE accounts SET {column} = $2 WHERE name = $1"
+        ))
+        .bind(name)
+        .bind(value)
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        let found = if updated == 0 {
+            None
+        } else {
+            self.get_by_name(name).await?
+        };
+        found.ok_or_else(|| StoreError::NotFound {
+            what: format!("account {name:?}"),
+        })
+    }
+
     /// Every account, ordered by name.
     pub async fn list(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM accounts")
+        let rows = sqlx::query(SELECT_ACCOUNTS)
             .fetch_all(self.store.pool())
             .await?;
         let mut accounts = rows
@@ -102,6 +186,53 @@ fn account_from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
     Ok(Account {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
+        region: row.try_get("region")?,
+        contact_url: row.try_get("contact_url")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Why `url` is not a usable contact source URL template: it must be
+/// http:// or https:// with a host written out, and contain `{phone_number}`
+/// and no other `{placeholder}`.
+pub fn check_contact_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+    else {
+        return Err(format!(
+            "contact URL {url:?} must start with http:// or https://"
+        ));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('{') {
+        return Err(format!(
+            "contact URL {url:?} needs a host, written out (no placeholder in it)"
+        ));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(format!("contact URL {url:?} must not contain spaces"));
+    }
+    let mut placeholders = Vec::new();
+    let mut rest = url;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else {
+            return Err(format!("contact URL {url:?} has an unclosed '{{'"));
+        };
+        placeholders.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    if let Some(other) = placeholders.iter().find(|p| **p != "phone_number") {
+        return Err(format!(
+            "contact URL {url:?}: unknown placeholder {{{other}}} (only {{phone_number}} is filled in)"
+        ));
+    }
+    if placeholders.is_empty() {
+        return Err(format!(
+            "contact URL {url:?} must contain {{phone_number}} (where the caller's number goes)"
+        ));
+    }
+    Ok(())
 }

@@ -385,6 +385,13 @@ impl<'a> Personas<'a> {
                 by: format!("number(s) {numbers:?}"),
             });
         }
+        // Its own tools go with it.
+        sqlx::query(
+            "DELETE FROM persona_tools WHERE persona_id IN (SELECT id FROM personas WHERE name = $1)",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM personas WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)

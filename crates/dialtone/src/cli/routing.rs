@@ -211,12 +211,14 @@ pub async fn number(store: &Store, cmd: NumberCommand) -> Result<()> {
                 TargetKind::User => store.users().get(target).await?.is_some(),
                 TargetKind::Trunk => store.trunks().get(target).await?.is_some(),
                 TargetKind::Persona => store.personas().get(target).await?.is_some(),
-                // Queues arrive with their issue.
-                TargetKind::Queue => true,
+                TargetKind::Queue => store.queues().get(target).await?.is_some(),
             };
             if !exists {
                 if kind == TargetKind::Persona {
                     bail!("--to {to:?}: no such persona (add it first with `dialtone persona add {target} …`)");
+                }
+                if kind == TargetKind::Queue {
+                    bail!("--to {to:?}: no such queue (add it first with `dialtone queue add {target} …`)");
                 }
                 bail!("--to {to:?}: no such {kind}");
             }
