@@ -8,7 +8,11 @@
 #   - with --bench also: rtpengine-daemon (the media-relay baseline of
 #     bench/rtpengine_relay.sh; the test suite never needs it)
 #   - tests/.venv: a Python virtualenv with tests/requirements.txt (pinned:
-#     pytest, pytest-timeout, and the realtime peers: websockets, openai, google-genai)
+#     pytest, pytest-timeout, the realtime peers: websockets, openai,
+#     google-genai, and the MCP client: mcp)
+#   - tests/node_modules: the MCP Inspector CLI (tests/package.json, pinned,
+#     with its lock file), when node and npm are there; without them
+#     tests/test_mcp.py skips its Inspector test and says why
 # With --build only the build prerequisites (scripts/run.sh uses that).
 # Idempotent, and fast (well under 2 s) when everything is already present.
 # Usage: scripts/setup.sh [--bench | --build]
@@ -83,6 +87,27 @@ else
     fi
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
     cp "$REQUIREMENTS" "$stamp"
+fi
+
+# --- MCP Inspector CLI (npm, project-local) ----------------------------------
+# Refilled when tests/package.json or its lock changed since the last install
+# (the pair is kept in node_modules as the stamp). `npm ci` installs exactly
+# the lock file's versions; the Inspector's postinstall only matters in a
+# source checkout, so npm's install-script policy skipping it is fine.
+TESTS="$ROOT/tests"
+npm_stamp="$TESTS/node_modules/.dialtone-package"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    want="$(cat "$TESTS/package.json" "$TESTS/package-lock.json" 2>/dev/null)"
+    if [[ -x "$TESTS/node_modules/.bin/mcp-inspector" && -f "$npm_stamp" ]] \
+        && [[ "$(cat "$npm_stamp")" == "$want" ]]; then
+        :
+    else
+        log "installing the MCP Inspector CLI into tests/node_modules (node $(node --version))"
+        (cd "$TESTS" && npm ci --no-audit --no-fund --loglevel=error)
+        printf '%s' "$want" >"$npm_stamp"
+    fi
+else
+    log "node/npm not found: the MCP Inspector test will be skipped (install nodejs and npm)"
 fi
 
 log "ok"

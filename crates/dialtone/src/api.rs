@@ -1,6 +1,12 @@
 //! `/api/v1/calls`: live calls and the call commands, for operators and
-//! scripts. Every request carries `Authorization: Bearer <http.api_token>`;
-//! with no token configured the API is off (404). It is one more front end
+//! scripts. A request carries either the operator token
+//! (`Authorization: Bearer <http.api_token>`: every call, and transfers
+//! with the operator's authority) or an account's API key (`X-API-Key:
+//! KEY` or `Authorization: Bearer KEY`: that account's calls only, another
+//! account's being "no live call" exactly as an unknown id, and transfers
+//! with the account's authority). Failed keys are logged and rate-limited
+//! per source address, with the MCP server's. With no token configured and
+//! no credentials sent the API is off (404). It is one more front end
 //! of the switch's [`CallControl`]: commands are parsed by
 //! `CallCommand::from_action`, sent to the call's actor, and answered with
 //! the real outcome (a transfer answers when the new party answers or
@@ -12,12 +18,16 @@
 //! - `POST /api/v1/calls/ID/ACTION` with a JSON object: hangup, hold,
 //!   resume, dtmf, transfer, bridge.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dialtone_mcp::auth::{bearer, AuthError};
+use dialtone_mcp::presented_key;
+use dialtone_store::KEY_PREFIX;
 use dialtone_switch::call::{Authority, CallCommand, CommandError, CommandOutcome};
 use dialtone_switch::control::Scope;
 use serde_json::{json, Value};
@@ -37,84 +47,150 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Reply {
     (status, Json(json!({ "error": msg.into() })))
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Reply> {
-    if state.api_token.is_empty() {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "the API is off: set http.api_token",
-        ));
+/// Who a request acts as.
+#[derive(Debug, PartialEq, Eq)]
+enum Principal {
+    Operator,
+    /// An API key's account (its id).
+    Account(String),
+}
+
+impl Principal {
+    fn scope(&self) -> Scope<'_> {
+        match self {
+            Principal::Operator => Scope::Operator,
+            Principal::Account(a) => Scope::Account(a),
+        }
     }
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Constant-time comparison: the token is a secret.
-    let ok = given.is_some_and(|g| {
-        g.len() == state.api_token.len()
-            && g.bytes()
-                .zip(state.api_token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
-        ))
+
+    fn authority(&self) -> Authority {
+        match self {
+            Principal::Operator => Authority::Operator,
+            Principal::Account(a) => Authority::Account(a.clone()),
+        }
     }
 }
 
-async fn list_calls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Reply {
-    if let Err(e) = authorized(&state, &headers) {
-        return e;
+/// Constant-time comparison: the operator token is a secret.
+fn same_secret(given: &str, token: &str) -> bool {
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn auth_error(e: AuthError) -> Reply {
+    let status = e.status();
+    let msg = match e {
+        AuthError::Missing => {
+            "missing credentials: Authorization: Bearer TOKEN or X-API-Key: KEY".into()
+        }
+        AuthError::Invalid => "wrong bearer token or API key".into(),
+        other => other.to_string(),
+    };
+    error(status, msg)
+}
+
+async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Principal, Reply> {
+    let peer = Some(peer);
+    state.keys.admit(peer).map_err(auth_error)?;
+    let sent_key = headers.contains_key("x-api-key");
+    let given = presented_key(headers);
+    // A bearer that is the operator token; anything else must be a key.
+    let is_bearer = !sent_key && given.is_some() && bearer(headers) == given;
+    if state.api_token.is_empty() {
+        // Without a token the API is off for everyone but API keys: a
+        // request that sends none (no X-API-Key, no bearer of a key's form)
+        // is told so rather than refused.
+        let key_like = given.is_some_and(|g| !is_bearer || g.starts_with(KEY_PREFIX));
+        if !key_like {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "the API is off: set http.api_token, or send an account's API key",
+            ));
+        }
     }
-    let calls = state.switch.control().list(Scope::Operator);
+    let Some(given) = given else {
+        return Err(auth_error(state.keys.failed(peer, AuthError::Missing)));
+    };
+    if is_bearer && !state.api_token.is_empty() && same_secret(given, &state.api_token) {
+        return Ok(Principal::Operator);
+    }
+    let who = state.keys.verify(given, peer).await.map_err(auth_error)?;
+    Ok(Principal::Account(who.account_id))
+}
+
+async fn list_calls(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Reply {
+    let who = match authorized(&state, &headers, peer).await {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
+    let calls = state.switch.control().list(who.scope());
     (StatusCode::OK, Json(json!({ "calls": calls })))
 }
 
 async fn get_call(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Reply {
-    if let Err(e) = authorized(&state, &headers) {
-        return e;
-    }
-    if let Ok(s) = state.switch.control().snapshot(&id, Scope::Operator) {
+    let who = match authorized(&state, &headers, peer).await {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
+    if let Ok(s) = state.switch.control().snapshot(&id, who.scope()) {
         return (StatusCode::OK, Json(json!({ "live": true, "call": s })));
     }
+    // An account sees only its own records, as it sees only its own calls.
+    let visible = |r: &dialtone_store::CallRecord| match &who {
+        Principal::Operator => true,
+        Principal::Account(a) => r.account_id.as_deref() == Some(a.as_str()),
+    };
     match state.store.calls().get(&id).await {
-        Ok(Some(r)) => (
+        Ok(Some(r)) if visible(&r) => (
             StatusCode::OK,
             Json(json!({ "live": false, "call": crate::cli::call_json(&r) })),
         ),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no call {id}")),
+        Ok(_) => error(StatusCode::NOT_FOUND, format!("no call {id}")),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
     }
 }
 
 async fn command(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<Value>>,
 ) -> Reply {
-    if let Err(e) = authorized(&state, &headers) {
-        return e;
-    }
+    let who = match authorized(&state, &headers, peer).await {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
     let args = body.map(|Json(v)| v).unwrap_or(Value::Null);
-    let cmd = match CallCommand::from_action(&action, &args, Authority::Operator) {
+    let cmd = match CallCommand::from_action(&action, &args, who.authority()) {
         Ok(c) => c,
         Err(e) => return command_error(&id, e),
     };
-    match state
-        .switch
-        .control()
-        .command(&id, Scope::Operator, cmd)
-        .await
-    {
+    // The actor finds a bridge's other call by id alone: an account may
+    // only name one of its own.
+    if let CallCommand::Bridge { other_call, .. } = &cmd {
+        if let Err(e) = state.switch.control().find(other_call, who.scope()) {
+            return command_error(other_call, e);
+        }
+    }
+    match state.switch.control().command(&id, who.scope(), cmd).await {
         Ok(outcome) => (StatusCode::OK, Json(outcome_json(&outcome))),
         Err(e) => command_error(&id, e),
     }

@@ -20,6 +20,7 @@ pub struct Config {
     pub ai: Ai,
     pub database: Database,
     pub http: Http,
+    pub mcp: Mcp,
     pub log: Log,
 }
 
@@ -243,6 +244,29 @@ impl Default for Http {
     }
 }
 
+/// The MCP server at `/mcp` on the HTTP listener.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mcp {
+    pub enabled: bool,
+    /// Host header values accepted (DNS-rebinding protection): names or
+    /// `name:port`; empty accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Origins accepted as `scheme://host[:port|:*]` or "null"; a request
+    /// with another Origin is refused, one without passes.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Mcp {
+    fn default() -> Self {
+        Mcp {
+            enabled: true,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Log {
@@ -329,6 +353,13 @@ impl Config {
         if self.registrar.min_expires > self.registrar.max_expires {
             bail!("registrar.min_expires is above registrar.max_expires");
         }
+        for o in &self.mcp.allowed_origins {
+            // rmcp matches origins by scheme, host and port: an entry
+            // without a scheme would silently never match.
+            if o != "null" && !o.contains("://") {
+                bail!("mcp.allowed_origins: {o:?} needs a scheme, e.g. \"http://localhost:*\"");
+            }
+        }
         Ok(())
     }
 }
@@ -389,6 +420,9 @@ mod tests {
         assert_eq!(cfg.database.url, def.database.url);
         assert_eq!(cfg.http.listen, def.http.listen);
         assert_eq!(cfg.registrar.min_expires, def.registrar.min_expires);
+        assert_eq!(cfg.mcp.enabled, def.mcp.enabled);
+        assert_eq!(cfg.mcp.allowed_hosts, def.mcp.allowed_hosts);
+        assert_eq!(cfg.mcp.allowed_origins, def.mcp.allowed_origins);
         Ok(())
     }
 
@@ -416,5 +450,25 @@ mod tests {
         assert!(load_with("[sip]\nlisten_typo = []\n", &[]).is_err());
         assert!(load_with("", &[("DIALTONE_AUTH__LOCKOUT", "maybe")]).is_err());
         assert!(load_with("", &[("DIALTONE_SIP__T1_MS", "fast")]).is_err());
+        assert!(load_with("", &[("DIALTONE_MCP__ALLOWED_ORIGINS", "[\"localhost\"]")]).is_err());
+    }
+
+    #[test]
+    fn mcp_lists_come_from_the_environment() -> Result<()> {
+        let cfg = load_with(
+            "",
+            &[
+                ("DIALTONE_MCP__ALLOWED_HOSTS", "[\"a\",\"b:8080\"]"),
+                (
+                    "DIALTONE_MCP__ALLOWED_ORIGINS",
+                    "[\"https://app.example:*\"]",
+                ),
+                ("DIALTONE_MCP__ENABLED", "false"),
+            ],
+        )?;
+        assert_eq!(cfg.mcp.allowed_hosts, vec!["a", "b:8080"]);
+        assert_eq!(cfg.mcp.allowed_origins, vec!["https://app.example:*"]);
+        assert!(!cfg.mcp.enabled);
+        Ok(())
     }
 }

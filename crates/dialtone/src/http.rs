@@ -1,40 +1,60 @@
-//! The HTTP listener: `/healthz`, `/metrics` (Prometheus text) and
-//! `/api/v1/calls` (in `api.rs`); `/mcp` joins it with its issue.
+//! The HTTP listener: `/healthz`, `/metrics` (Prometheus text),
+//! `/api/v1/calls` (in `api.rs`) and `/mcp` (the MCP server, from
+//! `dialtone-mcp`). Connections carry their peer address, which the
+//! API-key checks log and rate-limit failures by.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use dialtone_mcp::KeyAuth;
 use dialtone_store::Store;
 use dialtone_switch::Switch;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub struct AppState {
     pub store: Store,
     pub switch: Arc<Switch>,
     pub switch_running: Arc<dyn Fn() -> bool + Send + Sync>,
-    /// Bearer token for `/api/v1`; empty turns the API off.
+    /// Operator bearer token for `/api/v1`; empty: only API keys (and
+    /// with none given, the API is off).
     pub api_token: String,
+    /// Checks API keys, for `/api/v1` and `/mcp` alike.
+    pub keys: Arc<KeyAuth>,
 }
 
+/// Serves until `stop`; `mcp` is the `/mcp` route when the MCP server is
+/// on. `mcp_stop` is cancelled at `stop` so MCP sessions and their open
+/// event streams end instead of holding the shutdown up.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
+    mcp: Option<Router>,
     mut stop: watch::Receiver<bool>,
+    mcp_stop: CancellationToken,
 ) {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
         .with_state(state);
+    if let Some(mcp) = mcp {
+        app = app.merge(mcp);
+    }
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
+        mcp_stop.cancel();
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
     {
         tracing::error!(error = %e, "HTTP server failed");
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dialtone_mcp::{KeyAuth, McpConfig};
 use dialtone_media::{MediaConfig, MediaEngine};
 use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
 use dialtone_sip::transport::{Listen, Transports};
@@ -17,6 +18,7 @@ use dialtone_switch::registrar::RegistrarConfig;
 use dialtone_switch::{Switch, SwitchConfig};
 use std::net::IpAddr;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http;
@@ -62,13 +64,24 @@ pub async fn run(cfg: Config) -> Result<()> {
         .await
         .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
     tracing::info!(addr = %cfg.http.listen, "HTTP listening");
+    let keys = Arc::new(KeyAuth::new(store.clone()));
+    let mcp_stop = CancellationToken::new();
+    let mcp = cfg.mcp.enabled.then(|| {
+        let mcp_cfg = McpConfig {
+            allowed_hosts: cfg.mcp.allowed_hosts.clone(),
+            allowed_origins: cfg.mcp.allowed_origins.clone(),
+        };
+        tracing::info!(hosts = ?mcp_cfg.allowed_hosts, "MCP server at /mcp");
+        dialtone_mcp::router(switch.control(), keys.clone(), &mcp_cfg, mcp_stop.clone())
+    });
     let state = Arc::new(http::AppState {
         store: store.clone(),
         switch: switch.clone(),
         switch_running: switch_task_alive(&switch_task),
         api_token: cfg.http.api_token.clone(),
+        keys,
     });
-    let http_task = tokio::spawn(http::serve(http_listener, state, stop_rx));
+    let http_task = tokio::spawn(http::serve(http_listener, state, mcp, stop_rx, mcp_stop));
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
