@@ -49,6 +49,8 @@ pub struct CallRecord {
     /// JSON array text `[{"side":"caller"|"agent","text":…,"at_ms":…}]`,
     /// stored as given; None when nothing was transcribed.
     pub transcript: Option<String>,
+    /// The account (tenant) the call belongs to; None when unknown.
+    pub account_id: Option<String>,
 }
 
 /// The calls table. Obtained from [`Store::calls`].
@@ -63,7 +65,7 @@ macro_rules! select_calls {
         concat!(
             "SELECT id, node, direction, from_uri, to_uri, caller, callee, started_at, \
              answered_at, ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, \
-             recording, persona, transcript FROM calls ",
+             recording, persona, transcript, account_id FROM calls ",
             $rest
         )
     };
@@ -78,7 +80,7 @@ const ORPHAN_SIDE: &str = "system";
 /// binds them; `start` writes them after id, node and started_at.
 const MUTABLE_COLUMNS: &str = "direction, from_uri, to_uri, caller, callee, answered_at, \
      ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, recording, persona, \
-     transcript";
+     transcript, account_id";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -101,6 +103,7 @@ fn bind_mutable<'q>(query: AnyQuery<'q>, rec: &'q CallRecord) -> AnyQuery<'q> {
         .bind(rec.recording.as_deref())
         .bind(rec.persona.as_deref())
         .bind(rec.transcript.as_deref())
+        .bind(rec.account_id.as_deref())
 }
 
 impl<'a> Calls<'a> {
@@ -247,5 +250,6 @@ fn call_from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
         recording: row.try_get("recording")?,
         persona: row.try_get("persona")?,
         transcript: row.try_get("transcript")?,
+        account_id: row.try_get("account_id")?,
     })
 }

@@ -1,6 +1,7 @@
 //! Users: the SIP identities that may register and place calls. A user
 //! belongs to an account and keeps only RFC 7616 HA1 digests, never the
-//! password. Removing a user also drops its registrations.
+//! password. Removing a user also drops its registrations. A user may be
+//! on do-not-disturb ([`Users::set_dnd`]), which availability checks report.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -23,6 +24,8 @@ pub struct User {
     pub ha1_sha256: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Do not disturb: the user does not want calls now.
+    pub dnd: bool,
 }
 
 /// What [`Users::create`] needs.
@@ -42,7 +45,7 @@ pub struct Users<'a> {
 }
 
 const SELECT_USERS: &str =
-    "SELECT id, account_id, username, realm, ha1_md5, ha1_sha256, created_at FROM users";
+    "SELECT id, account_id, username, realm, ha1_md5, ha1_sha256, created_at, dnd FROM users";
 
 impl<'a> Users<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -60,6 +63,7 @@ impl<'a> Users<'a> {
             ha1_md5: u.ha1_md5.to_owned(),
             ha1_sha256: u.ha1_sha256.to_owned(),
             created_at: unix_now(),
+            dnd: false,
         };
         let inserted = sqlx::query(
             "INSERT INTO users (id, account_id, username, realm, ha1_md5, ha1_sha256, created_at) \
@@ -109,6 +113,18 @@ impl<'a> Users<'a> {
         Ok(users)
     }
 
+    /// Switches the user's do-not-disturb on or off; Ok(false) when there
+    /// is no such user.
+    pub async fn set_dnd(&self, username: &str, on: bool) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE users SET dnd = $2 WHERE username = $1")
+            .bind(username)
+            .bind(i64::from(on))
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
+        Ok(updated > 0)
+    }
+
     /// Removes the user and all its registrations; Ok(false) when there was no such user.
     pub async fn remove(&self, username: &str) -> Result<bool, StoreError> {
         let mut tx = self.store.begin_write().await?;
@@ -145,5 +161,6 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         ha1_md5: row.try_get("ha1_md5")?,
         ha1_sha256: row.try_get("ha1_sha256")?,
         created_at: row.try_get("created_at")?,
+        dnd: row.try_get::<i64, _>("dnd")? != 0,
     })
 }

@@ -1,5 +1,6 @@
 //! Call records: start → update → get round trip of every field, list order
-//! and limit, closing a restarted node's orphans, counting active calls.
+//! and limit, closing a restarted node's orphans, counting active calls, the
+//! recording path and the call's account.
 
 use dialtone_store::{CallRecord, StoreError};
 
@@ -12,6 +13,7 @@ backend_tests!(
     close_orphans_touches_only_that_nodes_open_rows,
     count_active_counts_open_calls_on_every_node,
     recording_path_is_written_at_start_and_by_update,
+    account_id_is_written_at_start_and_by_update,
 );
 
 /// Unix milliseconds.
@@ -38,6 +40,7 @@ fn call(id: &str, node: &str, started_at: i64) -> CallRecord {
         recording: None,
         persona: None,
         transcript: None,
+        account_id: None,
     }
 }
 
@@ -339,4 +342,40 @@ async fn recording_path_is_written_at_start_and_by_update(db: TestDb) {
     };
     calls.update(&cleared).await.expect("clear");
     assert_eq!(calls.get("rec-2").await.expect("get"), Some(cleared));
+}
+
+async fn account_id_is_written_at_start_and_by_update(db: TestDb) {
+    let calls = db.store.calls();
+    // Known at start (a trunk call to a number of the account) ...
+    let started = CallRecord {
+        account_id: Some("acc-1".to_owned()),
+        ..call("acc-call-1", "node-1", T0)
+    };
+    calls.start(&started).await.expect("start");
+    assert_eq!(
+        calls.get("acc-call-1").await.expect("get"),
+        Some(started.clone())
+    );
+    // ... or only once the call is routed; update writes and clears it.
+    let plain = call("acc-call-2", "node-1", T0 + 1);
+    calls.start(&plain).await.expect("start");
+    let stored = calls.get("acc-call-2").await.expect("get").expect("exists");
+    assert_eq!(stored.account_id, None);
+    let routed = CallRecord {
+        account_id: Some("acc-2".to_owned()),
+        ..plain
+    };
+    calls.update(&routed).await.expect("update");
+    assert_eq!(
+        calls.get("acc-call-2").await.expect("get"),
+        Some(routed.clone())
+    );
+    let listed = calls.list(10).await.expect("list");
+    assert_eq!(listed, vec![routed.clone(), started]);
+    let cleared = CallRecord {
+        account_id: None,
+        ..routed
+    };
+    calls.update(&cleared).await.expect("clear");
+    assert_eq!(calls.get("acc-call-2").await.expect("get"), Some(cleared));
 }

@@ -1,7 +1,7 @@
 //! The upgrade path: a database migrated by an older dialtone (0001 only,
 //! 0001 and 0002, or 0001 to 0003), with data in it, is brought to the current schema by
 //! `Store::connect` without losing anything; and the new tables and columns
-//! then work.
+//! then work. (The upgrade from 0004 is in `upgrade_0004`.)
 
 use std::path::PathBuf;
 
@@ -20,10 +20,10 @@ empty_backend_tests!(
 const NOW: i64 = 1_700_000_000;
 
 /// A directory holding copies of the named migrations, removed on drop.
-struct MigrationsDir(PathBuf);
+pub(crate) struct MigrationsDir(pub(crate) PathBuf);
 
 impl MigrationsDir {
-    fn with(files: &[&str]) -> Self {
+    pub(crate) fn with(files: &[&str]) -> Self {
         let dir = temp_path("-migrations");
         std::fs::create_dir_all(&dir).expect("create migrations dir");
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
@@ -41,7 +41,7 @@ impl Drop for MigrationsDir {
 }
 
 /// The versions recorded in sqlx's bookkeeping table, all of which must have succeeded.
-async fn applied_versions(pool: &AnyPool) -> Vec<i64> {
+pub(crate) async fn applied_versions(pool: &AnyPool) -> Vec<i64> {
     let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE NOT success")
         .fetch_one(pool)
         .await
@@ -160,6 +160,7 @@ async fn upgrade_from_0001_keeps_data_and_adds_the_call_tables(url: String) {
         recording: None,
         persona: None,
         transcript: None,
+        account_id: None,
     };
     store.calls().start(&rec).await.expect("call");
     store.close().await;

@@ -450,6 +450,7 @@ async fn call_record_keeps_persona_and_transcript(db: TestDb) {
         // Known when the call starts; the transcript only at the end.
         persona: Some("receptionist".to_owned()),
         transcript: None,
+        account_id: None,
     };
     calls.start(&started).await.expect("start");
     assert_eq!(

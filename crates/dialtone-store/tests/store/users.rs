@@ -1,5 +1,5 @@
 //! Users: create, conflicts, unknown account, get, ordered list, remove
-//! (which takes the user's registrations with it).
+//! (which takes the user's registrations with it), do-not-disturb.
 
 use dialtone_store::{BindingChange, NewUser, Store, StoreError, User};
 
@@ -10,6 +10,7 @@ backend_tests!(
     username_is_unique_across_accounts,
     create_in_unknown_account_is_not_found,
     remove_deletes_user_and_registrations,
+    dnd_is_off_by_default_and_switches,
 );
 
 const NOW: i64 = 1_700_000_000;
@@ -146,4 +147,51 @@ async fn remove_deletes_user_and_registrations(db: TestDb) {
         .await
         .expect("register again with the old Call-ID and CSeq");
     assert_eq!(bound.len(), 1);
+}
+
+async fn dnd_is_off_by_default_and_switches(db: TestDb) {
+    let account = db
+        .store
+        .accounts()
+        .ensure("default")
+        .await
+        .expect("account");
+    let a = new_user(&db.store, &account.id, "1001")
+        .await
+        .expect("create 1001");
+    let b = new_user(&db.store, &account.id, "1002")
+        .await
+        .expect("create 1002");
+    assert!(!a.dnd && !b.dnd, "off when created");
+    let users = db.store.users();
+    let dnd_of = |name: &'static str| {
+        let store = db.store.clone();
+        async move {
+            store
+                .users()
+                .get(name)
+                .await
+                .expect("get")
+                .expect("exists")
+                .dnd
+        }
+    };
+
+    assert!(users.set_dnd("1001", true).await.expect("on"));
+    assert!(dnd_of("1001").await);
+    assert!(!dnd_of("1002").await, "only that user");
+    assert!(users.set_dnd("1001", true).await.expect("on again"));
+    assert!(dnd_of("1001").await);
+    let listed = users.list().await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|u| (u.username.as_str(), u.dnd))
+            .collect::<Vec<_>>(),
+        [("1001", true), ("1002", false)]
+    );
+
+    assert!(users.set_dnd("1001", false).await.expect("off"));
+    assert!(!dnd_of("1001").await);
+    assert!(!users.set_dnd("nobody", true).await.expect("unknown"));
 }
