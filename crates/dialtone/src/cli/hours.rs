@@ -22,7 +22,7 @@ pub enum HoursCommand {
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
         #[command(flatten)]
-        days: DayOptions,
+        days: Box<DayOptions>,
         /// A closure day (holiday), YYYY-MM-DD; repeat for more.
         #[arg(long, value_name = "YYYY-MM-DD")]
         closed_on: Vec<String>,
@@ -117,7 +117,7 @@ pub async fn hours(store: &Store, cmd: HoursCommand) -> Result<()> {
             closed_on,
             open_on,
         } => {
-            let changes = Changes::check(tz, days, closed_on, open_on)?;
+            let changes = Changes::check(tz, *days, closed_on, open_on)?;
             let gave_days = !changes.days.is_empty();
             let p = persona(store, &name).await?;
             changes.apply(store, &p).await?;
