@@ -1,6 +1,7 @@
 //! dialtone's persistent state: accounts, SIP users with their digest
 //! credentials, registrations (contact bindings), trunks, numbers (DIDs),
-//! outbound routes, personas (AI agents) and call records, behind one API over two
+//! outbound routes, personas (AI agents) and their office hours, API keys,
+//! leads and call records, behind one API over two
 //! backends — an embedded SQLite file (the default) or PostgreSQL when the URL
 //! starts with `postgres://` or `postgresql://`. Every query and the single set
 //! of migrations (`migrations/`, embedded) are written once in SQL both
@@ -14,21 +15,38 @@
 //! ```
 
 mod accounts;
+mod api_keys;
 mod calls;
+mod contacts;
 mod error;
+mod hours;
+mod leads;
 mod numbers;
+mod persona_tools;
 mod personas;
+pub mod phone;
+mod queues;
 mod registrations;
 mod routes;
 mod store;
 mod trunks;
 mod users;
 
-pub use accounts::{Account, Accounts};
+pub use accounts::{check_contact_url, Account, Accounts, DEFAULT_REGION};
+pub use api_keys::{ApiKey, ApiKeys, KEY_PREFIX};
 pub use calls::{CallRecord, Calls};
+pub use contacts::{Contact, ContactNumber, Contacts, NewContact};
 pub use error::StoreError;
+pub use hours::{check_date, check_day, weekday_name, Hours, OfficeHours, TimeRange};
+pub use leads::{Lead, LeadCase, Leads, NewCase, CLASSIFICATIONS};
 pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
+pub use persona_tools::{
+    check_description, check_kind, check_tool_name, parse_template, ApiRequest, PersonaTool,
+    PersonaToolKind, PersonaToolUpdate, PersonaTools, TemplatePart, ToolVariable, VariableKind,
+    GLOBAL_TOOL_NAMES, METHODS, TIMEOUT_MS_RANGE,
+};
 pub use personas::{NewPersona, Persona, PersonaUpdate, Personas};
+pub use queues::{NewQueue, ParseQueueStrategyError, Queue, QueueMember, QueueStrategy, Queues};
 pub use registrations::{Binding, BindingChange, Registrations};
 pub use routes::{Route, Routes};
 pub use store::{Backend, Store};

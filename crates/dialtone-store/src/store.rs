@@ -13,7 +13,10 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
-use crate::{Accounts, Calls, Numbers, Personas, Registrations, Routes, StoreError, Trunks, Users};
+use crate::{
+    Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Numbers, PersonaTools, Personas, Queues,
+    Registrations, Routes, StoreError, Trunks, Users,
+};
 
 /// How often a migration that lost a race with another process is retried.
 const MIGRATE_ATTEMPTS: u32 = 10;
@@ -183,6 +186,36 @@ impl Store {
     /// Call records.
     pub fn calls(&self) -> Calls<'_> {
         Calls::new(self)
+    }
+
+    /// Accounts' API keys (stored hashed).
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys::new(self)
+    }
+
+    /// Personas' office hours and closure days.
+    pub fn office_hours(&self) -> Hours<'_> {
+        Hours::new(self)
+    }
+
+    /// Callers of accounts and the cases recorded about them.
+    pub fn leads(&self) -> Leads<'_> {
+        Leads::new(self)
+    }
+
+    /// Accounts' address books.
+    pub fn contacts(&self) -> Contacts<'_> {
+        Contacts::new(self)
+    }
+
+    /// Call queues and their members.
+    pub fn queues(&self) -> Queues<'_> {
+        Queues::new(self)
+    }
+
+    /// Personas' own tools.
+    pub fn persona_tools(&self) -> PersonaTools<'_> {
+        PersonaTools::new(self)
     }
 
     /// Closes every connection; later calls on any clone fail.

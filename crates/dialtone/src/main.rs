@@ -49,12 +49,33 @@ enum Command {
     /// Outbound routes: dialled patterns to trunks.
     #[command(subcommand)]
     Route(cli::RouteCommand),
+    /// Account settings: the region numbers are read in, the HTTP contact source.
+    #[command(subcommand)]
+    Account(cli::AccountCommand),
+    /// Accounts' address books: add, import (CSV, vCard), list, remove.
+    #[command(subcommand)]
+    Contact(cli::ContactCommand),
+    /// Call queues: users rung together, in turn, or the longest idle first.
+    #[command(subcommand)]
+    Queue(cli::QueueCommand),
+    /// Personas' own tools: transfers and HTTP API requests.
+    #[command(subcommand)]
+    Tool(cli::ToolCommand),
     /// Call records.
     #[command(subcommand)]
     Calls(cli::CallsCommand),
     /// Manage personas: the AI agents numbers can ring.
     #[command(subcommand)]
     Persona(cli::PersonaCommand),
+    /// Accounts' API keys (for the MCP server and the REST API).
+    #[command(subcommand, name = "apikey")]
+    ApiKey(cli::ApiKeyCommand),
+    /// Personas' office hours and closure days.
+    #[command(subcommand)]
+    Hours(cli::HoursCommand),
+    /// Leads the agents recorded, and their cases.
+    #[command(subcommand)]
+    Leads(cli::LeadsCommand),
 }
 
 const DEFAULT_CONFIG: &str = "config/dialtone.toml";
@@ -99,8 +120,15 @@ fn main() -> ExitCode {
             Command::Trunk(c) => cli::provisioning(&cfg, cli::Provisioning::Trunk(c)).await,
             Command::Number(c) => cli::provisioning(&cfg, cli::Provisioning::Number(c)).await,
             Command::Route(c) => cli::provisioning(&cfg, cli::Provisioning::Route(c)).await,
+            Command::Account(c) => cli::provisioning(&cfg, cli::Provisioning::Account(c)).await,
+            Command::Contact(c) => cli::provisioning(&cfg, cli::Provisioning::Contact(c)).await,
+            Command::Queue(c) => cli::provisioning(&cfg, cli::Provisioning::Queue(c)).await,
+            Command::Tool(c) => cli::provisioning(&cfg, cli::Provisioning::Tool(c)).await,
             Command::Calls(c) => cli::provisioning(&cfg, cli::Provisioning::Calls(c)).await,
             Command::Persona(c) => cli::provisioning(&cfg, cli::Provisioning::Persona(c)).await,
+            Command::ApiKey(c) => cli::provisioning(&cfg, cli::Provisioning::ApiKey(c)).await,
+            Command::Hours(c) => cli::provisioning(&cfg, cli::Provisioning::Hours(c)).await,
+            Command::Leads(c) => cli::provisioning(&cfg, cli::Provisioning::Leads(c)).await,
         }
     });
     match result {

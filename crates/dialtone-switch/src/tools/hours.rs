@@ -53,7 +53,7 @@ fn minutes(hhmm: &str) -> Option<u32> {
 /// The office's state at `now` (already in the persona's time zone).
 pub fn office_status(hours: &OfficeHours, now: &ZonedDateTime) -> OfficeStatus {
     let today = now.date().to_string();
-    if hours.closures.iter().any(|d| *d == today) {
+    if hours.closures.contains(&today) {
         return OfficeStatus::ClosedToday;
     }
     let day = now.weekday().to_monday_zero_offset() as usize;

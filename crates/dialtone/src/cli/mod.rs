@@ -1,13 +1,27 @@
 //! Provisioning subcommands: they open the configured database directly,
 //! so they work whether or not the switch is running.
 
+mod accounts;
+mod apikeys;
 mod calls;
+mod contacts;
+mod hours;
+mod leads;
 mod personas;
+mod queues;
 mod routing;
+mod tools;
 
+pub use accounts::AccountCommand;
+pub use apikeys::ApiKeyCommand;
 pub use calls::{json_of as call_json, CallsCommand};
+pub use contacts::ContactCommand;
+pub use hours::HoursCommand;
+pub use leads::LeadsCommand;
 pub use personas::PersonaCommand;
+pub use queues::QueueCommand;
 pub use routing::{NumberCommand, RouteCommand, TrunkCommand};
+pub use tools::ToolCommand;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -27,10 +41,16 @@ pub enum UserCommand {
         #[arg(long, default_value = "default")]
         account: String,
     },
-    /// List users, one per line: username, account id.
+    /// List users, one per line: username, realm, account id, dnd (or -).
     List,
     /// Remove a user and its registrations.
     Remove { name: String },
+    /// Switch a user's do-not-disturb on or off (availability checks report it busy).
+    Dnd {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,7 +105,8 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
         }
         UserCommand::List => {
             for u in store.users().list().await? {
-                println!("{}\t{}\t{}", u.username, u.realm, u.account_id);
+                let dnd = if u.dnd { "dnd" } else { "-" };
+                println!("{}\t{}\t{}\t{dnd}", u.username, u.realm, u.account_id);
             }
         }
         UserCommand::Remove { name } => {
@@ -93,6 +114,13 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
                 bail!("no user {name}");
             }
             println!("user {name} removed");
+        }
+        UserCommand::Dnd { name, state } => {
+            let on = state == "on";
+            if !store.users().set_dnd(&name, on).await? {
+                bail!("no user {name} (see `dialtone user list`)");
+            }
+            println!("user {name}: do-not-disturb {state}");
         }
     }
     store.close().await;
@@ -127,7 +155,14 @@ pub async fn provisioning(cfg: &Config, cmd: Provisioning) -> Result<()> {
         Provisioning::Number(c) => routing::number(&store, c).await,
         Provisioning::Route(c) => routing::route(&store, c).await,
         Provisioning::Calls(c) => calls::calls(&store, c).await,
+        Provisioning::Account(c) => accounts::account(&store, c).await,
+        Provisioning::Contact(c) => contacts::contact(&store, c).await,
+        Provisioning::Queue(c) => queues::queue(&store, c).await,
+        Provisioning::Tool(c) => tools::tool(&store, c).await,
         Provisioning::Persona(c) => personas::persona(&store, c).await,
+        Provisioning::ApiKey(c) => apikeys::apikey(&store, c).await,
+        Provisioning::Hours(c) => hours::hours(&store, c).await,
+        Provisioning::Leads(c) => leads::leads(&store, c).await,
     };
     store.close().await;
     result
@@ -138,5 +173,12 @@ pub enum Provisioning {
     Number(NumberCommand),
     Route(RouteCommand),
     Calls(CallsCommand),
+    Account(AccountCommand),
+    Contact(ContactCommand),
+    Queue(QueueCommand),
+    Tool(ToolCommand),
     Persona(PersonaCommand),
+    ApiKey(ApiKeyCommand),
+    Hours(HoursCommand),
+    Leads(LeadsCommand),
 }
