@@ -61,12 +61,12 @@ class AiPbx:
     realtime server, and N_AGENT routed to it."""
 
     def __init__(self, factory, kind: str, *, mode: str = "normal", persona: tuple = (),
-                 config: dict | None = None):
+                 config: dict | None = None, env: dict[str, str] | None = None):
         self.server = RealtimeServer(kind, api_key=KEY, mode=mode).start()
         cfg = {"auth": {"algorithms": ["MD5"]}, "ai": {"connect_timeout_ms": 3000}}
         for k, v in (config or {}).items():
             cfg.setdefault(k, {}).update(v)
-        self.d = factory(config=cfg, env={"TEST_AI_KEY": KEY})
+        self.d = factory(config=cfg, env={"TEST_AI_KEY": KEY, **(env or {})})
         self.kind = kind
         trunk_port = free_port(host=TRUNK_IP)
         self.d.add_trunk("carrier", f"{TRUNK_IP}:{trunk_port}", inbound_ips=[TRUNK_IP])
@@ -80,7 +80,8 @@ class AiPbx:
         self.server.stop()
 
     @contextmanager
-    def caller(self, tone: float = 1000.0, payloads: tuple[int, ...] = (0, 101), expect: int = 200):
+    def caller(self, tone: float = 1000.0, payloads: tuple[int, ...] = (0, 101), expect: int = 200,
+               from_uri: str | None = None):
         """A trunk call to the persona: (SipUA, Dialog, RtpPeer sending a
         µ-law tone and keeping what it receives)."""
         d = self.d
@@ -90,7 +91,8 @@ class AiPbx:
             rtp.start(payload=ulaw_tone(tone))
             try:
                 dlg = place_call(ua, (LOOPBACK, d.sip_port), f"sip:{N_AGENT}@{LOOPBACK}:{d.sip_port}",
-                                 sdp_offer(TRUNK_IP, rtp.port, payloads=payloads), timeout=15)
+                                 sdp_offer(TRUNK_IP, rtp.port, payloads=payloads), timeout=15,
+                                 from_uri=from_uri)
                 assert dlg.final is not None and dlg.final.code == expect, \
                     f"expected {expect}, got {dlg.final and dlg.final.first}"
                 if expect == 200:

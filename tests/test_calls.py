@@ -280,10 +280,12 @@ def test_unregistered_user_gets_480(pbx):
     assert rec["outcome"] == "unavailable", rec
 
 
-def test_queue_targets_answer_503_until_queues_exist(pbx):
+def test_a_queue_with_no_member_online_answers_480(pbx):
+    """Queue support's only member, dave, never registers: nobody to ring
+    (queues ringing members: tests/test_tools.py)."""
     r = pbx.trunk_call("uac_reject.xml", N_QUEUE)
     assert r.ok(), r
-    assert received_messages(r.messages)[-1].startswith("SIP/2.0 503"), r
+    assert received_messages(r.messages)[-1].startswith("SIP/2.0 480"), r
 
 
 # --------------------------------------------------------------------------

@@ -101,6 +101,17 @@ def text_of(result) -> str:
     return " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
 
 
+def call_tool_text(d, key: str, name: str, args: dict, **context: str) -> str:
+    """One tools/call over MCP; the text the tool answered (an error's
+    message prefixed "error: ", as the in-call door tells a model)."""
+    async def go() -> str:
+        async with session(d, key, **context) as (s, _http, _notes):
+            r = await s.call_tool(name, args)
+            failed = getattr(r, "is_error", None) or getattr(r, "isError", False)
+            return ("error: " if failed else "") + text_of(r)
+    return run(go())
+
+
 def updated_uris(notes: list) -> list[str]:
     out = []
     for n in notes:
