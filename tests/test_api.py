@@ -69,3 +69,40 @@ def test_hold_resume_and_hangup_commands_reach_the_phones(dialtone_factory, sipp
     assert rec["hangup_cause"] == "operator" and rec["hangup_side"] == "system", rec
     # The call is gone: commands now get 404.
     assert api(d, "POST", f"/api/v1/calls/{call}/hangup", {})[0] == 404
+
+
+def test_listings_of_contacts_queues_leads_and_tools_are_scoped_by_key(dialtone_factory):
+    d = dialtone_factory(config={"http": {"api_token": TOKEN}})
+    d.add_user("bob", "pw-bob")
+    d.cli("contact", "add", "Ann", "--number", "+15550100123", "--account", "acme")
+    d.cli("contact", "add", "Zed", "--number", "+15550100999", "--account", "other")
+    d.cli("queue", "add", "support", "--members", "bob", "--strategy", "ring-all")
+    d.cli("persona", "add", "rec", "--provider", "openai", "--url", "ws://127.0.0.1:9/x",
+          "--instructions", "hi", "--account", "acme")
+    d.cli("tool", "add", "rec", "to_bob", "--kind", "transfer-user", "--user", "bob")
+    acme = d.cli("apikey", "create", "--account", "acme").stdout.strip().splitlines()[-1]
+
+    def get(path: str, token: str | None = None, key: str | None = None):
+        req = urllib.request.Request(f"http://127.0.0.1:{d.http_port}{path}")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if key:
+            req.add_header("X-API-Key", key)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    status, body = get("/api/v1/contacts", token=TOKEN)
+    assert status == 200 and sorted(c["name"] for c in body["contacts"]) == ["Ann", "Zed"], body
+    status, body = get("/api/v1/contacts", key=acme)
+    assert [c["name"] for c in body["contacts"]] == ["Ann"], body
+    status, body = get("/api/v1/queues", token=TOKEN)
+    assert [q["name"] for q in body["queues"]] == ["support"], body
+    assert get("/api/v1/queues", key=acme)[1]["queues"] == [], "the queue is the default account's"
+    status, body = get("/api/v1/personas/rec/tools", key=acme)
+    assert status == 200 and [t["name"] for t in body["tools"]] == ["to_bob"], body
+    assert get("/api/v1/leads", key=acme) == (200, {"leads": []})
+    assert get("/api/v1/leads/nope", key=acme)[0] == 404
+    assert get("/api/v1/contacts")[0] == 401

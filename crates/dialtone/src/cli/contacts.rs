@@ -219,6 +219,18 @@ fn numbers_text(c: &Contact) -> String {
         .join(",")
 }
 
+/// A contact as JSON (the CLI's `--json` and the REST API).
+pub(crate) fn contact_json(c: &dialtone_store::Contact, account: &str) -> serde_json::Value {
+    json!({
+        "id": c.id, "name": c.name, "account": account,
+        "account_id": c.account_id, "company": c.company, "email": c.email,
+        "numbers": c.numbers.iter()
+            .map(|n| json!({"number": n.number, "e164": n.e164}))
+            .collect::<Vec<_>>(),
+        "created_at": c.created_at,
+    })
+}
+
 async fn list(store: &Store, account: Option<&str>, as_json: bool) -> Result<()> {
     let accounts = store.accounts().list().await?;
     let account_id = match account {
@@ -238,16 +250,7 @@ async fn list(store: &Store, account: Option<&str>, as_json: bool) -> Result<()>
     if as_json {
         let list: Vec<_> = contacts
             .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id, "name": c.name, "account": account_name(&c.account_id),
-                    "account_id": c.account_id, "company": c.company, "email": c.email,
-                    "numbers": c.numbers.iter()
-                        .map(|n| json!({"number": n.number, "e164": n.e164}))
-                        .collect::<Vec<_>>(),
-                    "created_at": c.created_at,
-                })
-            })
+            .map(|c| contact_json(c, &account_name(&c.account_id)))
             .collect();
         println!("{}", serde_json::Value::from(list));
         return Ok(());

@@ -41,7 +41,7 @@ fn or_dash(v: &str) -> &str {
     }
 }
 
-fn lead_json(l: &Lead, account: &str, cases: Value) -> Value {
+pub(crate) fn lead_json(l: &Lead, account: &str, cases: Value) -> Value {
     json!({
         "id": l.id, "account": account, "account_id": l.account_id,
         "phone_number": l.phone_number, "name": l.name,
@@ -49,7 +49,7 @@ fn lead_json(l: &Lead, account: &str, cases: Value) -> Value {
     })
 }
 
-fn case_json(c: &LeadCase) -> Value {
+pub(crate) fn case_json(c: &LeadCase) -> Value {
     json!({
         "id": c.id, "intent": c.intent, "classification": c.classification,
         "summary": c.summary, "notes": c.notes, "call_id": c.call_id,

@@ -1,16 +1,16 @@
 //! Provisioning subcommands: they open the configured database directly,
 //! so they work whether or not the switch is running.
 
-mod accounts;
+pub(crate) mod accounts;
 mod apikeys;
 mod calls;
-mod contacts;
+pub(crate) mod contacts;
 mod hours;
-mod leads;
+pub(crate) mod leads;
 mod personas;
-mod queues;
+pub(crate) mod queues;
 mod routing;
-mod tools;
+pub(crate) mod tools;
 
 pub use accounts::AccountCommand;
 pub use apikeys::ApiKeyCommand;

@@ -266,7 +266,7 @@ fn show_text(q: &Queue, account: &str, numbers: &[String]) -> String {
     out
 }
 
-fn json_of(q: &Queue, account: &str, numbers: &[String]) -> serde_json::Value {
+pub(crate) fn json_of(q: &Queue, account: &str, numbers: &[String]) -> serde_json::Value {
     json!({
         "id": q.id, "name": q.name, "account": account, "account_id": q.account_id,
         "strategy": q.strategy.as_str(), "timeout_secs": q.timeout_secs,

@@ -401,7 +401,7 @@ fn show_text(t: &PersonaTool, persona: &str) -> String {
     out
 }
 
-fn json_of(t: &PersonaTool, persona: &str) -> serde_json::Value {
+pub(crate) fn json_of(t: &PersonaTool, persona: &str) -> serde_json::Value {
     let mut value = json!({
         "id": t.id, "persona": persona, "persona_id": t.persona_id, "name": t.name,
         "description": t.description, "kind": kind_name(&t.kind),

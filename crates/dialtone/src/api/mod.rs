@@ -39,17 +39,20 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", get(get_call))
         .route("/api/v1/calls/{id}/{action}", post(command))
+        .merge(objects::routes())
 }
+
+mod objects;
 
 type Reply = (StatusCode, Json<Value>);
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Reply {
+pub(crate) fn error(status: StatusCode, msg: impl Into<String>) -> Reply {
     (status, Json(json!({ "error": msg.into() })))
 }
 
 /// Who a request acts as.
 #[derive(Debug, PartialEq, Eq)]
-enum Principal {
+pub(crate) enum Principal {
     Operator,
     /// An API key's account (its id).
     Account(String),
@@ -93,7 +96,7 @@ fn auth_error(e: AuthError) -> Reply {
     error(status, msg)
 }
 
-async fn authorized(
+pub(crate) async fn authorized(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,
