@@ -68,12 +68,16 @@ pub fn failure(e: ToolError) -> Result<CallToolResult, ErrorData> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use dialtone_switch::tools::{HangupCall, Tool as _};
+    use dialtone_switch::tools::ToolRegistry;
     use serde_json::json;
 
     #[test]
     fn specs_carry_schemas_and_every_hint() {
-        let spec = HangupCall::new().spec().clone();
+        let registry = ToolRegistry::with_globals();
+        let spec = registry
+            .get("hangup_call")
+            .map(|t| t.spec().clone())
+            .unwrap();
         let t = serde_json::to_value(mcp_tool(&spec)).unwrap();
         assert_eq!(t["name"], "hangup_call");
         assert_eq!(t["inputSchema"]["type"], "object");

@@ -78,7 +78,12 @@ impl CallControl {
 
     /// Sends `cmd` to the call and waits for its real outcome.
     pub async fn command(&self, id: &str, scope: Scope<'_>, cmd: CallCommand) -> CommandResult {
-        self.find(id, scope)?.command(cmd).await
+        let call = self.find(id, scope)?;
+        if let CallCommand::Bridge { other_call, .. } = &cmd {
+            // The other call must be visible in the same scope.
+            self.find(other_call, scope)?;
+        }
+        call.command(cmd).await
     }
 
     /// The call's snapshot now, and its notices from now on.

@@ -6,15 +6,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{
-    arguments, Tool, ToolAnnotations, ToolContext, ToolError, ToolFuture, ToolOutput, ToolSpec,
-};
+use super::{arguments, FnTool, ToolAnnotations, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::control::{CallControl, Scope};
 use crate::registrar::unix_now;
-
-pub struct CheckUserAvailability {
-    spec: ToolSpec,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,48 +16,41 @@ struct Args {
     user_id: String,
 }
 
-impl CheckUserAvailability {
-    pub fn new() -> Self {
-        CheckUserAvailability {
-            spec: ToolSpec {
-                name: "check_user_availability".into(),
-                description: "Whether a user (a person with a phone on this system) can take a \
-                    call now: not on do-not-disturb, a phone registered, not already on a call. \
-                    The answer says which."
-                    .into(),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {
-                        "user_id": {"type": "string", "description": "The user's name or extension, e.g. \"alice\" or \"1001\"."}
-                    },
-                    "required": ["user_id"],
-                    "additionalProperties": false
-                }),
-                output_schema: Some(json!({
-                    "type": "object",
-                    "properties": {
-                        "user": {"type": "string"},
-                        "available": {"type": "boolean"},
-                        "dnd": {"type": "boolean"},
-                        "registered": {"type": "boolean"},
-                        "on_call": {"type": "boolean"}
-                    },
-                    "required": ["user", "available", "dnd", "registered", "on_call"]
-                })),
-                annotations: ToolAnnotations {
-                    read_only: true,
-                    ..Default::default()
+pub fn check_user_availability() -> FnTool {
+    FnTool::new(
+        ToolSpec {
+            name: "check_user_availability".into(),
+            description: "Whether a user (a person with a phone on this system) can take a \
+            call now: not on do-not-disturb, a phone registered, not already on a call. \
+            The answer says which."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "user_id": {"type": "string", "description": "The user's name or extension, e.g. \"alice\" or \"1001\"."}
                 },
-                call_bound: false,
+                "required": ["user_id"],
+                "additionalProperties": false
+            }),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "user": {"type": "string"},
+                    "available": {"type": "boolean"},
+                    "dnd": {"type": "boolean"},
+                    "registered": {"type": "boolean"},
+                    "on_call": {"type": "boolean"}
+                },
+                "required": ["user", "available", "dnd", "registered", "on_call"]
+            })),
+            annotations: ToolAnnotations {
+                read_only: true,
+                ..Default::default()
             },
-        }
-    }
-}
-
-impl Default for CheckUserAvailability {
-    fn default() -> Self {
-        Self::new()
-    }
+            call_bound: false,
+        },
+        |control, ctx, args| Box::pin(run(control, ctx, args)),
+    )
 }
 
 /// The sentence for a user's state.
@@ -76,53 +63,44 @@ pub fn availability_sentence(user: &str, dnd: bool, registered: bool, on_call: b
     }
 }
 
-impl Tool for CheckUserAvailability {
-    fn spec(&self) -> &ToolSpec {
-        &self.spec
-    }
-
-    fn call<'a>(
-        &'a self,
-        control: &'a CallControl,
-        ctx: &'a ToolContext,
-        args: Value,
-    ) -> ToolFuture<'a> {
-        Box::pin(async move {
-            let Args { user_id } = arguments(args)?;
-            let store = control.store();
-            let unknown = || ToolError::Failed(format!("no user {user_id:?}"));
-            let user = store
-                .users()
-                .get(user_id.trim())
-                .await
-                .map_err(|e| ToolError::Failed(format!("users unavailable: {e}")))?
-                .filter(|u| ctx.account_id.as_ref().is_none_or(|a| *a == u.account_id))
-                .ok_or_else(unknown)?;
-            let registered = !store
-                .registrations()
-                .list(&user.username, unix_now())
-                .await
-                .map_err(|e| ToolError::Failed(format!("registrations unavailable: {e}")))?
-                .is_empty();
-            let label = format!("user:{}", user.username);
-            let on_call = control.list(Scope::Operator).iter().any(|c| {
-                c.legs
-                    .iter()
-                    .any(|l| l.label == label && l.state == "connected")
-            });
-            let available = !user.dnd && registered && !on_call;
-            Ok(ToolOutput::with(
-                availability_sentence(&user.username, user.dnd, registered, on_call),
-                json!({
-                    "user": user.username,
-                    "available": available,
-                    "dnd": user.dnd,
-                    "registered": registered,
-                    "on_call": on_call,
-                }),
-            ))
-        })
-    }
+async fn run(
+    control: &CallControl,
+    ctx: &ToolContext,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
+    let Args { user_id } = arguments(args)?;
+    let store = control.store();
+    let unknown = || ToolError::Failed(format!("no user {user_id:?}"));
+    let user = store
+        .users()
+        .get(user_id.trim())
+        .await
+        .map_err(|e| ToolError::Failed(format!("users unavailable: {e}")))?
+        .filter(|u| ctx.account_id.as_ref().is_none_or(|a| *a == u.account_id))
+        .ok_or_else(unknown)?;
+    let registered = !store
+        .registrations()
+        .list(&user.username, unix_now())
+        .await
+        .map_err(|e| ToolError::Failed(format!("registrations unavailable: {e}")))?
+        .is_empty();
+    let label = format!("user:{}", user.username);
+    let on_call = control.list(Scope::Operator).iter().any(|c| {
+        c.legs
+            .iter()
+            .any(|l| l.label == label && l.state == "connected")
+    });
+    let available = !user.dnd && registered && !on_call;
+    Ok(ToolOutput::with(
+        availability_sentence(&user.username, user.dnd, registered, on_call),
+        json!({
+            "user": user.username,
+            "available": available,
+            "dnd": user.dnd,
+            "registered": registered,
+            "on_call": on_call,
+        }),
+    ))
 }
 
 #[cfg(test)]

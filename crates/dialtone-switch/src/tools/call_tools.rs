@@ -7,9 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{
-    arguments, Tool, ToolAnnotations, ToolContext, ToolError, ToolFuture, ToolOutput, ToolSpec,
-};
+use super::{arguments, FnTool, ToolAnnotations, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::call::{Authority, CallCommand, CommandError, CommandOutcome, Destination, Party};
 use crate::control::CallControl;
 
@@ -33,92 +31,72 @@ pub(super) fn authority(ctx: &ToolContext) -> Authority {
 }
 
 /// `transfer_call(destination)`.
-pub struct TransferCall {
-    spec: ToolSpec,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TransferArgs {
     destination: String,
 }
 
-impl TransferCall {
-    pub fn new() -> TransferCall {
-        TransferCall {
-            spec: ToolSpec {
-                name: "transfer_call".into(),
-                description: "Transfer the caller to a person, a phone number or a queue. \
-                    Returns when the new party answered (\"transferred\") or the transfer \
-                    failed (for example \"transfer failed: busy (486)\"); after a failure \
-                    the caller is still on the call with you."
-                    .into(),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {
-                        "destination": {
-                            "type": "string",
-                            "description": "Who to transfer to: a user name or extension \
-                                (\"alice\", \"1001\"), a phone number (\"+15550100\"), or \
-                                \"queue:NAME\"."
-                        }
-                    },
-                    "required": ["destination"],
-                    "additionalProperties": false
-                }),
-                output_schema: Some(json!({
-                    "type": "object",
-                    "properties": {
-                        "outcome": {"type": "string", "enum": ["transferred", "failed"]},
-                        "kind": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "reason": {"type": "string"},
-                        "destination": {"type": "string"}
-                    },
-                    "required": ["outcome", "destination"]
-                })),
-                annotations: ToolAnnotations {
-                    destructive: true,
-                    open_world: true,
-                    ..Default::default()
+pub fn transfer_call() -> FnTool {
+    FnTool::new(
+        ToolSpec {
+            name: "transfer_call".into(),
+            description: "Transfer the caller to a person, a phone number or a queue. \
+            Returns when the new party answered (\"transferred\") or the transfer \
+            failed (for example \"transfer failed: busy (486)\"); after a failure \
+            the caller is still on the call with you."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "destination": {
+                        "type": "string",
+                        "description": "Who to transfer to: a user name or extension \
+                            (\"alice\", \"1001\"), a phone number (\"+15550100\"), or \
+                            \"queue:NAME\"."
+                    }
                 },
-                call_bound: true,
+                "required": ["destination"],
+                "additionalProperties": false
+            }),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "outcome": {"type": "string", "enum": ["transferred", "failed"]},
+                    "kind": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "reason": {"type": "string"},
+                    "destination": {"type": "string"}
+                },
+                "required": ["outcome", "destination"]
+            })),
+            annotations: ToolAnnotations {
+                destructive: true,
+                open_world: true,
+                ..Default::default()
             },
-        }
-    }
+            call_bound: true,
+        },
+        |control, ctx, args| Box::pin(run_transfer(control, ctx, args)),
+    )
 }
 
-impl Default for TransferCall {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Tool for TransferCall {
-    fn spec(&self) -> &ToolSpec {
-        &self.spec
-    }
-
-    fn call<'a>(
-        &'a self,
-        control: &'a CallControl,
-        ctx: &'a ToolContext,
-        args: Value,
-    ) -> ToolFuture<'a> {
-        Box::pin(async move {
-            let a: TransferArgs = arguments(args)?;
-            let to = Destination::parse(&a.destination)
-                .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-            let call = ctx.call(control)?;
-            let cmd = CallCommand::Transfer {
-                keep: Party::Caller,
-                to: to.clone(),
-                by: authority(ctx),
-            };
-            let outcome = call.command(cmd).await.map_err(command_error)?;
-            Ok(transfer_output(&to, &outcome))
-        })
-    }
+async fn run_transfer(
+    control: &CallControl,
+    ctx: &ToolContext,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
+    let a: TransferArgs = arguments(args)?;
+    let to = Destination::parse(&a.destination)
+        .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+    let call = ctx.call(control)?;
+    let cmd = CallCommand::Transfer {
+        keep: Party::Caller,
+        to: to.clone(),
+        by: authority(ctx),
+    };
+    let outcome = call.command(cmd).await.map_err(command_error)?;
+    Ok(transfer_output(&to, &outcome))
 }
 
 pub(super) fn transfer_output(to: &Destination, outcome: &CommandOutcome) -> ToolOutput {
@@ -144,84 +122,64 @@ pub(super) fn transfer_output(to: &Destination, outcome: &CommandOutcome) -> Too
 }
 
 /// `hangup_call()`.
-pub struct HangupCall {
-    spec: ToolSpec,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
-impl HangupCall {
-    pub fn new() -> HangupCall {
-        HangupCall {
-            spec: ToolSpec {
-                name: "hangup_call".into(),
-                description: "End the call. When an AI agent is speaking, its last words \
-                    finish playing first."
-                    .into(),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {},
-                    "additionalProperties": false
-                }),
-                output_schema: Some(json!({
-                    "type": "object",
-                    "properties": {
-                        "outcome": {"type": "string", "enum": ["ended"]},
-                        "call_id": {"type": "string"}
-                    },
-                    "required": ["outcome", "call_id"]
-                })),
-                annotations: ToolAnnotations {
-                    destructive: true,
-                    idempotent: true,
-                    open_world: true,
-                    ..Default::default()
+pub fn hangup_call() -> FnTool {
+    FnTool::new(
+        ToolSpec {
+            name: "hangup_call".into(),
+            description: "End the call. When an AI agent is speaking, its last words \
+            finish playing first."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {},
+                "additionalProperties": false
+            }),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "outcome": {"type": "string", "enum": ["ended"]},
+                    "call_id": {"type": "string"}
                 },
-                call_bound: true,
+                "required": ["outcome", "call_id"]
+            })),
+            annotations: ToolAnnotations {
+                destructive: true,
+                idempotent: true,
+                open_world: true,
+                ..Default::default()
             },
-        }
-    }
+            call_bound: true,
+        },
+        |control, ctx, args| Box::pin(run_hangup(control, ctx, args)),
+    )
 }
 
-impl Default for HangupCall {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Tool for HangupCall {
-    fn spec(&self) -> &ToolSpec {
-        &self.spec
-    }
-
-    fn call<'a>(
-        &'a self,
-        control: &'a CallControl,
-        ctx: &'a ToolContext,
-        args: Value,
-    ) -> ToolFuture<'a> {
-        Box::pin(async move {
-            let NoArgs {} = arguments(args)?;
-            let call = ctx.call(control)?;
-            let cause = if ctx.persona.is_some() {
-                "agent hangup"
-            } else {
-                "hangup_call"
-            };
-            call.command(CallCommand::Hangup {
-                cause: cause.into(),
-                after_playout: true,
-            })
-            .await
-            .map_err(command_error)?;
-            Ok(ToolOutput::with(
-                "call ended",
-                json!({"outcome": "ended", "call_id": call.id.to_string()}),
-            ))
-        })
-    }
+async fn run_hangup(
+    control: &CallControl,
+    ctx: &ToolContext,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
+    let NoArgs {} = arguments(args)?;
+    let call = ctx.call(control)?;
+    let cause = if ctx.persona.is_some() {
+        "agent hangup"
+    } else {
+        "hangup_call"
+    };
+    call.command(CallCommand::Hangup {
+        cause: cause.into(),
+        after_playout: true,
+    })
+    .await
+    .map_err(command_error)?;
+    Ok(ToolOutput::with(
+        "call ended",
+        json!({"outcome": "ended", "call_id": call.id.to_string()}),
+    ))
 }
 
 #[cfg(test)]

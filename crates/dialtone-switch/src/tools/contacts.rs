@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    arguments, http, Tool, ToolAnnotations, ToolContext, ToolError, ToolFuture, ToolOutput,
-    ToolSpec,
+    arguments, http, FnTool, ToolAnnotations, ToolContext, ToolError, ToolOutput, ToolSpec,
 };
 use crate::control::CallControl;
 
@@ -155,58 +154,47 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-pub struct LookupContact {
-    spec: ToolSpec,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Args {
     phone_number: String,
 }
 
-impl LookupContact {
-    pub fn new() -> Self {
-        LookupContact {
-            spec: ToolSpec {
-                name: "lookup_contact".into(),
-                description: "Look up who a phone number belongs to in the company's contacts. \
-                    Any format works (\"(555) 010-0123\", \"+1 555 010 0123\"). Returns the \
-                    contact's name, numbers, company and email."
-                    .into(),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {
-                        "phone_number": {"type": "string", "description": "The number to look up, in any format."}
-                    },
-                    "required": ["phone_number"],
-                    "additionalProperties": false
-                }),
-                output_schema: Some(json!({
-                    "type": "object",
-                    "properties": {
-                        "phone_number": {"type": "string"},
-                        "found": {"type": "boolean"},
-                        "contacts": {"type": "array", "items": {"type": "object"}}
-                    },
-                    "required": ["phone_number", "found", "contacts"]
-                })),
-                annotations: ToolAnnotations {
-                    read_only: true,
-                    idempotent: true,
-                    open_world: true,
-                    ..Default::default()
+pub fn lookup_contact() -> FnTool {
+    FnTool::new(
+        ToolSpec {
+            name: "lookup_contact".into(),
+            description: "Look up who a phone number belongs to in the company's contacts. \
+            Any format works (\"(555) 010-0123\", \"+1 555 010 0123\"). Returns the \
+            contact's name, numbers, company and email."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "phone_number": {"type": "string", "description": "The number to look up, in any format."}
                 },
-                call_bound: false,
+                "required": ["phone_number"],
+                "additionalProperties": false
+            }),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "phone_number": {"type": "string"},
+                    "found": {"type": "boolean"},
+                    "contacts": {"type": "array", "items": {"type": "object"}}
+                },
+                "required": ["phone_number", "found", "contacts"]
+            })),
+            annotations: ToolAnnotations {
+                read_only: true,
+                idempotent: true,
+                open_world: true,
+                ..Default::default()
             },
-        }
-    }
-}
-
-impl Default for LookupContact {
-    fn default() -> Self {
-        Self::new()
-    }
+            call_bound: false,
+        },
+        |control, ctx, args| Box::pin(run(control, ctx, args)),
+    )
 }
 
 fn describe(c: &Found) -> String {
@@ -223,59 +211,50 @@ fn describe(c: &Found) -> String {
     s
 }
 
-impl Tool for LookupContact {
-    fn spec(&self) -> &ToolSpec {
-        &self.spec
-    }
-
-    fn call<'a>(
-        &'a self,
-        control: &'a CallControl,
-        ctx: &'a ToolContext,
-        args: Value,
-    ) -> ToolFuture<'a> {
-        Box::pin(async move {
-            let Args { phone_number } = arguments(args)?;
-            let account = ctx.account_row(control).await?;
-            let e164 = phone::normalize(&phone_number, &account.region).ok_or_else(|| {
-                ToolError::InvalidArguments(format!(
-                    "{phone_number:?} is not a phone number (give it with its area code, e.g. +15550100123)"
-                ))
-            })?;
-            let store = control.store();
-            let sources: [&dyn ContactSource; 2] = [&NativeContacts(store), &HttpContacts];
-            let mut found = Vec::new();
-            let mut failures = Vec::new();
-            for source in sources {
-                match source.lookup(&account, &e164).await {
-                    Ok(f) if !f.is_empty() => {
-                        found = f;
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(e) => failures.push(e),
-                }
+async fn run(
+    control: &CallControl,
+    ctx: &ToolContext,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
+    let Args { phone_number } = arguments(args)?;
+    let account = ctx.account_row(control).await?;
+    let e164 = phone::normalize(&phone_number, &account.region).ok_or_else(|| {
+        ToolError::InvalidArguments(format!(
+            "{phone_number:?} is not a phone number (give it with its area code, e.g. +15550100123)"
+        ))
+    })?;
+    let store = control.store();
+    let sources: [&dyn ContactSource; 2] = [&NativeContacts(store), &HttpContacts];
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for source in sources {
+        match source.lookup(&account, &e164).await {
+            Ok(f) if !f.is_empty() => {
+                found = f;
+                break;
             }
-            if found.is_empty() {
-                if !failures.is_empty() {
-                    tracing::warn!(account = %account.name, errors = ?failures, "contact lookup");
-                }
-                let mut text = format!("no contact found for {e164}");
-                if !failures.is_empty() {
-                    text.push_str(&format!(" ({})", failures.join("; ")));
-                }
-                return Ok(ToolOutput::with(
-                    text,
-                    json!({"phone_number": e164, "found": false, "contacts": []}),
-                ));
-            }
-            let text = found.iter().map(describe).collect::<Vec<_>>().join("\n");
-            Ok(ToolOutput::with(
-                text,
-                json!({"phone_number": e164, "found": true, "contacts": found}),
-            ))
-        })
+            Ok(_) => {}
+            Err(e) => failures.push(e),
+        }
     }
+    if found.is_empty() {
+        if !failures.is_empty() {
+            tracing::warn!(account = %account.name, errors = ?failures, "contact lookup");
+        }
+        let mut text = format!("no contact found for {e164}");
+        if !failures.is_empty() {
+            text.push_str(&format!(" ({})", failures.join("; ")));
+        }
+        return Ok(ToolOutput::with(
+            text,
+            json!({"phone_number": e164, "found": false, "contacts": []}),
+        ));
+    }
+    let text = found.iter().map(describe).collect::<Vec<_>>().join("\n");
+    Ok(ToolOutput::with(
+        text,
+        json!({"phone_number": e164, "found": true, "contacts": found}),
+    ))
 }
 
 #[cfg(test)]

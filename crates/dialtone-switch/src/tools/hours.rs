@@ -9,9 +9,7 @@ use serde_json::{json, Value};
 
 use dialtone_store::OfficeHours;
 
-use super::{
-    arguments, Tool, ToolAnnotations, ToolContext, ToolError, ToolFuture, ToolOutput, ToolSpec,
-};
+use super::{arguments, FnTool, ToolAnnotations, ToolContext, ToolError, ToolOutput, ToolSpec};
 use crate::control::CallControl;
 
 /// The four answers.
@@ -90,92 +88,72 @@ pub fn office_status(hours: &OfficeHours, now: &ZonedDateTime) -> OfficeStatus {
     }
 }
 
-pub struct IsOfficeOpen {
-    spec: ToolSpec,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
-impl IsOfficeOpen {
-    pub fn new() -> Self {
-        IsOfficeOpen {
-            spec: ToolSpec {
-                name: "is_office_open".into(),
-                description: "Whether the office is open now, from the agent's office hours \
-                    in its time zone. Answers exactly one of: \"Office is currently open\", \
-                    \"Office is currently closed\", \"Office is closed today\", \
-                    \"Office is open 24 hours today\"."
-                    .into(),
-                input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
-                output_schema: Some(json!({
-                    "type": "object",
-                    "properties": {
-                        "status": {"type": "string", "enum": ["open", "closed", "closed_today", "open_24_hours"]},
-                        "answer": {"type": "string"},
-                        "time_zone": {"type": "string"},
-                        "local_time": {"type": "string"}
-                    },
-                    "required": ["status", "answer"]
-                })),
-                annotations: ToolAnnotations {
-                    read_only: true,
-                    idempotent: true,
-                    ..Default::default()
+pub fn is_office_open() -> FnTool {
+    FnTool::new(
+        ToolSpec {
+            name: "is_office_open".into(),
+            description: "Whether the office is open now, from the agent's office hours \
+            in its time zone. Answers exactly one of: \"Office is currently open\", \
+            \"Office is currently closed\", \"Office is closed today\", \
+            \"Office is open 24 hours today\"."
+                .into(),
+            input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            output_schema: Some(json!({
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string", "enum": ["open", "closed", "closed_today", "open_24_hours"]},
+                    "answer": {"type": "string"},
+                    "time_zone": {"type": "string"},
+                    "local_time": {"type": "string"}
                 },
-                call_bound: false,
+                "required": ["status", "answer"]
+            })),
+            annotations: ToolAnnotations {
+                read_only: true,
+                idempotent: true,
+                ..Default::default()
             },
-        }
-    }
+            call_bound: false,
+        },
+        |control, ctx, args| Box::pin(run(control, ctx, args)),
+    )
 }
 
-impl Default for IsOfficeOpen {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Tool for IsOfficeOpen {
-    fn spec(&self) -> &ToolSpec {
-        &self.spec
-    }
-
-    fn call<'a>(
-        &'a self,
-        control: &'a CallControl,
-        ctx: &'a ToolContext,
-        args: Value,
-    ) -> ToolFuture<'a> {
-        Box::pin(async move {
-            let NoArgs {} = arguments(args)?;
-            let persona = ctx.persona_row(control).await?;
-            let hours = control
-                .store()
-                .office_hours()
-                .get(&persona.id)
-                .await
-                .map_err(|e| ToolError::Failed(format!("office hours unavailable: {e}")))?
-                .ok_or_else(|| {
-                    ToolError::Failed(format!(
-                        "no office hours are configured for {} (dialtone hours set {})",
-                        persona.name, persona.name
-                    ))
-                })?;
-            let tz = jiff::tz::TimeZone::get(&persona.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-            let now = jiff::Timestamp::now().to_zoned_datetime(tz);
-            let status = office_status(&hours, &now);
-            Ok(ToolOutput::with(
-                status.sentence(),
-                json!({
-                    "status": status.word(),
-                    "answer": status.sentence(),
-                    "time_zone": persona.timezone,
-                    "local_time": now.strftime("%Y-%m-%d %H:%M %A").to_string(),
-                }),
+async fn run(
+    control: &CallControl,
+    ctx: &ToolContext,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
+    let NoArgs {} = arguments(args)?;
+    let persona = ctx.persona_row(control).await?;
+    let hours = control
+        .store()
+        .office_hours()
+        .get(&persona.id)
+        .await
+        .map_err(|e| ToolError::Failed(format!("office hours unavailable: {e}")))?
+        .ok_or_else(|| {
+            ToolError::Failed(format!(
+                "no office hours are configured for {} (dialtone hours set {})",
+                persona.name, persona.name
             ))
-        })
-    }
+        })?;
+    let tz = jiff::tz::TimeZone::get(&persona.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = jiff::Timestamp::now().to_zoned_datetime(tz);
+    let status = office_status(&hours, &now);
+    Ok(ToolOutput::with(
+        status.sentence(),
+        json!({
+            "status": status.word(),
+            "answer": status.sentence(),
+            "time_zone": persona.timezone,
+            "local_time": now.strftime("%Y-%m-%d %H:%M %A").to_string(),
+        }),
+    ))
 }
 
 #[cfg(test)]

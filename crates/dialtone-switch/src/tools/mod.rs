@@ -27,11 +27,8 @@ use serde_json::Value;
 use crate::call::CallHandle;
 use crate::control::{CallControl, Scope};
 
-pub use availability::CheckUserAvailability;
-pub use call_tools::{HangupCall, TransferCall};
-pub use contacts::{ContactSource, LookupContact};
-pub use hours::{office_status, IsOfficeOpen, OfficeStatus};
-pub use leads::CreateLead;
+pub use contacts::ContactSource;
+pub use hours::{office_status, OfficeStatus};
 
 /// A boxed future a tool handler returns.
 pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send + 'a>>;
@@ -182,6 +179,38 @@ pub trait Tool: Send + Sync {
     ) -> ToolFuture<'a>;
 }
 
+/// A tool's handler: an async function of the call control, the context
+/// and the arguments.
+pub type Run = for<'a> fn(&'a CallControl, &'a ToolContext, Value) -> ToolFuture<'a>;
+
+/// A tool made of its spec and a handler: how the built-in tools are
+/// written.
+pub struct FnTool {
+    spec: ToolSpec,
+    run: Run,
+}
+
+impl FnTool {
+    pub fn new(spec: ToolSpec, run: Run) -> FnTool {
+        FnTool { spec, run }
+    }
+}
+
+impl Tool for FnTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn call<'a>(
+        &'a self,
+        control: &'a CallControl,
+        ctx: &'a ToolContext,
+        args: Value,
+    ) -> ToolFuture<'a> {
+        (self.run)(control, ctx, args)
+    }
+}
+
 /// Reads a tool's arguments into `T` (whose serde derive should deny
 /// unknown fields); a mismatch is an [`ToolError::InvalidArguments`]
 /// naming the problem.
@@ -221,12 +250,16 @@ impl ToolRegistry {
     /// The global tools every persona's model is offered.
     pub fn with_globals() -> ToolRegistry {
         let mut r = ToolRegistry::empty();
-        r.register(Arc::new(TransferCall::new()));
-        r.register(Arc::new(HangupCall::new()));
-        r.register(Arc::new(IsOfficeOpen::new()));
-        r.register(Arc::new(LookupContact::new()));
-        r.register(Arc::new(CheckUserAvailability::new()));
-        r.register(Arc::new(CreateLead::new()));
+        for tool in [
+            call_tools::transfer_call(),
+            call_tools::hangup_call(),
+            hours::is_office_open(),
+            contacts::lookup_contact(),
+            availability::check_user_availability(),
+            leads::create_lead(),
+        ] {
+            r.register(Arc::new(tool));
+        }
         r
     }
 
