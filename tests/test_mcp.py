@@ -450,3 +450,34 @@ def test_the_inspector_cli_lists_and_calls_tools(dialtone, tmp_path):
     # cannot do without a terminal: it stops and says so.
     refused = inspector(d, "dtk_wrong", "--method", "tools/list", tmp=tmp_path)
     assert refused.returncode != 0 and "auth_required" in refused.stderr, refused
+
+
+def test_the_six_global_tools_and_the_personas_own_with_a_persona_context(dialtone):
+    d = dialtone
+    d.cli("persona", "add", "rec", "--provider", "openai", "--url", "ws://127.0.0.1:9/x",
+          "--instructions", "hi")
+    d.add_user("bob", "pw-bob")
+    d.cli("tool", "add", "rec", "to_bob", "--kind", "transfer-user", "--user", "bob")
+    d.cli("tool", "add", "rec", "crm", "--kind", "api-request", "--url", "http://127.0.0.1:9/{id}",
+          "--var", "id:number")
+    _, key = new_key(d)
+
+    async def scenario():
+        async with session(d, key, persona_id="rec", call_id="c1") as (s, http, _):
+            names = {t.name for t in (await s.list_tools()).tools}
+            del http.headers["call_id"]
+            no_call = {t.name for t in (await s.list_tools()).tools}
+            # create_lead over MCP: the number comes from the context.
+            http.headers["caller_id_number"] = "(555) 010-0123"
+            first = await s.call_tool("create_lead", {"name": "Ann", "intent": "quote"})
+            second = await s.call_tool("create_lead", {"name": "Ann", "intent": "again"})
+            return names, no_call, text_of(first), text_of(second)
+
+    names, no_call, first, second = run(scenario())
+    six = {"transfer_call", "hangup_call", "is_office_open", "lookup_contact",
+           "check_user_availability", "create_lead"}
+    assert six | {"to_bob", "crm"} == names, sorted(names)
+    assert no_call == names - {"transfer_call", "hangup_call", "to_bob"}, sorted(no_call)
+    assert first.startswith("lead created") and second.startswith("case added"), (first, second)
+    leads = json.loads(d.cli("leads", "list", "--json").stdout)
+    assert len(leads) == 1 and leads[0]["phone_number"] == "+15550100123", leads
