@@ -14,8 +14,32 @@ use tokio::sync::broadcast;
 
 use crate::call::{
     CallCommand, CallContext, CallHandle, CallNotice, CallSnapshot, CommandError, CommandResult,
+    Destination, Outbound, Talker,
 };
+use crate::router::{self, Caller, Target};
 use crate::tools::ToolRegistry;
+
+/// Who talks to the customer of a call dialtone places.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    /// A persona, by name or id.
+    Persona(String),
+    /// A user, whose phone rings first (click-to-dial).
+    User(String),
+}
+
+/// A call to place.
+#[derive(Clone, Debug)]
+pub struct OriginateRequest {
+    /// The customer: a number (through the routes and trunks) or a user.
+    pub customer: String,
+    pub speaker: Speaker,
+    /// Presented as caller ID; a number whose target is a trunk also picks
+    /// that trunk for the call.
+    pub from_number: Option<String>,
+    /// Values for the persona's instruction variables.
+    pub variables: Vec<(String, String)>,
+}
 
 /// Whose view of the calls: the operator sees every call, an account only
 /// its own.
@@ -95,6 +119,117 @@ impl CallControl {
         let h = self.find(id, scope)?;
         let rx = h.subscribe();
         Ok((h.snapshot(), rx))
+    }
+
+    /// Places a call (see [`OriginateRequest`]); answers once it is being
+    /// dialled, with its snapshot (the call's id), or says why it cannot be
+    /// placed.
+    pub async fn originate(
+        &self,
+        req: OriginateRequest,
+        scope: Scope<'_>,
+    ) -> Result<CallSnapshot, CommandError> {
+        let out = self.resolve(req, scope).await?;
+        let handle = crate::call::start_outbound(self.ctx.clone(), out);
+        Ok(handle.snapshot())
+    }
+
+    async fn resolve(&self, req: OriginateRequest, scope: Scope<'_>) -> Result<Outbound, CommandError> {
+        let store = &self.ctx.store;
+        let db = |e: dialtone_store::StoreError| CommandError::Invalid(format!("database: {e}"));
+        let mine = |account: &str| match scope {
+            Scope::Operator => true,
+            Scope::Account(a) => a == account,
+        };
+        let (talker, account_id) = match &req.speaker {
+            Speaker::Persona(p) => {
+                let row = match store.personas().get(p).await.map_err(db)? {
+                    Some(r) => Some(r),
+                    None => store.personas().get_by_id(p).await.map_err(db)?,
+                };
+                let persona = row
+                    .filter(|r| mine(&r.account_id))
+                    .ok_or_else(|| CommandError::Invalid(format!("no assistant {p:?}")))?;
+                let account = persona.account_id.clone();
+                let talker = Talker::Persona {
+                    persona,
+                    variables: req.variables.clone(),
+                };
+                (talker, account)
+            }
+            Speaker::User(u) => {
+                let user = store
+                    .users()
+                    .get(u)
+                    .await
+                    .map_err(db)?
+                    .filter(|r| mine(&r.account_id))
+                    .ok_or_else(|| CommandError::Invalid(format!("no user {u:?}")))?;
+                (Talker::User(user.username), user.account_id)
+            }
+        };
+        let who = match scope {
+            Scope::Operator => Caller::Operator,
+            Scope::Account(a) => Caller::Account(a.to_string()),
+        };
+        let dest = Destination::parse(&req.customer)?;
+        let customer = match (&dest, &req.from_number) {
+            (Destination::Dial(n), Some(from)) => {
+                let number = store
+                    .numbers()
+                    .lookup(from)
+                    .await
+                    .map_err(db)?
+                    .ok_or_else(|| CommandError::Invalid(format!("no phone number {from:?}")))?;
+                match number.target_kind.as_str() {
+                    // The number's trunk carries the call.
+                    "trunk" => {
+                        let trunk = store
+                            .trunks()
+                            .get(&number.target)
+                            .await
+                            .map_err(db)?
+                            .ok_or_else(|| CommandError::Invalid(format!("no trunk {}", number.target)))?;
+                        Target::Trunk {
+                            trunk,
+                            number: n.clone(),
+                        }
+                    }
+                    _ => self.route(&who, n).await?,
+                }
+            }
+            (Destination::Dial(n), None) => self.route(&who, n).await?,
+            (Destination::User(u), _) => Target::User(u.clone()),
+            _ => {
+                return Err(CommandError::Invalid(format!(
+                    "a call can go to a number or a user, not {dest}"
+                )))
+            }
+        };
+        if let Target::Persona(_) | Target::Queue(_) = customer {
+            return Err(CommandError::Invalid(format!(
+                "{} is not a phone or a person to call",
+                req.customer
+            )));
+        }
+        Ok(Outbound {
+            customer,
+            customer_label: dest.to_string(),
+            talker,
+            from_number: req.from_number,
+            account_id: Some(account_id),
+            who,
+        })
+    }
+
+    async fn route(&self, who: &Caller, number: &str) -> Result<Target, CommandError> {
+        match router::route(&self.ctx.store, who, number).await {
+            Ok(r) => Ok(r.target),
+            Err(router::RouteError::NotFound(_)) => Err(CommandError::Invalid(format!(
+                "no route to {number:?}: no user, number or outbound route matches"
+            ))),
+            Err(e) => Err(CommandError::Invalid(format!("routing failed: {e}"))),
+        }
     }
 
     /// The tools agents and MCP clients call.

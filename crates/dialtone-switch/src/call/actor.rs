@@ -65,6 +65,9 @@ pub struct Parties {
 pub enum DialPurpose {
     /// Reaching the callee of a new call.
     Initial,
+    /// A call dialtone places: the first party to answer becomes the call's
+    /// `a` party.
+    Originate,
     /// A transfer: connect `keep` to whoever answers, then release the
     /// party it was talking to; `reply` hears how it went.
     Transfer {
@@ -138,6 +141,23 @@ pub struct Call {
     pub live: Live,
     /// The queue and member that answered, when a queue was rung.
     pub queue_member: Option<(String, String)>,
+    /// dialtone placed this call (there is no inbound caller).
+    pub placed: bool,
+    /// The From of the legs this call places, when not the caller's.
+    pub from_identity: Option<String>,
+    /// Click-to-dial: whom to dial once the first party answers.
+    pub then_dial: Option<(super::command::Destination, crate::router::Caller)>,
+}
+
+/// How a call starts.
+enum Start {
+    /// An INVITE came in, routed to `target`.
+    Inbound {
+        invite: ServerTransaction,
+        target: Target,
+    },
+    /// dialtone places it.
+    Outbound(Box<super::outbound::Outbound>),
 }
 
 pub fn spawn(
@@ -151,8 +171,42 @@ pub fn spawn(
         record: record_flag,
     } = routed;
     let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
-    let (tx, rx) = mpsc::unbounded_channel();
     let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
+    let record_audio = record_flag || ctx.cfg.recording.all;
+    launch(ctx, id, record, origin, record_audio, Start::Inbound { invite, target })
+}
+
+pub fn spawn_outbound(ctx: Arc<CallContext>, out: super::outbound::Outbound) -> CallHandle {
+    let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
+    let origin = Origin {
+        label: "dialtone".into(),
+        from_trunk: false,
+        caller: out.who.clone(),
+        account_id: out.account_id.clone(),
+    };
+    let from = out.from_number.clone().unwrap_or_else(|| "dialtone".into());
+    let record = Record::outbound(
+        &id,
+        &ctx.cfg.node,
+        &origin,
+        &from,
+        &out.customer_label,
+        &ctx.cfg.domain,
+    );
+    let record_audio = ctx.cfg.recording.all;
+    launch(ctx, id, record, origin, record_audio, Start::Outbound(Box::new(out)))
+}
+
+/// Registers a new call and starts its actor.
+fn launch(
+    ctx: Arc<CallContext>,
+    id: Arc<str>,
+    record: Record,
+    origin: Origin,
+    record_audio: bool,
+    start: Start,
+) -> CallHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
     let (mut live, handle) = Live::new(id.clone(), tx.clone(), &record);
     live.set_account(origin.account_id.clone());
     ctx.registry.insert(handle.clone());
@@ -169,7 +223,6 @@ pub fn spawn(
             }
         });
         let media = CallMedia::new(ctx.media.clone(), media_tx);
-        let record_audio = record_flag || ctx.cfg.recording.all;
         let mut call = Call {
             id,
             ctx,
@@ -191,22 +244,28 @@ pub fn spawn(
             record_audio,
             live,
             queue_member: None,
+            placed: matches!(start, Start::Outbound(_)),
+            from_identity: None,
+            then_dial: None,
         };
-        call.run(invite, target, rx).await;
+        call.run(start, rx).await;
     });
     handle
 }
 
 impl Call {
-    async fn run(
-        &mut self,
-        invite: ServerTransaction,
-        target: Target,
-        mut rx: mpsc::UnboundedReceiver<CallEvent>,
-    ) {
-        if self.accept_caller(invite).await {
-            self.record.start(&self.ctx.store).await;
-            self.dial_initial(target).await;
+    async fn run(&mut self, start: Start, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
+        match start {
+            Start::Inbound { invite, target } => {
+                if self.accept_caller(invite).await {
+                    self.record.start(&self.ctx.store).await;
+                    self.dial_initial(target).await;
+                }
+            }
+            Start::Outbound(out) => {
+                self.record.start(&self.ctx.store).await;
+                self.originate(*out).await;
+            }
         }
         self.publish();
         while self.state != CallState::Ended {

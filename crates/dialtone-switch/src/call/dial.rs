@@ -169,13 +169,24 @@ impl Call {
         purpose: DialPurpose,
         max_forwards: u32,
     ) -> Result<(), (u16, &'static str, DialPurpose)> {
-        let source_leg = match &purpose {
-            DialPurpose::Initial => self.a(),
-            DialPurpose::Transfer { keep, .. } => *keep,
-        };
         // Without SDP from the caller (late offer) the INVITE goes out
-        // without one too; a transfer always has the kept party's SDP.
-        let source_sdp = self.legs[source_leg].remote_sdp.clone();
+        // without one too; a transfer always has the kept party's SDP, and
+        // a call dialtone places offers its own.
+        let (source_sdp, caller_from) = match &purpose {
+            DialPurpose::Initial => (
+                self.legs[self.a()].remote_sdp.clone(),
+                self.caller_identity(self.a()),
+            ),
+            DialPurpose::Transfer { keep, .. } => (
+                self.legs[*keep].remote_sdp.clone(),
+                self.caller_identity(*keep),
+            ),
+            DialPurpose::Originate => (
+                super::outbound::own_description(),
+                format!("<sip:dialtone@{}>", self.ctx.cfg.domain),
+            ),
+        };
+        let caller_from = self.from_identity.clone().unwrap_or(caller_from);
         if source_sdp.is_none() && !matches!(purpose, DialPurpose::Initial) {
             return Err((488, "No SDP To Offer", purpose));
         }
@@ -184,7 +195,6 @@ impl Call {
             Err(_) => return Err((503, "No Media Ports", purpose)),
         };
         let local = self.media.local(slot);
-        let caller_from = self.caller_identity(source_leg);
         self.next_attempt += 1;
         let attempt = self.next_attempt;
         let mut ids = Vec::new();

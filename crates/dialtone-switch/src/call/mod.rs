@@ -29,6 +29,7 @@ mod in_dialog;
 mod leg;
 mod live;
 mod media;
+mod outbound;
 mod progress;
 mod queue;
 mod record;
@@ -50,6 +51,7 @@ pub use command::{
 };
 pub(crate) use event::CallEvent;
 pub use live::{CallNotice, CallSnapshot, LegView, TranscriptLine};
+pub use outbound::{Outbound, Talker};
 pub use registry::{CallHandle, CallRegistry};
 pub use session_timer::TimerPolicy;
 
@@ -122,4 +124,9 @@ pub fn start_inbound(
     routed: Routed,
 ) -> CallHandle {
     actor::spawn(ctx, invite, origin, routed)
+}
+
+/// Starts a call dialtone places itself (see [`Outbound`]).
+pub fn start_outbound(ctx: Arc<CallContext>, out: Outbound) -> CallHandle {
+    actor::spawn_outbound(ctx, out)
 }

@@ -193,12 +193,13 @@ impl Call {
             }
         };
         // With a late offer the 2xx is the callee's offer, else its answer.
-        let answer = self.legs[self.a()].remote_sdp.is_some();
+        let answer = !initial || self.legs[self.a()].remote_sdp.is_some();
         self.took_description(id, sdp, answer).await;
         self.callee_timer(id, &resp);
         let Some(dial) = self.dial.take() else { return };
         match dial.purpose {
             DialPurpose::Initial => self.connect_caller(id).await,
+            DialPurpose::Originate => self.originate_answered(id).await,
             DialPurpose::Transfer {
                 keep,
                 reply,
@@ -392,7 +393,7 @@ impl Call {
         let Some(dial) = self.dial.as_ref() else {
             return;
         };
-        if matches!(dial.purpose, DialPurpose::Initial) {
+        if matches!(dial.purpose, DialPurpose::Initial | DialPurpose::Originate) {
             // Ringing that nobody picked up (the 480 it ends with is also
             // what an unregistered user gets, which is "unavailable").
             self.record.outcome("no_answer");
@@ -438,6 +439,7 @@ impl Call {
         };
         match purpose {
             DialPurpose::Initial => self.fail_initial(code, &reason),
+            DialPurpose::Originate => self.fail_originate(code, &reason),
             DialPurpose::Transfer {
                 keep,
                 reply,

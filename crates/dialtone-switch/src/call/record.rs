@@ -40,6 +40,17 @@ fn user_of(headers: &rsip::Headers, pick: fn(&Header) -> Option<&str>) -> (Strin
 }
 
 impl Record {
+    /// The record of a call dialtone places: from `from` (the number shown)
+    /// to `to` (the customer).
+    pub fn outbound(id: &str, node: &str, origin: &Origin, from: &str, to: &str, domain: &str) -> Record {
+        let mut r = Record::blank(id, node, origin, "outbound");
+        r.rec.from_uri = format!("<sip:{from}@{domain}>");
+        r.rec.to_uri = format!("<sip:{to}@{domain}>");
+        r.rec.caller = from.to_string();
+        r.rec.callee = to.to_string();
+        r
+    }
+
     pub fn new(id: &str, node: &str, invite: &Request, origin: &Origin, target: &Target) -> Record {
         let (from_uri, caller) = user_of(&invite.headers, |h| match h {
             Header::From(f) => Some(f.value()),
@@ -55,16 +66,25 @@ impl Record {
             (false, true) => "outbound",
             (false, false) => "internal",
         };
+        let mut r = Record::blank(id, node, origin, direction);
+        r.rec.from_uri = from_uri;
+        r.rec.to_uri = to_uri;
+        r.rec.caller = caller;
+        r.rec.callee = callee;
+        r
+    }
+
+    fn blank(id: &str, node: &str, origin: &Origin, direction: &str) -> Record {
         Record {
             rec: CallRecord {
                 account_id: origin.account_id.clone(),
                 id: id.to_string(),
                 node: node.to_string(),
                 direction: direction.to_string(),
-                from_uri,
-                to_uri,
-                caller,
-                callee,
+                from_uri: String::new(),
+                to_uri: String::new(),
+                caller: String::new(),
+                callee: String::new(),
                 started_at: now_ms(),
                 answered_at: None,
                 ended_at: None,

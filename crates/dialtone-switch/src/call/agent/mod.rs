@@ -72,6 +72,22 @@ pub struct AgentLeg {
     closed: bool,
     /// A hangup waiting for the agent's last words, and its cause.
     hangup_cause: Option<String>,
+    /// Its session is up.
+    ready: bool,
+    /// The call was placed by dialtone: the agent talks once the callee
+    /// answers, and a model that cannot be reached ends the call.
+    outbound: bool,
+}
+
+impl AgentLeg {
+    pub fn is_ready(&self) -> bool {
+        self.ready && !self.closed
+    }
+
+    /// The session's (input, output) audio formats.
+    pub fn formats(&self) -> (AudioFormat, AudioFormat) {
+        (self.input, self.output)
+    }
 }
 
 /// The port format for a session's audio format.
@@ -132,7 +148,23 @@ impl Call {
         };
         let (input, output) = provider.formats(law);
         self.ring_caller();
-        let vars = persona::Variables::of(self, &persona).await;
+        self.spawn_agent(persona, provider, (input, output), Some(body), &[])
+            .await;
+    }
+
+    /// Starts persona `persona`'s agent with these session formats; `answer`
+    /// is our SDP for an inbound caller (None for a call dialtone places),
+    /// `extra` fills more instruction variables.
+    pub(super) async fn spawn_agent(
+        &mut self,
+        persona: Persona,
+        provider: Provider,
+        (input, output): (AudioFormat, AudioFormat),
+        answer: Option<Vec<u8>>,
+        extra: &[(String, String)],
+    ) {
+        let mut vars = persona::Variables::of(self, &persona).await;
+        vars.extra = extra.to_vec();
         let cfg = persona::agent_config(&persona, provider, &self.ctx.cfg.ai, input, output, &vars);
         self.next_attempt += 1;
         let generation = self.next_attempt;
@@ -143,20 +175,24 @@ impl Call {
             self.ctx.clone(),
             &persona,
             &self.id,
-            &self.record.rec.caller,
+            &vars.caller_number,
         ));
         let handle = agent::spawn(cfg, dispatcher, sink, self.ctx.ai.clone());
         self.live.set_account(Some(persona.account_id.clone()));
         self.record.rec.persona = Some(persona.name.clone());
-        self.record.rec.callee = format!("persona:{}", persona.name);
+        if answer.is_some() {
+            self.record.rec.callee = format!("persona:{}", persona.name);
+        }
         tracing::info!(call = %self.id, persona = %persona.name, %provider, ?input, ?output, "connecting the AI agent");
         self.agent = Some(AgentLeg {
+            outbound: answer.is_none(),
             persona,
             handle,
             generation,
-            answer: Some(body),
+            answer,
             input,
             output,
+            ready: false,
             closed: false,
             hangup_cause: None,
         });
@@ -209,14 +245,23 @@ impl Call {
         }
     }
 
-    /// The model is ready: answer the caller and give the agent its audio.
+    /// The model is ready: answer the caller and give the agent its audio
+    /// (an outbound call: give it the audio once the callee has answered).
     async fn agent_ready(&mut self) {
-        if self.state != CallState::Dialing {
-            return;
-        }
         let Some(agent) = self.agent.as_mut() else {
             return;
         };
+        agent.ready = true;
+        if agent.outbound {
+            let (input, output) = (agent.input, agent.output);
+            if self.parties.b == Some(Connected::Agent) {
+                self.attach_agent_audio(input, output).await;
+            }
+            return;
+        }
+        if self.state != CallState::Dialing {
+            return;
+        }
         let Some(body) = agent.answer.take() else {
             return;
         };
@@ -264,6 +309,14 @@ impl Call {
             return;
         };
         agent.closed = true;
+        if agent.outbound {
+            // Nobody is waiting for a fallback: the call ends.
+            tracing::warn!(call = %self.id, %reason, "AI agent of an outbound call failed");
+            self.record.ai_failure = Some(reason.clone());
+            self.hangup(&format!("model unreachable: {reason}"), "system", 503)
+                .await;
+            return;
+        }
         let fallback = agent.persona.fallback.clone();
         let persona = agent.persona.name.clone();
         tracing::warn!(call = %self.id, %persona, %reason, ?fallback, "AI agent failed");

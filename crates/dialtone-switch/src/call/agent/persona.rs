@@ -23,16 +23,26 @@ pub struct Variables {
     pub date: String,
     pub time: String,
     pub tools: Vec<ToolSpec>,
+    /// More variables (`assistantOverrides.variableValues` of a call an
+    /// assistant places).
+    pub extra: Vec<(String, String)>,
 }
 
 impl Variables {
     pub async fn of(call: &Call, persona: &Persona) -> Variables {
+        // The number of the person on the line, and the number they are
+        // in touch with: the other way round on a call dialtone placed.
+        let (caller, called) = if call.placed {
+            (&call.record.rec.callee, &call.record.rec.caller)
+        } else {
+            (&call.record.rec.caller, &call.record.rec.callee)
+        };
         let (date, time) = local_date_time(&persona.timezone);
         let ctx = ToolContext {
             account_id: Some(persona.account_id.clone()),
             persona: Some(persona.name.clone()),
             call_id: Some(call.id.to_string()),
-            caller_number: Some(call.record.rec.caller.clone()),
+            caller_number: Some(caller.clone()),
         };
         let control = crate::control::CallControl::new(call.ctx.clone());
         let tools = call
@@ -48,12 +58,13 @@ impl Variables {
             })
             .collect();
         Variables {
-            caller_number: call.record.rec.caller.clone(),
-            called_number: call.record.rec.callee.clone(),
+            caller_number: caller.clone(),
+            called_number: called.clone(),
             contact_name: String::new(),
             date,
             time,
             tools,
+            extra: Vec::new(),
         }
     }
 }
@@ -79,6 +90,9 @@ pub fn fill(template: &str, vars: &Variables) -> String {
         ("{time}", vars.time.as_str()),
     ];
     let mut out = template.to_string();
+    for (k, v) in vars.extra.iter() {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
     for (k, v) in pairs {
         out = out.replace(k, v);
     }
@@ -168,10 +182,11 @@ mod tests {
             date: "2026-12-04 (Friday)".into(),
             time: "09:30".into(),
             tools: Vec::new(),
+            extra: vec![("first_name".into(), "Jeremy".into())],
         };
         assert_eq!(
-            fill("Caller {caller_number} rang {called_number} at {time} on {date}; {contact_name}{other}", &v),
-            "Caller +15550100 rang +15550199 at 09:30 on 2026-12-04 (Friday); {other}"
+            fill("Caller {caller_number} rang {called_number} at {time} on {date}; {contact_name}{other} {first_name}", &v),
+            "Caller +15550100 rang +15550199 at 09:30 on 2026-12-04 (Friday); {other} Jeremy"
         );
     }
 
