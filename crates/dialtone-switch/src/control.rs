@@ -134,7 +134,11 @@ impl CallControl {
         Ok(handle.snapshot())
     }
 
-    async fn resolve(&self, req: OriginateRequest, scope: Scope<'_>) -> Result<Outbound, CommandError> {
+    async fn resolve(
+        &self,
+        req: OriginateRequest,
+        scope: Scope<'_>,
+    ) -> Result<Outbound, CommandError> {
         let store = &self.ctx.store;
         let db = |e: dialtone_store::StoreError| CommandError::Invalid(format!("database: {e}"));
         let mine = |account: &str| match scope {
@@ -152,7 +156,7 @@ impl CallControl {
                     .ok_or_else(|| CommandError::Invalid(format!("no assistant {p:?}")))?;
                 let account = persona.account_id.clone();
                 let talker = Talker::Persona {
-                    persona,
+                    persona: Box::new(persona),
                     variables: req.variables.clone(),
                 };
                 (talker, account)
@@ -189,7 +193,9 @@ impl CallControl {
                             .get(&number.target)
                             .await
                             .map_err(db)?
-                            .ok_or_else(|| CommandError::Invalid(format!("no trunk {}", number.target)))?;
+                            .ok_or_else(|| {
+                                CommandError::Invalid(format!("no trunk {}", number.target))
+                            })?;
                         Target::Trunk {
                             trunk,
                             number: n.clone(),

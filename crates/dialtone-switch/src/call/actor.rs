@@ -149,7 +149,9 @@ pub struct Call {
     pub then_dial: Option<(super::command::Destination, crate::router::Caller)>,
 }
 
-/// How a call starts.
+/// How a call starts. Made once per call and consumed at once: its size
+/// does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Start {
     /// An INVITE came in, routed to `target`.
     Inbound {
@@ -173,7 +175,14 @@ pub fn spawn(
     let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
     let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
     let record_audio = record_flag || ctx.cfg.recording.all;
-    launch(ctx, id, record, origin, record_audio, Start::Inbound { invite, target })
+    launch(
+        ctx,
+        id,
+        record,
+        origin,
+        record_audio,
+        Start::Inbound { invite, target },
+    )
 }
 
 pub fn spawn_outbound(ctx: Arc<CallContext>, out: super::outbound::Outbound) -> CallHandle {
@@ -194,7 +203,14 @@ pub fn spawn_outbound(ctx: Arc<CallContext>, out: super::outbound::Outbound) -> 
         &ctx.cfg.domain,
     );
     let record_audio = ctx.cfg.recording.all;
-    launch(ctx, id, record, origin, record_audio, Start::Outbound(Box::new(out)))
+    launch(
+        ctx,
+        id,
+        record,
+        origin,
+        record_audio,
+        Start::Outbound(Box::new(out)),
+    )
 }
 
 /// Registers a new call and starts its actor.

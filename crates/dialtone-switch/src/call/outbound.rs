@@ -21,7 +21,7 @@ use crate::router::{Caller, Target};
 pub enum Talker {
     /// An AI persona, with values for its instruction variables.
     Persona {
-        persona: Persona,
+        persona: Box<Persona>,
         variables: Vec<(String, String)>,
     },
     /// A user: their phone rings first, then the customer is dialled.
@@ -69,12 +69,15 @@ impl Call {
                 };
                 // PCM both ways: the customer's codec is not known yet.
                 let formats = provider.formats(None);
-                self.spawn_agent(persona.clone(), provider, formats, None, variables)
+                self.spawn_agent((**persona).clone(), provider, formats, None, variables)
                     .await;
                 out.customer.clone()
             }
             Talker::User(u) => {
-                self.then_dial = Some((Destination::Dial(out.customer_label.clone()), out.who.clone()));
+                self.then_dial = Some((
+                    Destination::Dial(out.customer_label.clone()),
+                    out.who.clone(),
+                ));
                 Target::User(u.clone())
             }
         };

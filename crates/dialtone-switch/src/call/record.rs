@@ -42,7 +42,14 @@ fn user_of(headers: &rsip::Headers, pick: fn(&Header) -> Option<&str>) -> (Strin
 impl Record {
     /// The record of a call dialtone places: from `from` (the number shown)
     /// to `to` (the customer).
-    pub fn outbound(id: &str, node: &str, origin: &Origin, from: &str, to: &str, domain: &str) -> Record {
+    pub fn outbound(
+        id: &str,
+        node: &str,
+        origin: &Origin,
+        from: &str,
+        to: &str,
+        domain: &str,
+    ) -> Record {
         let mut r = Record::blank(id, node, origin, "outbound");
         r.rec.from_uri = format!("<sip:{from}@{domain}>");
         r.rec.to_uri = format!("<sip:{to}@{domain}>");
