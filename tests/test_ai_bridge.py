@@ -575,3 +575,22 @@ def test_gemini_go_away_renews_the_session_with_its_resumption_handle(ai_pbx):
     clean(conn)
     clean(conn2)
     assert "dialtone_ai_renewals_total 1" in p.d.metrics_text()
+
+
+def test_an_openai_session_is_renewed_before_its_limit_with_the_conversation(ai_pbx):
+    p = ai_pbx("openai", config={"ai": {"renew_after_secs": 4}})
+    with p.caller() as (ua, dlg, rtp):
+        conn = p.server.wait_connection()
+        conn.caller_transcript("I would like a table for two.")
+        conn2 = p.server.wait_connection(1, timeout=10)
+        item = conn2.wait_message("conversation.item.create",
+                                  lambda m: m["item"].get("role") == "user", timeout=5)
+        assert "table for two" in json.dumps(item), item
+        wait_until(lambda: conn.closed, 10, "the old session to close once the new one took over")
+        t0 = time.monotonic()
+        conn2.say(ulaw_tone(500) * 25)
+        wait_until(lambda: len(loud_since(rtp, t0)) >= 20, 5, "agent audio from the renewed session")
+        dlg.bye()
+    clean(conn)
+    clean(conn2)
+    assert "dialtone_ai_renewals_total" in p.d.metrics_text()

@@ -347,8 +347,8 @@ impl Config {
         if self.ai.connect_timeout_ms == 0 || self.ai.tool_timeout_secs == 0 {
             bail!("ai.connect_timeout_ms and ai.tool_timeout_secs must be above 0");
         }
-        if self.ai.renew_after_secs < 60 {
-            bail!("ai.renew_after_secs must be at least 60");
+        if self.ai.renew_after_secs == 0 {
+            bail!("ai.renew_after_secs must be above 0");
         }
         if self.registrar.min_expires > self.registrar.max_expires {
             bail!("registrar.min_expires is above registrar.max_expires");
