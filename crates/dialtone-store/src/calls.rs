@@ -198,6 +198,50 @@ impl<'a> Calls<'a> {
         Ok(calls)
     }
 
+    /// Calls of one account (or all) that started in `[since_ms, until_ms)`,
+    /// newest first (ties by id, descending), at most `limit`: the
+    /// management listings and statistics.
+    pub async fn between(
+        &self,
+        account_id: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        // The account filter only when given: an untyped NULL parameter is
+        // an error on PostgreSQL.
+        let rows = match account_id {
+            Some(a) => {
+                sqlx::query(select_calls!(
+                    "WHERE started_at >= $1 AND started_at < $2 AND account_id = $3 \
+                     ORDER BY started_at DESC LIMIT $4"
+                ))
+                .bind(since_ms)
+                .bind(until_ms)
+                .bind(a)
+                .bind(i64::from(limit))
+                .fetch_all(self.store.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(select_calls!(
+                    "WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at DESC LIMIT $3"
+                ))
+                .bind(since_ms)
+                .bind(until_ms)
+                .bind(i64::from(limit))
+                .fetch_all(self.store.pool())
+                .await?
+            }
+        };
+        let mut calls = rows
+            .iter()
+            .map(call_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        calls.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+        Ok(calls)
+    }
+
     /// Rows of `node` still without ended_at (left by a crash): marked ended at `now_ms`
     /// with outcome "failed", cause "node restart", side "system"; returns how many.
     /// Other nodes' calls and calls already ended are untouched.

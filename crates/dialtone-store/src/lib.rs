@@ -1,7 +1,7 @@
 //! dialtone's persistent state: accounts, SIP users with their digest
 //! credentials, registrations (contact bindings), trunks, numbers (DIDs),
 //! outbound routes, personas (AI agents) and their office hours, API keys,
-//! leads and call records, behind one API over two
+//! leads, call records and scheduled calls, behind one API over two
 //! backends — an embedded SQLite file (the default) or PostgreSQL when the URL
 //! starts with `postgres://` or `postgresql://`. Every query and the single set
 //! of migrations (`migrations/`, embedded) are written once in SQL both
@@ -28,6 +28,7 @@ pub mod phone;
 mod queues;
 mod registrations;
 mod routes;
+mod scheduled_calls;
 mod store;
 mod trunks;
 mod users;
@@ -43,12 +44,16 @@ pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
 pub use persona_tools::{
     check_description, check_kind, check_tool_name, parse_template, ApiRequest, PersonaTool,
     PersonaToolKind, PersonaToolUpdate, PersonaTools, TemplatePart, ToolVariable, VariableKind,
-    GLOBAL_TOOL_NAMES, METHODS, TIMEOUT_MS_RANGE,
+    DEFAULT_TOOL_TIMEOUT_MS, GLOBAL_TOOL_NAMES, METHODS, TIMEOUT_MS_RANGE,
 };
+pub use personas::check as persona_check;
 pub use personas::{NewPersona, Persona, PersonaUpdate, Personas};
 pub use queues::{NewQueue, ParseQueueStrategyError, Queue, QueueMember, QueueStrategy, Queues};
 pub use registrations::{Binding, BindingChange, Registrations};
 pub use routes::{Route, Routes};
+pub use scheduled_calls::{
+    unix_now_ms, NewScheduledCall, ScheduledCall, ScheduledCalls, ScheduledStatus, INTERRUPTED,
+};
 pub use store::{Backend, Store};
 pub use trunks::{NewTrunk, Trunk, Trunks};
 pub use users::{NewUser, User, Users};

@@ -35,6 +35,9 @@ pub const GLOBAL_TOOL_NAMES: [&str; 6] = [
     "create_lead",
 ];
 
+/// How long an API-request tool waits when no timeout is given.
+pub const DEFAULT_TOOL_TIMEOUT_MS: u32 = 5000;
+
 /// A persona's own tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonaTool {

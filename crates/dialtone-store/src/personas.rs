@@ -4,7 +4,10 @@
 //! turns are detected, its limits, and where the call goes when the model
 //! cannot be reached. The provider's API key is never stored — only the name
 //! of the environment variable that holds it. The store does not validate the
-//! fields; the CLI and API do.
+//! fields on write; the rules every front end applies before it writes are in
+//! `check`, shared by the CLI and the management tools.
+
+pub mod check;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;

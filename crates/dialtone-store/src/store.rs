@@ -15,7 +15,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 use crate::{
     Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Numbers, PersonaTools, Personas, Queues,
-    Registrations, Routes, StoreError, Trunks, Users,
+    Registrations, Routes, ScheduledCalls, StoreError, Trunks, Users,
 };
 
 /// How often a migration that lost a race with another process is retried.
@@ -216,6 +216,11 @@ impl Store {
     /// Personas' own tools.
     pub fn persona_tools(&self) -> PersonaTools<'_> {
         PersonaTools::new(self)
+    }
+
+    /// Calls to place later.
+    pub fn scheduled_calls(&self) -> ScheduledCalls<'_> {
+        ScheduledCalls::new(self)
     }
 
     /// Closes every connection; later calls on any clone fail.

@@ -4,13 +4,15 @@
 //! through the [`router`] to a new [`call`], and an in-dialog request to the
 //! call it belongs to. Only this crate knows what a call is. Every front
 //! end acts on calls through [`control::CallControl`], and AI tools live in
-//! the one [`tools::ToolRegistry`].
+//! the one [`tools::ToolRegistry`]. The [`scheduler`] places scheduled
+//! calls when they come due.
 
 pub mod auth_guard;
 pub mod call;
 pub mod control;
 pub mod registrar;
 pub mod router;
+pub mod scheduler;
 mod switch;
 pub mod tools;
 pub mod uplink;

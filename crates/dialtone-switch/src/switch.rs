@@ -129,6 +129,11 @@ impl Switch {
             self.cfg.user_agent.clone(),
             shutdown.clone(),
         ));
+        let mut scheduler = tokio::spawn(crate::scheduler::run(
+            self.control(),
+            self.cfg.calls.node.clone(),
+            shutdown.clone(),
+        ));
         let mut purge = tokio::time::interval(self.cfg.purge_interval);
         loop {
             tokio::select! {
@@ -160,6 +165,10 @@ impl Switch {
             }
         }
         uplinks.abort();
+        // No new scheduled calls once shutting down (it finishes those it
+        // is placing).
+        let _ = tokio::time::timeout(Duration::from_secs(3), &mut scheduler).await;
+        scheduler.abort();
         // End every call (BYE, CANCEL, 503) and let each write its record.
         for call in self.calls.registry.all() {
             call.send(CallEvent::Shutdown);

@@ -64,6 +64,9 @@ enum Command {
     /// Call records.
     #[command(subcommand)]
     Calls(cli::CallsCommand),
+    /// Calls for the switch to place: now, or at a given time.
+    #[command(subcommand)]
+    Call(cli::CallCommand),
     /// Manage personas: the AI agents numbers can ring.
     #[command(subcommand)]
     Persona(cli::PersonaCommand),
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
             Command::Queue(c) => cli::provisioning(&cfg, cli::Provisioning::Queue(c)).await,
             Command::Tool(c) => cli::provisioning(&cfg, cli::Provisioning::Tool(c)).await,
             Command::Calls(c) => cli::provisioning(&cfg, cli::Provisioning::Calls(c)).await,
+            Command::Call(c) => cli::provisioning(&cfg, cli::Provisioning::Call(c)).await,
             Command::Persona(c) => cli::provisioning(&cfg, cli::Provisioning::Persona(c)).await,
             Command::ApiKey(c) => cli::provisioning(&cfg, cli::Provisioning::ApiKey(c)).await,
             Command::Hours(c) => cli::provisioning(&cfg, cli::Provisioning::Hours(c)).await,

@@ -7,7 +7,8 @@
 //! `migrations` and `upgrade_0004` start from an empty database rather than a
 //! migrated store).
 //! `sqlite_only` covers what only exists on SQLite.
-//! `contacts`, `queues` and `persona_tools` run on both backends too; `phone`
+//! `contacts`, `queues`, `persona_tools` and `scheduled_calls` run on both
+//! backends too; `phone`
 //! needs no database.
 
 #[macro_use]
@@ -30,6 +31,7 @@ mod registration_races;
 mod registration_reads;
 mod registrations;
 mod routes;
+mod scheduled_calls;
 mod sqlite_only;
 mod trunks;
 mod upgrade_0004;

@@ -6,7 +6,10 @@
 //!
 //! A tool runs in a [`ToolContext`]: the account, persona, call and caller
 //! number it acts for. Call-bound tools (`transfer_call`, `hangup_call`)
-//! need a call in the context; listing leaves them out without one.
+//! need a call in the context; listing leaves them out without one. The
+//! management tools ([`manage`]: assistants, numbers, calls, scheduled
+//! calls, custom tools, statistics) are for contexts without a persona: a
+//! persona's model is never offered them.
 
 mod availability;
 mod call_tools;
@@ -14,6 +17,7 @@ mod contacts;
 mod hours;
 pub mod http;
 mod leads;
+pub mod manage;
 mod persona;
 
 use std::future::Future;
@@ -239,12 +243,25 @@ async fn persona_tools(
 /// Every tool, by name.
 pub struct ToolRegistry {
     tools: Vec<Arc<dyn Tool>>,
+    /// The management operations: listed and callable without a persona.
+    management: Vec<Arc<manage::Operation>>,
 }
 
 impl ToolRegistry {
     /// An empty registry.
     pub fn empty() -> ToolRegistry {
-        ToolRegistry { tools: Vec::new() }
+        ToolRegistry {
+            tools: Vec::new(),
+            management: Vec::new(),
+        }
+    }
+
+    /// The management operation `name` (what the REST API runs).
+    pub fn operation(&self, name: &str) -> Option<&manage::Operation> {
+        self.management
+            .iter()
+            .find(|o| o.spec().name == name)
+            .map(|o| &**o)
     }
 
     /// The global tools every persona's model is offered.
@@ -260,6 +277,7 @@ impl ToolRegistry {
         ] {
             r.register(Arc::new(tool));
         }
+        r.management = manage::operations().into_iter().map(Arc::new).collect();
         r
     }
 
@@ -274,6 +292,9 @@ impl ToolRegistry {
     /// when the context names a persona; call-bound ones only with a call.
     pub async fn list(&self, control: &CallControl, ctx: &ToolContext) -> Vec<ToolSpec> {
         let mut out: Vec<ToolSpec> = self.tools.iter().map(|t| t.spec().clone()).collect();
+        if ctx.persona.is_none() {
+            out.extend(self.management.iter().map(|o| o.spec().clone()));
+        }
         if ctx.persona.is_some() {
             match persona_tools(control, ctx).await {
                 Ok(tools) => out.extend(tools.iter().map(persona::spec)),
@@ -303,6 +324,11 @@ impl ToolRegistry {
         }
         if let Some(tool) = self.get(name) {
             return tool.call(control, ctx, args).await;
+        }
+        if ctx.persona.is_none() {
+            if let Some(op) = self.operation(name) {
+                return Tool::call(op, control, ctx, args).await;
+            }
         }
         if ctx.persona.is_some() {
             if let Some(t) = persona_tools(control, ctx)

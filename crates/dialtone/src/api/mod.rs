@@ -13,15 +13,22 @@
 //! fails).
 //!
 //! - `GET /api/v1/calls`: `{"calls": [snapshot, …]}`, live calls oldest first;
+//!   with any of `status`, `since`, `until`, `limit`: `{"calls": [call, …]}`,
+//!   live and ended calls newest first as the `list_calls` tool gives them;
+//! - `POST /api/v1/calls`: place a call now, or at `scheduledAt` (the
+//!   `create_call` tool);
 //! - `GET /api/v1/calls/ID`: a live call's snapshot (by call id or any leg's
 //!   SIP Call-ID), else its record with the transcript, else 404;
 //! - `POST /api/v1/calls/ID/ACTION` with a JSON object: hangup, hold,
-//!   resume, dtmf, transfer, bridge.
+//!   resume, dtmf, transfer, bridge;
+//! - the management endpoints (`manage`) and listings (`objects`), and
+//!   `GET /api/v1/openapi.json`: this API's OpenAPI document, generated
+//!   from the handlers and types (`openapi`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -36,13 +43,17 @@ use crate::http::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls", get(list_calls).post(create_call))
         .route("/api/v1/calls/{id}", get(get_call))
         .route("/api/v1/calls/{id}/{action}", post(command))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(objects::routes())
+        .merge(manage::routes())
 }
 
+mod manage;
 mod objects;
+mod openapi;
 
 type Reply = (StatusCode, Json<Value>);
 
@@ -129,11 +140,43 @@ pub(crate) async fn authorized(
     Ok(Principal::Account(who.account_id))
 }
 
-async fn list_calls(
+/// The filters of the call listing (any of them: the `list_calls` view).
+#[derive(serde::Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CallsQuery {
+    /// live, ringing, in-progress, ended, answered, failed, or an outcome
+    /// (busy, no_answer, cancelled, rejected, unavailable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    /// RFC 3339: calls that started at or after this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    /// RFC 3339: calls that started before this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    /// At most this many (default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+}
+
+/// Calls: the live ones' snapshots; with a filter, live and ended calls.
+#[utoipa::path(get, path = "/api/v1/calls", tag = "calls", params(CallsQuery),
+    responses((status = 200, description = "Without parameters `{\"calls\": [snapshot]}`, the \
+        live calls oldest first; with any, the call objects of `list_calls`, newest first",
+        body = dialtone_switch::tools::manage::CallList),
+        (status = 401, body = manage::ApiError)))]
+pub(crate) async fn list_calls(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Query(q): Query<CallsQuery>,
 ) -> Reply {
+    let filtered =
+        q.status.is_some() || q.since.is_some() || q.until.is_some() || q.limit.is_some();
+    if filtered {
+        let args = serde_json::to_value(&q).unwrap_or(Value::Null);
+        return manage::run(&state, &headers, peer, "list_calls", args, StatusCode::OK).await;
+    }
     let who = match authorized(&state, &headers, peer).await {
         Ok(w) => w,
         Err(e) => return e,
@@ -142,7 +185,35 @@ async fn list_calls(
     (StatusCode::OK, Json(json!({ "calls": calls })))
 }
 
-async fn get_call(
+/// Places a call now, or stores it for `scheduledAt`.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "calls",
+    request_body = dialtone_switch::tools::manage::CreateCall,
+    responses((status = 201, body = dialtone_switch::tools::manage::CreateCallResult),
+              (status = 400, body = manage::ApiError), (status = 404, body = manage::ApiError)))]
+pub(crate) async fn create_call(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Reply {
+    manage::run(
+        &state,
+        &headers,
+        peer,
+        "create_call",
+        body,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// A live call's snapshot, else its record.
+#[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "calls",
+    params(("id" = String, Path, description = "The call id, or a live leg's SIP Call-ID")),
+    responses((status = 200, description = "`{\"live\": bool, \"call\": snapshot or record}`",
+               body = Object),
+              (status = 404, body = manage::ApiError)))]
+pub(crate) async fn get_call(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -170,7 +241,16 @@ async fn get_call(
     }
 }
 
-async fn command(
+/// A call command, answered with its real outcome.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/{action}", tag = "calls",
+    params(("id" = String, Path, description = "The live call"),
+           ("action" = String, Path,
+            description = "hangup, hold, resume, dtmf, transfer or bridge")),
+    request_body(content = Object, description = "The action's arguments"),
+    responses((status = 200, description = "`{\"outcome\": …}`", body = Object),
+              (status = 400, body = manage::ApiError), (status = 404, body = manage::ApiError),
+              (status = 409, body = manage::ApiError)))]
+pub(crate) async fn command(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

@@ -69,7 +69,9 @@ where
     }
 }
 
-async fn list_leads(
+#[utoipa::path(get, path = "/api/v1/leads", tag = "listings",
+    responses((status = 200, description = "`{\"leads\": [lead]}`", body = Object)))]
+pub(crate) async fn list_leads(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -96,7 +98,11 @@ async fn list_leads(
     .await
 }
 
-async fn get_lead(
+#[utoipa::path(get, path = "/api/v1/leads/{id}", tag = "listings",
+    params(("id" = String, Path, description = "The lead's id")),
+    responses((status = 200, description = "`{\"lead\": lead with its cases}`", body = Object),
+              (status = 404, body = super::manage::ApiError)))]
+pub(crate) async fn get_lead(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -117,7 +123,9 @@ async fn get_lead(
     .await
 }
 
-async fn list_contacts(
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "listings",
+    responses((status = 200, description = "`{\"contacts\": [contact]}`", body = Object)))]
+pub(crate) async fn list_contacts(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -139,7 +147,9 @@ async fn list_contacts(
     .await
 }
 
-async fn list_queues(
+#[utoipa::path(get, path = "/api/v1/queues", tag = "listings",
+    responses((status = 200, description = "`{\"queues\": [queue]}`", body = Object)))]
+pub(crate) async fn list_queues(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -173,7 +183,13 @@ async fn list_queues(
     .await
 }
 
-async fn list_tools(
+#[utoipa::path(get, path = "/api/v1/personas/{name}/tools", tag = "listings",
+    operation_id = "list_persona_tools",
+    params(("name" = String, Path, description = "The persona's name")),
+    responses((status = 200, description = "`{\"persona\": name, \"tools\": [tool]}` as \
+        `dialtone tool show --json` prints them", body = Object),
+              (status = 404, body = super::manage::ApiError)))]
+pub(crate) async fn list_tools(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

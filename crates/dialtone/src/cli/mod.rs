@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 mod apikeys;
+mod call;
 mod calls;
 pub(crate) mod contacts;
 mod hours;
@@ -14,6 +15,7 @@ pub(crate) mod tools;
 
 pub use accounts::AccountCommand;
 pub use apikeys::ApiKeyCommand;
+pub use call::CallCommand;
 pub use calls::{json_of as call_json, CallsCommand};
 pub use contacts::ContactCommand;
 pub use hours::HoursCommand;
@@ -155,6 +157,7 @@ pub async fn provisioning(cfg: &Config, cmd: Provisioning) -> Result<()> {
         Provisioning::Number(c) => routing::number(&store, c).await,
         Provisioning::Route(c) => routing::route(&store, c).await,
         Provisioning::Calls(c) => calls::calls(&store, c).await,
+        Provisioning::Call(c) => call::call(&store, c).await,
         Provisioning::Account(c) => accounts::account(&store, c).await,
         Provisioning::Contact(c) => contacts::contact(&store, c).await,
         Provisioning::Queue(c) => queues::queue(&store, c).await,
@@ -173,6 +176,7 @@ pub enum Provisioning {
     Number(NumberCommand),
     Route(RouteCommand),
     Calls(CallsCommand),
+    Call(CallCommand),
     Account(AccountCommand),
     Contact(ContactCommand),
     Queue(QueueCommand),

@@ -10,11 +10,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use dialtone_store::{
     parse_template, ApiRequest, Persona, PersonaTool, PersonaToolKind, Store, StoreError,
-    TemplatePart, ToolVariable, VariableKind, METHODS,
+    TemplatePart, ToolVariable, VariableKind, DEFAULT_TOOL_TIMEOUT_MS, METHODS,
 };
 use serde_json::json;
-
-const DEFAULT_TIMEOUT_MS: u32 = 5000;
 
 #[derive(Subcommand)]
 pub enum ToolCommand {
@@ -263,7 +261,7 @@ fn api_request(o: &ToolOptions) -> Result<ApiRequest> {
         headers,
         body: o.body.clone(),
         variables,
-        timeout_ms: o.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        timeout_ms: o.timeout_ms.unwrap_or(DEFAULT_TOOL_TIMEOUT_MS),
     })
 }
 

@@ -11,26 +11,17 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use dialtone_store::{Account, NewPersona, PersonaUpdate, Store, StoreError};
 
-use super::valid_username;
-
 mod check;
 mod view;
 
 use check::{check, Checked};
 use view::{account_name, json_of, show_text};
 
-const PROVIDERS: [&str; 2] = ["openai", "gemini"];
-const TURN_DETECTION: [&str; 3] = ["server_vad", "semantic_vad", "none"];
-const EAGERNESS: [&str; 4] = ["low", "medium", "high", "auto"];
-
-/// Defaults of `persona add`.
-const DEFAULT_TIMEZONE: &str = "UTC";
-const DEFAULT_TURN_DETECTION: &str = "server_vad";
-const DEFAULT_IDLE_TIMEOUT_SECS: u32 = 30;
-const OPENAI_TRANSCRIPTION_MODEL: &str = "gpt-4o-mini-transcribe";
-/// For Gemini any non-NULL transcription model just switches caller
-/// transcription on.
-const GEMINI_TRANSCRIPTION_MODEL: &str = "default";
+// The choices and defaults are the store's, shared with the management tools.
+use dialtone_store::persona_check::{
+    default_transcription_model, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_TIMEZONE,
+    DEFAULT_TURN_DETECTION, EAGERNESS, PROVIDERS, TURN_DETECTION,
+};
 
 #[derive(Subcommand)]
 pub enum PersonaCommand {
@@ -213,8 +204,8 @@ pub async fn persona(store: &Store, cmd: PersonaCommand) -> Result<()> {
 }
 
 async fn add(store: &Store, name: String, opts: PersonaOptions, account: &str) -> Result<()> {
-    if !valid_username(&name) {
-        bail!("invalid persona name {name:?}: use 1 to 64 letters, digits and -_.!~*'()+");
+    if let Err(e) = dialtone_store::persona_check::check_persona_name(&name) {
+        bail!("{e}");
     }
     let Checked {
         opts: o,
@@ -232,13 +223,10 @@ async fn add(store: &Store, name: String, opts: PersonaOptions, account: &str) -
     let transcription_model = if o.no_transcription {
         None
     } else {
-        Some(o.transcription_model.unwrap_or_else(|| {
-            if provider == "gemini" {
-                GEMINI_TRANSCRIPTION_MODEL.to_owned()
-            } else {
-                OPENAI_TRANSCRIPTION_MODEL.to_owned()
-            }
-        }))
+        Some(
+            o.transcription_model
+                .unwrap_or_else(|| default_transcription_model(&provider).to_owned()),
+        )
     };
     let account = ensure_account(store, account).await?;
     let p = store
