@@ -99,6 +99,51 @@ impl<'a> Trunks<'a> {
     }
 
     /// The trunk with that name, if any.
+    /// Creates trunk `t`, or replaces the host, credentials, addresses and
+    /// registration flag of the trunk of that name (keeping its id, so the
+    /// routes and numbers that name it stay valid). The trunk as stored.
+    pub async fn upsert(&self, t: NewTrunk<'_>) -> Result<Trunk, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM trunks WHERE name = $1")
+            .bind(t.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
+            tx.rollback().await?;
+            return self.create(t).await;
+        };
+        sqlx::query(
+            "UPDATE trunks SET host = $1, transport = $2, username = $3, password = $4, \
+             register = $5 WHERE id = $6",
+        )
+        .bind(t.host)
+        .bind(t.transport)
+        .bind(t.username)
+        .bind(t.password)
+        .bind(i64::from(t.register))
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM trunk_inbound_ips WHERE trunk_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for (position, ip) in (0_i64..).zip(t.inbound_ips) {
+            sqlx::query(
+                "INSERT INTO trunk_inbound_ips (trunk_id, position, ip) VALUES ($1, $2, $3)",
+            )
+            .bind(id.as_str())
+            .bind(position)
+            .bind(ip.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.get(t.name).await?.ok_or_else(|| StoreError::NotFound {
+            what: format!("trunk {:?}", t.name),
+        })
+    }
+
     pub async fn get(&self, name: &str) -> Result<Option<Trunk>, StoreError> {
         let Some(row) = sqlx::query(&format!("{SELECT_TRUNKS} WHERE name = $1"))
             .bind(name)

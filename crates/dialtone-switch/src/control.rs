@@ -246,4 +246,9 @@ impl CallControl {
     pub fn store(&self) -> &Store {
         &self.ctx.store
     }
+
+    /// What every call shares (the transaction layer, counters, config).
+    pub fn context(&self) -> &Arc<CallContext> {
+        &self.ctx
+    }
 }

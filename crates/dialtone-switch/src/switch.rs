@@ -85,6 +85,8 @@ impl Switch {
             total: AtomicU64::new(0),
             tools: Arc::new(ToolRegistry::with_globals()),
             ai: Arc::new(AiStats::default()),
+            uplinks: Arc::default(),
+            probes: Arc::default(),
         });
         Arc::new(Switch {
             calls,
@@ -127,6 +129,7 @@ impl Switch {
             self.layer.clone(),
             self.store.clone(),
             self.cfg.user_agent.clone(),
+            self.calls.uplinks.clone(),
             shutdown.clone(),
         ));
         let mut scheduler = tokio::spawn(crate::scheduler::run(

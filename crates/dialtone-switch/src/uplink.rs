@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dashmap::DashMap;
+
 use dialtone_sip::auth;
 use dialtone_sip::message::{new_call_id, new_tag};
 use dialtone_sip::transaction::TransactionLayer;
@@ -26,11 +28,91 @@ const RESCAN: Duration = Duration::from_secs(30);
 const MIN_RETRY: Duration = Duration::from_secs(5);
 const MAX_RETRY: Duration = Duration::from_secs(300);
 
+/// Where one trunk's registration stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrunkRegistration {
+    pub registered: bool,
+    /// Unix seconds the binding runs out, when registered.
+    pub expires_at: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Unix seconds of the last attempt.
+    pub updated_at: i64,
+}
+
+/// Every upstream registration's state, by trunk name (for `sip_status`
+/// and /metrics).
+#[derive(Debug, Default)]
+pub struct UplinkStatus(DashMap<String, TrunkRegistration>);
+
+impl UplinkStatus {
+    pub fn get(&self, trunk: &str) -> Option<TrunkRegistration> {
+        self.0.get(trunk).map(|r| r.clone())
+    }
+
+    pub fn all(&self) -> Vec<(String, TrunkRegistration)> {
+        let mut v: Vec<_> = self
+            .0
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn record(&self, trunk: &str, result: &Result<u32, String>) {
+        let now = crate::registrar::unix_now();
+        let state = match result {
+            Ok(granted) => TrunkRegistration {
+                registered: true,
+                expires_at: Some(now + i64::from(*granted)),
+                last_error: None,
+                updated_at: now,
+            },
+            Err(e) => TrunkRegistration {
+                registered: false,
+                expires_at: None,
+                last_error: Some(e.clone()),
+                updated_at: now,
+            },
+        };
+        self.0.insert(trunk.to_string(), state);
+    }
+
+    fn forget(&self, trunk: &str) {
+        self.0.remove(trunk);
+    }
+}
+
+/// Registers with `trunk` once, now, and records the outcome: what
+/// `sip_configure` answers with. The background task keeps it registered
+/// from its next scan.
+pub async fn register_now(
+    layer: &TransactionLayer,
+    trunk: &Trunk,
+    ua: &str,
+    status: &UplinkStatus,
+) -> Result<u32, String> {
+    let mut cseq = 0;
+    let result = register_once(
+        layer,
+        trunk,
+        ua,
+        &new_call_id("dialtone"),
+        &new_tag(),
+        &mut cseq,
+    )
+    .await;
+    status.record(&trunk.name, &result);
+    result
+}
+
 /// Keeps every `register` trunk registered until `stop` turns true.
 pub async fn run(
     layer: TransactionLayer,
     store: Store,
     user_agent: String,
+    status: Arc<UplinkStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut running: HashMap<String, (Trunk, JoinHandle<()>)> = HashMap::new();
@@ -47,13 +129,18 @@ pub async fn run(
                     let keep = wanted.get(name).is_some_and(|t| t == old);
                     if !keep {
                         task.abort();
+                        status.forget(name);
                     }
                     keep
                 });
                 for (name, t) in wanted {
                     if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(name) {
-                        let task =
-                            tokio::spawn(keep_registered(layer.clone(), t.clone(), ua.clone()));
+                        let task = tokio::spawn(keep_registered(
+                            layer.clone(),
+                            t.clone(),
+                            ua.clone(),
+                            status.clone(),
+                        ));
                         slot.insert((t, task));
                     }
                 }
@@ -70,13 +157,20 @@ pub async fn run(
     }
 }
 
-async fn keep_registered(layer: TransactionLayer, trunk: Trunk, ua: Arc<String>) {
+async fn keep_registered(
+    layer: TransactionLayer,
+    trunk: Trunk,
+    ua: Arc<String>,
+    status: Arc<UplinkStatus>,
+) {
     let call_id = new_call_id("dialtone");
     let tag = new_tag();
     let mut cseq = 0u32;
     let mut retry = MIN_RETRY;
     loop {
-        let wait = match register_once(&layer, &trunk, &ua, &call_id, &tag, &mut cseq).await {
+        let result = register_once(&layer, &trunk, &ua, &call_id, &tag, &mut cseq).await;
+        status.record(&trunk.name, &result);
+        let wait = match result {
             Ok(granted) => {
                 retry = MIN_RETRY;
                 tracing::info!(trunk = %trunk.name, expires = granted, "registered with trunk");

@@ -10,6 +10,7 @@ backend_tests!(
     create_conflicts_on_taken_name,
     remove_is_refused_while_referenced,
     remove_frees_the_name_and_its_addresses,
+    upsert_creates_then_replaces_keeping_the_id,
 );
 
 pub async fn new_trunk(store: &Store, name: &str) -> Trunk {
@@ -217,4 +218,41 @@ async fn remove_frees_the_name_and_its_addresses(db: TestDb) {
         .create(".*", "carrier", 0, "", Some(1), false)
         .await
         .expect("route");
+}
+
+async fn upsert_creates_then_replaces_keeping_the_id(db: TestDb) {
+    let trunks = db.store.trunks();
+    let ips = vec!["192.0.2.1".to_owned()];
+    let first = trunks
+        .upsert(NewTrunk {
+            name: "sip-account",
+            host: Some("sip.a.example:5060"),
+            transport: "udp",
+            inbound_ips: &ips,
+            username: Some("u1"),
+            password: Some("p1"),
+            register: true,
+        })
+        .await
+        .expect("upsert creates");
+    let ips2 = vec!["192.0.2.2".to_owned(), "192.0.2.3".to_owned()];
+    let second = trunks
+        .upsert(NewTrunk {
+            name: "sip-account",
+            host: Some("sip.b.example:5070"),
+            transport: "tcp",
+            inbound_ips: &ips2,
+            username: Some("u2"),
+            password: Some("p2"),
+            register: false,
+        })
+        .await
+        .expect("upsert replaces");
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.host.as_deref(), Some("sip.b.example:5070"));
+    assert_eq!(second.transport, "tcp");
+    assert_eq!(second.inbound_ips, ips2);
+    assert_eq!(second.username.as_deref(), Some("u2"));
+    assert!(!second.register);
+    assert_eq!(trunks.list().await.expect("list").len(), 1);
 }

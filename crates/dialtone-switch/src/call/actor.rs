@@ -145,6 +145,8 @@ pub struct Call {
     pub placed: bool,
     /// The From of the legs this call places, when not the caller's.
     pub from_identity: Option<String>,
+    /// A test call (`sip_call`) and how long its tone plays.
+    pub probe: Option<std::time::Duration>,
     /// Click-to-dial: whom to dial once the first party answers.
     pub then_dial: Option<(super::command::Destination, crate::router::Caller)>,
 }
@@ -262,6 +264,7 @@ fn launch(
             queue_member: None,
             placed: matches!(start, Start::Outbound(_)),
             from_identity: None,
+            probe: None,
             then_dial: None,
         };
         call.run(start, rx).await;
@@ -443,6 +446,7 @@ impl Call {
             }
             CallEvent::Agent { generation, event } => self.on_agent_event(generation, event).await,
             CallEvent::RingTimeout { attempt } => self.on_ring_timeout(attempt).await,
+            CallEvent::ProbeDone(report) => self.probe_done(report).await,
             CallEvent::MaxDuration => {
                 if self.state != CallState::Ended {
                     self.hangup("max duration", "system", 408).await;
@@ -635,6 +639,9 @@ impl Call {
 
     async fn finish(&mut self) {
         self.close_agent("call ended");
+        if self.probe.is_some() && self.record.probe.is_none() {
+            self.ctx.probes.ended(&self.id, None);
+        }
         self.queue_call_ended().await;
         for leg in self.legs.iter_mut() {
             leg.state = LegState::Ended;

@@ -71,6 +71,8 @@ pub enum CallEvent {
     RingTimeout {
         attempt: u64,
     },
+    /// A test call's tone and echo check are over.
+    ProbeDone(super::probe::ProbeReport),
     /// Another call bridges one of our parties into itself (an attended
     /// transfer): give it the leg that `party` names, release the rest of
     /// this call, and end.

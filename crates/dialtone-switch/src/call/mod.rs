@@ -30,6 +30,7 @@ mod leg;
 mod live;
 mod media;
 mod outbound;
+pub mod probe;
 mod progress;
 mod queue;
 mod record;
@@ -102,6 +103,10 @@ pub struct CallContext {
     pub tools: Arc<ToolRegistry>,
     /// AI agent counters, for /metrics.
     pub ai: Arc<AiStats>,
+    /// Where each upstream trunk registration stands.
+    pub uplinks: Arc<crate::uplink::UplinkStatus>,
+    /// The test calls `sip_call` placed, and their figures.
+    pub probes: Arc<probe::ProbeStats>,
 }
 
 /// Who placed an inbound call: for the record, and the authority its

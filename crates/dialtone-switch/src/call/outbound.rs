@@ -26,6 +26,8 @@ pub enum Talker {
     },
     /// A user: their phone rings first, then the customer is dialled.
     User(String),
+    /// A test call (`sip_call`): a tone for this long, listening for its echo.
+    Probe(std::time::Duration),
 }
 
 /// A call to place, resolved by [`CallControl::originate`](crate::control::CallControl::originate).
@@ -73,6 +75,11 @@ impl Call {
                     .await;
                 out.customer.clone()
             }
+            Talker::Probe(d) => {
+                self.probe = Some(*d);
+                self.ctx.probes.placed(&self.id);
+                out.customer.clone()
+            }
             Talker::User(u) => {
                 self.then_dial = Some((
                     Destination::Dial(out.customer_label.clone()),
@@ -100,6 +107,10 @@ impl Call {
             self.transfer(leg, dest, who, None, None).await;
             return;
         }
+        if let Some(duration) = self.probe {
+            self.call_answered(&label, self.ctx.cfg.max_duration).await;
+            return self.start_probe(leg, duration).await;
+        }
         let Some(agent) = self.agent.as_ref() else {
             return self.call_answered(&label, self.ctx.cfg.max_duration).await;
         };
@@ -114,6 +125,38 @@ impl Call {
         if ready {
             self.attach_agent_audio(formats.0, formats.1).await;
         }
+    }
+
+    /// A test call was answered: tone out, listen for the echo.
+    async fn start_probe(&mut self, leg: LegId, duration: std::time::Duration) {
+        let slot = self.legs[leg].slot;
+        let format = dialtone_media::PortFormat::pcm16(super::probe::RATE);
+        let attached = self
+            .media
+            .attach_port(slot, format, format, dialtone_media::PortOptions::default())
+            .await;
+        match attached {
+            Ok((player, frames)) => {
+                let events = self.events_tx.clone();
+                tokio::spawn(async move {
+                    let report = super::probe::run(player, frames, duration).await;
+                    let _ = events.send(super::event::CallEvent::ProbeDone(report));
+                });
+            }
+            Err(e) => {
+                tracing::error!(call = %self.id, error = %e, "no audio port for the test call");
+                self.hangup("media error", "system", 500).await;
+            }
+        }
+    }
+
+    /// The test call's time is up: record what it measured, hang up.
+    pub(super) async fn probe_done(&mut self, report: super::probe::ProbeReport) {
+        let slot = self.legs[self.a()].slot;
+        let report = report.with_stats(self.media.stats(slot).as_ref());
+        self.ctx.probes.ended(&self.id, Some(&report));
+        self.record.probe = Some(report);
+        self.hangup("test call complete", "system", 480).await;
     }
 
     /// A call dialtone placed could not be made.

@@ -19,6 +19,11 @@ pub struct Record {
     pub transcript: Vec<TranscriptLine>,
     /// Why the AI agent's model could not be reached or was lost.
     pub ai_failure: Option<String>,
+    /// What a test call measured.
+    pub probe: Option<super::probe::ProbeReport>,
+    /// The persona's external MCP servers that could not be used: (server,
+    /// reason); the call went on without their tools.
+    pub mcp_failures: Vec<(String, String)>,
     started: bool,
     caller_label: String,
 }
@@ -107,6 +112,8 @@ impl Record {
             },
             transcript: Vec::new(),
             ai_failure: None,
+            mcp_failures: Vec::new(),
+            probe: None,
             started: false,
             caller_label: origin.label.clone(),
         }
@@ -209,8 +216,23 @@ impl Record {
                 (format!("leg{i}"), v)
             })
             .collect();
+        if let Some(p) = self
+            .probe
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok())
+        {
+            stats_json.insert("probe".into(), p);
+        }
         if let Some(f) = &self.ai_failure {
             stats_json.insert("ai_failure".into(), serde_json::Value::String(f.clone()));
+        }
+        if !self.mcp_failures.is_empty() {
+            let failures = self
+                .mcp_failures
+                .iter()
+                .map(|(server, reason)| serde_json::json!({"server": server, "reason": reason}))
+                .collect();
+            stats_json.insert("mcp_failures".into(), serde_json::Value::Array(failures));
         }
         self.rec.stats = Some(serde_json::Value::Object(stats_json).to_string());
         if !self.transcript.is_empty() {

@@ -19,6 +19,7 @@ pub mod http;
 mod leads;
 pub mod manage;
 mod persona;
+mod sip;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -274,6 +275,11 @@ impl ToolRegistry {
             contacts::lookup_contact(),
             availability::check_user_availability(),
             leads::create_lead(),
+            sip::sip_configure(),
+            sip::sip_call(),
+            sip::sip_status(),
+            sip::sip_statistics(),
+            sip::sip_reset(),
         ] {
             r.register(Arc::new(tool));
         }
