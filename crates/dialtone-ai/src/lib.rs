@@ -1,12 +1,15 @@
 //! dialtone-ai: realtime LLM sessions (OpenAI Realtime, Gemini Live) behind
 //! one protocol trait, and the agent loop that bridges a session to a call's
 //! audio port (paced playout, barge-in, tool-call dispatch). It knows nothing
-//! of SIP: call control hands it an audio port and a tool dispatcher.
+//! of SIP: call control hands it an audio port and a tool dispatcher. It
+//! also holds the MCP client (`mcp_client`) through which an agent offers
+//! the tools of a persona's external MCP servers.
 
 pub mod agent;
 pub mod error;
 mod gemini;
 mod json;
+pub mod mcp_client;
 mod openai;
 pub mod protocol;
 pub mod session;

@@ -1,6 +1,7 @@
 //! dialtone's persistent state: accounts, SIP users with their digest
 //! credentials, registrations (contact bindings), trunks, numbers (DIDs),
-//! outbound routes, personas (AI agents) and their office hours, API keys,
+//! outbound routes, personas (AI agents) with their office hours, own tools
+//! and external MCP servers, API keys,
 //! leads, call records and scheduled calls, behind one API over two
 //! backends — an embedded SQLite file (the default) or PostgreSQL when the URL
 //! starts with `postgres://` or `postgresql://`. Every query and the single set
@@ -22,6 +23,7 @@ mod error;
 mod hours;
 mod leads;
 mod numbers;
+mod persona_mcp_servers;
 mod persona_tools;
 mod personas;
 pub mod phone;
@@ -41,6 +43,10 @@ pub use error::StoreError;
 pub use hours::{check_date, check_day, weekday_name, Hours, OfficeHours, TimeRange};
 pub use leads::{Lead, LeadCase, Leads, NewCase, CLASSIFICATIONS};
 pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
+pub use persona_mcp_servers::{
+    check_mcp_server, check_mcp_server_name, header_env_names, split_command, McpTransport,
+    NewMcpServer, PersonaMcpServer, PersonaMcpServers, MCP_TIMEOUT_MS_RANGE,
+};
 pub use persona_tools::{
     check_description, check_kind, check_tool_name, parse_template, ApiRequest, PersonaTool,
     PersonaToolKind, PersonaToolUpdate, PersonaTools, TemplatePart, ToolVariable, VariableKind,

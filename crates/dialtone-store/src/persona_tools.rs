@@ -22,6 +22,7 @@ use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::store::unix_now;
 use crate::{Store, StoreError};
 
+pub(crate) use check::check_headers;
 pub use check::{check_description, check_kind, check_tool_name, METHODS, TIMEOUT_MS_RANGE};
 pub use template::{parse_template, TemplatePart};
 
@@ -410,7 +411,7 @@ impl Columns {
 }
 
 /// A JSON object, keys in the order given.
-fn headers_json(headers: &[(String, String)]) -> Result<String, StoreError> {
+pub(crate) fn headers_json(headers: &[(String, String)]) -> Result<String, StoreError> {
     struct Ordered<'a>(&'a [(String, String)]);
     impl Serialize for Ordered<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -421,7 +422,7 @@ fn headers_json(headers: &[(String, String)]) -> Result<String, StoreError> {
 }
 
 /// Header pairs from the JSON object text, in the text's order.
-fn headers_from_json(text: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+pub(crate) fn headers_from_json(text: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
     struct Pairs(Vec<(String, String)>);
     impl<'de> Deserialize<'de> for Pairs {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

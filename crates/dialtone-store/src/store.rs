@@ -14,8 +14,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 use crate::{
-    Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Numbers, PersonaTools, Personas, Queues,
-    Registrations, Routes, ScheduledCalls, StoreError, Trunks, Users,
+    Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Numbers, PersonaMcpServers, PersonaTools,
+    Personas, Queues, Registrations, Routes, ScheduledCalls, StoreError, Trunks, Users,
 };
 
 /// How often a migration that lost a race with another process is retried.
@@ -216,6 +216,11 @@ impl Store {
     /// Personas' own tools.
     pub fn persona_tools(&self) -> PersonaTools<'_> {
         PersonaTools::new(self)
+    }
+
+    /// Personas' external MCP servers.
+    pub fn persona_mcp_servers(&self) -> PersonaMcpServers<'_> {
+        PersonaMcpServers::new(self)
     }
 
     /// Calls to place later.

@@ -11,10 +11,17 @@
 //! It knows nothing of SIP: the call hands it an audio port
 //! ([`AgentControl::Audio`]) and hears back [`AgentEvent`]s.
 //!
+//! Before the session opens it connects the persona's external MCP servers
+//! ([`crate::mcp_client`]), offers their tools beside the dispatcher's and
+//! routes the model's calls of them there; a server that cannot be reached
+//! is reported ([`AgentEvent::ExternalToolsUnavailable`]) and left out.
+//!
 //! Files: `run.rs` the task and its loop, `playout.rs` what was played of
 //! which item (barge-in arithmetic), `keys.rs` DTMF digits into text,
-//! `hold.rs` the hold beeps, `stats.rs` counters for /metrics.
+//! `hold.rs` the hold beeps, `stats.rs` counters for /metrics,
+//! `external.rs` the external MCP servers' tools.
 
+mod external;
 mod hold;
 mod keys;
 mod playout;
@@ -29,6 +36,7 @@ use std::time::Duration;
 use dialtone_media::{PortEvent, PortPlayer};
 use tokio::sync::mpsc;
 
+use crate::mcp_client::ExternalServer;
 use crate::protocol::SessionConfig;
 
 pub use stats::AgentStats;
@@ -55,6 +63,10 @@ pub struct AgentConfig {
     pub renew_after: Duration,
     /// How long a hangup waits for the agent's last words at most.
     pub drain_limit: Duration,
+    /// External MCP servers whose tools the model is offered too; connected
+    /// before the session opens, within `external_budget` together.
+    pub external: Vec<ExternalServer>,
+    pub external_budget: Duration,
 }
 
 /// The answer of a tool, for the model.
@@ -73,6 +85,12 @@ pub trait ToolDispatcher: Send + Sync + 'static {
         name: &str,
         arguments: &str,
     ) -> Pin<Box<dyn Future<Output = ToolReply> + Send + 'static>>;
+
+    /// How long a call of `name` may take when it is not the agent's
+    /// `tool_timeout` (an external server's own timeout).
+    fn timeout(&self, _name: &str) -> Option<Duration> {
+        None
+    }
 }
 
 /// Whose words a transcript line holds.
@@ -112,6 +130,9 @@ pub enum AgentEvent {
     HangupReady,
     /// The caller stayed silent after a re-prompt: end the call.
     IdleHangup,
+    /// An external MCP server could not be used (before [`AgentEvent::Ready`]);
+    /// the call goes on without its tools. The reason holds no secret.
+    ExternalToolsUnavailable { server: String, reason: String },
 }
 
 /// What the call tells the agent.

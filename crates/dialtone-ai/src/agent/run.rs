@@ -13,9 +13,9 @@ use dialtone_media::{PortEvent, PortFrame, PortPlayer};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::hold;
 use super::keys::Keys;
 use super::playout::Playout;
+use super::{external, hold};
 use super::{
     AgentConfig, AgentControl, AgentEvent, AgentStats, EventSink, Side, ToolDispatcher, ToolReply,
 };
@@ -59,14 +59,23 @@ struct RunningTool {
 type ToolDone = (String, String, ToolReply, &'static str);
 
 pub(super) async fn run(
-    cfg: AgentConfig,
+    mut cfg: AgentConfig,
     tools: Arc<dyn ToolDispatcher>,
     sink: EventSink,
     stats: Arc<AgentStats>,
     mut control: mpsc::UnboundedReceiver<AgentControl>,
 ) {
-    let _active = stats.started();
+    let active = stats.started();
     let t0 = Instant::now();
+    // The external MCP servers first: their tools go into the session setup.
+    let external = tokio::select! {
+        e = external::connect(&mut cfg, &sink) => Arc::new(e),
+        _ = closed(&mut control) => return,
+    };
+    let tools: Arc<dyn ToolDispatcher> = Arc::new(external::Routed {
+        external: Arc::clone(&external),
+        builtin: tools,
+    });
     let connected = tokio::select! {
         r = connect(cfg.session.clone()) => r,
         _ = closed(&mut control) => return,
@@ -91,6 +100,12 @@ pub(super) async fn run(
     let mut agent = Agent::new(cfg, tools, sink, stats, session, events);
     agent.run(control).await;
     agent.shut();
+    drop(agent);
+    drop(active);
+    // Dropping would close them too; closing lets a stdio server exit cleanly.
+    if let Ok(external) = Arc::try_unwrap(external) {
+        external.close().await;
+    }
 }
 
 /// Waits for the call to close the agent (or go away) before it is ready.
@@ -553,7 +568,7 @@ impl Agent {
         self.activity();
         tracing::debug!(%name, %call_id, "tool call");
         let fut = self.tools.call(&name, &arguments);
-        let limit = self.cfg.tool_timeout;
+        let limit = self.tools.timeout(&name).unwrap_or(self.cfg.tool_timeout);
         self.in_flight.insert(
             call_id.clone(),
             RunningTool {

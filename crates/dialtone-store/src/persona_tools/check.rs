@@ -86,8 +86,17 @@ fn check_api_request(r: &ApiRequest) -> Result<(), String> {
             r.timeout_ms
         ));
     }
+    check_headers(&r.headers)?;
+    if r.body.is_some() && r.method == "GET" {
+        return Err("a GET request has no body: put the values in the URL, or use POST".into());
+    }
+    check_variables(r)
+}
+
+/// Header names are HTTP tokens, each given once; values are one line.
+pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), String> {
     let mut seen_headers = HashSet::new();
-    for (name, value) in &r.headers {
+    for (name, value) in headers {
         let token = name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
@@ -103,10 +112,7 @@ fn check_api_request(r: &ApiRequest) -> Result<(), String> {
             return Err(format!("header {name:?}: the value must be one line"));
         }
     }
-    if r.body.is_some() && r.method == "GET" {
-        return Err("a GET request has no body: put the values in the URL, or use POST".into());
-    }
-    check_variables(r)
+    Ok(())
 }
 
 /// http:// or https://, a host written out, no whitespace.

@@ -7,8 +7,8 @@
 //! `migrations` and `upgrade_0004` start from an empty database rather than a
 //! migrated store).
 //! `sqlite_only` covers what only exists on SQLite.
-//! `contacts`, `queues`, `persona_tools` and `scheduled_calls` run on both
-//! backends too; `phone`
+//! `contacts`, `queues`, `persona_tools`, `persona_mcp_servers` and
+//! `scheduled_calls` run on both backends too; `phone`
 //! needs no database.
 
 #[macro_use]
@@ -23,6 +23,7 @@ mod leads;
 mod lifecycle;
 mod migrations;
 mod numbers;
+mod persona_mcp_servers;
 mod persona_tools;
 mod personas;
 mod phone;

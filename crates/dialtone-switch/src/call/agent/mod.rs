@@ -165,7 +165,9 @@ impl Call {
     ) {
         let mut vars = persona::Variables::of(self, &persona).await;
         vars.extra = extra.to_vec();
-        let cfg = persona::agent_config(&persona, provider, &self.ctx.cfg.ai, input, output, &vars);
+        let mut cfg =
+            persona::agent_config(&persona, provider, &self.ctx.cfg.ai, input, output, &vars);
+        cfg.external = persona::external_servers(&self.ctx.store, &persona).await;
         self.next_attempt += 1;
         let generation = self.next_attempt;
         let events = self.events_tx.clone();
@@ -242,6 +244,11 @@ impl Call {
                 self.hangup(&cause, "callee", 480).await;
             }
             AgentEvent::IdleHangup => self.hangup("idle timeout", "system", 480).await,
+            AgentEvent::ExternalToolsUnavailable { server, reason } => {
+                tracing::warn!(call = %self.id, %server, %reason,
+                    "external MCP server unavailable: the agent goes on without its tools");
+                self.record.mcp_failures.push((server, reason));
+            }
         }
     }
 

@@ -4,12 +4,16 @@
 //! behaviour (greeting, barge-in guard, idle timeout). Instructions may use
 //! variables filled per call: `{caller_number}`, `{called_number}`,
 //! `{contact_name}`, `{date}` and `{time}` in the persona's time zone.
+//! The persona's external MCP servers go to the agent as they are stored
+//! (header values keep their `${NAME}`: the agent reads the environment when
+//! it connects).
 
 use std::time::Duration;
 
 use dialtone_ai::agent::AgentConfig;
+use dialtone_ai::mcp_client::{ExternalServer, ServerTransport};
 use dialtone_ai::{AudioFormat, Provider, SessionConfig, ToolSpec, TurnDetection};
-use dialtone_store::Persona;
+use dialtone_store::{split_command, McpTransport, Persona, PersonaMcpServer, Store};
 
 use super::super::actor::Call;
 use super::AgentSettings;
@@ -166,7 +170,59 @@ pub fn agent_config(
         filler_after: settings.filler_after,
         renew_after: settings.renew_after,
         drain_limit: settings.drain_limit,
+        external: Vec::new(),
+        external_budget: EXTERNAL_BUDGET,
     }
+}
+
+/// How long the agent may take to connect the persona's external MCP
+/// servers, all together (the caller hears ringing meanwhile).
+const EXTERNAL_BUDGET: Duration = Duration::from_secs(2);
+
+/// The persona's external MCP servers for its agent. The call goes on
+/// without them when they cannot be read.
+pub async fn external_servers(store: &Store, p: &Persona) -> Vec<ExternalServer> {
+    let rows = match store.persona_mcp_servers().list_for_persona(&p.id).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(persona = %p.name, error = %e, "the persona's MCP servers could not be read");
+            return Vec::new();
+        }
+    };
+    let mut servers = Vec::new();
+    for row in rows {
+        match external_server(row) {
+            Ok(s) => servers.push(s),
+            Err((name, why)) => {
+                tracing::warn!(persona = %p.name, server = %name, %why, "MCP server skipped")
+            }
+        }
+    }
+    servers
+}
+
+fn external_server(s: PersonaMcpServer) -> Result<ExternalServer, (String, String)> {
+    let fail = |why: String| (s.name.clone(), why);
+    let transport = match (s.transport, &s.url, &s.command) {
+        (McpTransport::Http, Some(url), _) => ServerTransport::Http { url: url.clone() },
+        (McpTransport::Sse, Some(url), _) => ServerTransport::Sse { url: url.clone() },
+        (McpTransport::Stdio, _, Some(command)) => {
+            let mut words = split_command(command).map_err(fail)?.into_iter();
+            let program = words.next().ok_or_else(|| fail("no command".into()))?;
+            ServerTransport::Stdio {
+                program,
+                args: words.collect(),
+            }
+        }
+        (t, _, _) => return Err(fail(format!("transport {t} without its URL or command"))),
+    };
+    Ok(ExternalServer {
+        name: s.name,
+        transport,
+        headers: s.headers,
+        allow: s.allow,
+        timeout: Duration::from_millis(u64::from(s.timeout_ms)),
+    })
 }
 
 #[cfg(test)]

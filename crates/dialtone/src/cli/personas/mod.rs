@@ -4,6 +4,7 @@
 //! values, fallback), since the store keeps them as given, and shows them
 //! (in `view`). No command ever prints a provider key: only the name of the
 //! environment variable that holds it, and whether that variable is set.
+//! `persona mcp` (in `mcp`) manages a persona's external MCP servers.
 
 use std::path::PathBuf;
 
@@ -12,9 +13,11 @@ use clap::{Args, Subcommand};
 use dialtone_store::{Account, NewPersona, PersonaUpdate, Store, StoreError};
 
 mod check;
+mod mcp;
 mod view;
 
 use check::{check, Checked};
+pub use mcp::McpCommand;
 use view::{account_name, json_of, show_text};
 
 // The choices and defaults are the store's, shared with the management tools.
@@ -57,6 +60,11 @@ pub enum PersonaCommand {
     },
     /// Remove a persona (refused while a number routes to it).
     Remove { name: String },
+    /// A persona's external MCP servers, whose tools its model is offered.
+    Mcp {
+        #[command(subcommand)]
+        cmd: McpCommand,
+    },
 }
 
 /// The settings `add` and `update` share.
@@ -189,6 +197,7 @@ pub async fn persona(store: &Store, cmd: PersonaCommand) -> Result<()> {
             }
             Ok(())
         }
+        PersonaCommand::Mcp { cmd } => mcp::mcp(store, cmd).await,
         PersonaCommand::Remove { name } => match store.personas().remove(&name).await {
             Ok(true) => {
                 println!("persona {name} removed");
