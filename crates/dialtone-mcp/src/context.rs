@@ -10,7 +10,7 @@
 //! finds the call with the account's scope, so another account's call is
 //! "no such call" exactly as an unknown id is.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use dialtone_store::{Store, StoreError};
 use dialtone_switch::tools::ToolContext;
 
@@ -85,6 +85,34 @@ impl ContextHeaders {
             call_id: header(headers, "call_id")?,
             caller_id_number: header(headers, "caller_id_number")?,
         })
+    }
+
+    /// Adds to `headers` the context headers they lack, with this set's
+    /// values: the legacy SSE door takes the `GET /sse` request's context
+    /// as the session's defaults, and each POST's own headers override
+    /// them. Headers that do not parse are left alone, so the handler
+    /// reports the problem on that request.
+    pub fn fill_in(&self, headers: &mut HeaderMap) {
+        let Ok(own) = ContextHeaders::parse(headers) else {
+            return;
+        };
+        let pairs = [
+            ("account_id", own.account_id, &self.account_id),
+            ("persona_id", own.persona_id, &self.persona_id),
+            ("call_id", own.call_id, &self.call_id),
+            (
+                "caller_id_number",
+                own.caller_id_number,
+                &self.caller_id_number,
+            ),
+        ];
+        for (name, own, default) in pairs {
+            if let (None, Some(v)) = (own, default) {
+                if let Ok(v) = HeaderValue::from_str(v) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
     }
 
     /// The tool context for a request authenticated as `who`.
@@ -189,6 +217,27 @@ mod tests {
         assert_eq!(
             ContextHeaders::parse(&headers(&[("persona_id", "a"), ("persona_id", "b")])),
             Err(ContextError::Conflict("persona_id"))
+        );
+    }
+
+    #[test]
+    fn defaults_fill_in_only_what_a_request_lacks() {
+        let defaults =
+            ContextHeaders::parse(&headers(&[("persona_id", "rec"), ("call_id", "c-get")]))
+                .unwrap();
+        let mut h = headers(&[("X-Call-Id", "c-post"), ("x-api-key", "k")]);
+        defaults.fill_in(&mut h);
+        let c = ContextHeaders::parse(&h).unwrap();
+        assert_eq!(c.persona_id.as_deref(), Some("rec"));
+        assert_eq!(c.call_id.as_deref(), Some("c-post"));
+        assert_eq!(c.account_id, None);
+        // A request whose own headers conflict is left for the handler to refuse.
+        let mut h = headers(&[("call_id", "a"), ("x-call-id", "b")]);
+        defaults.fill_in(&mut h);
+        assert!(!h.contains_key("persona_id"));
+        assert_eq!(
+            ContextHeaders::parse(&h),
+            Err(ContextError::Conflict("call_id"))
         );
     }
 

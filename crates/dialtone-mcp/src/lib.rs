@@ -1,6 +1,7 @@
 //! dialtone's MCP server: the switch's tool registry and its live calls
-//! over MCP Streamable HTTP (rmcp), for assistants and scripts outside a
-//! call. It owns the `/mcp` route, API-key authentication (shared with the
+//! over MCP Streamable HTTP (rmcp) and the legacy HTTP+SSE transport, for
+//! assistants and scripts outside a call. It owns the `/mcp` route (and
+//! `/sse`, `/sse/message`), API-key authentication (shared with the
 //! REST API), the per-request context headers, and the translation between
 //! the registry and MCP's shapes. It implements no tool: every tools/call
 //! goes to [`dialtone_switch::tools::ToolRegistry`], the registry the
@@ -19,7 +20,9 @@
 pub mod auth;
 pub mod context;
 mod handler;
+mod rebinding;
 pub mod resources;
+pub mod sse;
 pub mod tools;
 mod transport;
 

@@ -34,7 +34,7 @@ use crate::auth::{AuthError, KeyAuth};
 use crate::handler::DialtoneMcp;
 
 /// Request bodies above this are refused (rmcp's own limit).
-const MAX_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The `[mcp]` settings the server needs.
 #[derive(Clone, Debug)]
@@ -62,14 +62,17 @@ struct Mcp {
     stateless: StreamableHttpService<DialtoneMcp, NeverSessionManager>,
 }
 
-/// The `/mcp` route. `stop` ends every session and open stream (cancel it
-/// on shutdown, or open SSE streams hold the listener open).
+/// The `/mcp` route, and the legacy SSE transport's `/sse` and
+/// `/sse/message` (see [`crate::sse`]) with the same auth, checks and
+/// handler. `stop` ends every session and open stream (cancel it on
+/// shutdown, or open SSE streams hold the listener open).
 pub fn router(
     control: CallControl,
     auth: Arc<KeyAuth>,
     cfg: &McpConfig,
     stop: CancellationToken,
 ) -> Router {
+    let sse = crate::sse::router(control.clone(), auth.clone(), cfg, stop.clone());
     let base = StreamableHttpServerConfig::default()
         .with_allowed_hosts(cfg.allowed_hosts.clone())
         .with_allowed_origins(cfg.allowed_origins.clone())
@@ -94,7 +97,10 @@ pub fn router(
         sessions,
         stateless,
     });
-    Router::new().route("/mcp", any(serve)).with_state(state)
+    Router::new()
+        .route("/mcp", any(serve))
+        .with_state(state)
+        .merge(sse)
 }
 
 /// A refusal in the JSON-RPC error shape MCP clients read.

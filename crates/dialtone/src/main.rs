@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod http;
 mod run;
+mod stdio;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,10 @@ enum Command {
     /// Leads the agents recorded, and their cases.
     #[command(subcommand)]
     Leads(cli::LeadsCommand),
+    /// An MCP server on stdin/stdout (for Claude Desktop and other stdio
+    /// clients) that proxies to a running dialtone's /mcp.
+    #[command(name = "mcp-stdio")]
+    McpStdio(stdio::McpStdioArgs),
 }
 
 const DEFAULT_CONFIG: &str = "config/dialtone.toml";
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
             Command::ApiKey(c) => cli::provisioning(&cfg, cli::Provisioning::ApiKey(c)).await,
             Command::Hours(c) => cli::provisioning(&cfg, cli::Provisioning::Hours(c)).await,
             Command::Leads(c) => cli::provisioning(&cfg, cli::Provisioning::Leads(c)).await,
+            Command::McpStdio(a) => stdio::run(&cfg.http.listen, a).await,
         }
     });
     match result {
