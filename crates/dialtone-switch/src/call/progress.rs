@@ -252,11 +252,14 @@ impl Call {
     pub(super) async fn call_answered(&mut self, label: &str, max: std::time::Duration) {
         self.state = CallState::Answered;
         self.record.answered(label);
+        self.record.rec.account_id = self.live.account().map(str::to_string);
+        // Listings see the answer at once, not after the awaits below (the
+        // caller already has its 200).
+        self.publish();
         self.notify(CallNotice::Answered {
             by: label.to_string(),
         });
         self.start_recording().await;
-        self.record.rec.account_id = self.live.account().map(str::to_string);
         self.record.save(&self.ctx.store).await;
         if !max.is_zero() {
             let events = self.events_tx.clone();

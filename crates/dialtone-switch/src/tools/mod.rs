@@ -244,6 +244,10 @@ async fn persona_tools(
 /// Every tool, by name.
 pub struct ToolRegistry {
     tools: Vec<Arc<dyn Tool>>,
+    /// The SIP-account tools (sip_configure, sip_call, …): an operator's
+    /// or assistant's, listed and callable without a persona only — a
+    /// persona's model never configures trunks or places test calls.
+    account: Vec<Arc<dyn Tool>>,
     /// The management operations: listed and callable without a persona.
     management: Vec<Arc<manage::Operation>>,
 }
@@ -253,6 +257,7 @@ impl ToolRegistry {
     pub fn empty() -> ToolRegistry {
         ToolRegistry {
             tools: Vec::new(),
+            account: Vec::new(),
             management: Vec::new(),
         }
     }
@@ -275,14 +280,19 @@ impl ToolRegistry {
             contacts::lookup_contact(),
             availability::check_user_availability(),
             leads::create_lead(),
+        ] {
+            r.register(Arc::new(tool));
+        }
+        r.account = [
             sip::sip_configure(),
             sip::sip_call(),
             sip::sip_status(),
             sip::sip_statistics(),
             sip::sip_reset(),
-        ] {
-            r.register(Arc::new(tool));
-        }
+        ]
+        .into_iter()
+        .map(|t| Arc::new(t) as Arc<dyn Tool>)
+        .collect();
         r.management = manage::operations().into_iter().map(Arc::new).collect();
         r
     }
@@ -299,6 +309,7 @@ impl ToolRegistry {
     pub async fn list(&self, control: &CallControl, ctx: &ToolContext) -> Vec<ToolSpec> {
         let mut out: Vec<ToolSpec> = self.tools.iter().map(|t| t.spec().clone()).collect();
         if ctx.persona.is_none() {
+            out.extend(self.account.iter().map(|t| t.spec().clone()));
             out.extend(self.management.iter().map(|o| o.spec().clone()));
         }
         if ctx.persona.is_some() {
@@ -332,6 +343,9 @@ impl ToolRegistry {
             return tool.call(control, ctx, args).await;
         }
         if ctx.persona.is_none() {
+            if let Some(t) = self.account.iter().find(|t| t.spec().name == name) {
+                return t.call(control, ctx, args).await;
+            }
             if let Some(op) = self.operation(name) {
                 return Tool::call(op, control, ctx, args).await;
             }
