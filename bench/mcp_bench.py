@@ -16,7 +16,11 @@
               headers read, the registry's list) and against
               crates/dialtone-mcp/examples/mcp_baseline.rs (rmcp doing
               nothing: no auth, an empty tool list). The server and wrk
-              share the machine's cores (wrk -t1).
+              share the machine's cores (wrk -t1). Then tools/call
+              lookup_contact the same way: a contact stored as
+              "(555) 010-0123" among 1,000 asked for as "+15550100123"
+              (normalised, found in the native address book), and a
+              number nobody has (the "no contact found" answer).
 
 Usage:
   python3 bench/mcp_bench.py hangup [--calls 200]
@@ -215,8 +219,16 @@ def hangup(a) -> None:
 # --------------------------------------------------------------------------
 # tools-list
 
+TOOLS_LIST = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+
+
+def lookup_body(number: str) -> str:
+    return ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup_contact",'
+            f'"arguments":{{"phone_number":"{number}"}}}}}}')
+
+
 LUA = """wrk.method = "POST"
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+wrk.body = '%s'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 %s
@@ -230,10 +242,10 @@ end
 """
 
 
-def run_wrk(url: str, headers: dict[str, str], a) -> str:
-    lua = OUT / "mcp_tools_list.lua"
+def run_wrk(url: str, headers: dict[str, str], a, body: str = TOOLS_LIST) -> str:
+    lua = OUT / "mcp_wrk.lua"
     extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-    lua.write_text(LUA % extra)
+    lua.write_text(LUA % (body, extra))
     cmd = ["wrk", "-t1", f"-c{a.connections}", f"-d{a.seconds}s", "--latency", "-s", str(lua), url]
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=a.seconds + 30)
     return cp.stdout + cp.stderr
@@ -262,6 +274,14 @@ def tools_list(a) -> None:
         summarize("dialtone /mcp", run_wrk(url, {"X-API-Key": d.key}, a))
         summarize("dialtone /mcp, call_id header",
                   run_wrk(url, {"X-API-Key": d.key, "call_id": "some-call"}, a))
+        csv = d.work / "contacts.csv"
+        rows = [f"Person {i},+1555020{i:04d}" for i in range(999)] + ["Jeremy Vance,(555) 010-0123"]
+        csv.write_text("name,number\n" + "\n".join(rows) + "\n")
+        d.cli("contact", "import", str(csv))
+        summarize("lookup_contact, found",
+                  run_wrk(url, {"X-API-Key": d.key}, a, lookup_body("+15550100123")))
+        summarize("lookup_contact, not found",
+                  run_wrk(url, {"X-API-Key": d.key}, a, lookup_body("+15559990000")))
     finally:
         d.stop()
     port = free_port()
