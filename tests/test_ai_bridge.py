@@ -63,7 +63,7 @@ class AiPbx:
     def __init__(self, factory, kind: str, *, mode: str = "normal", persona: tuple = (),
                  config: dict | None = None, env: dict[str, str] | None = None):
         self.server = RealtimeServer(kind, api_key=KEY, mode=mode).start()
-        cfg = {"auth": {"algorithms": ["MD5"]}, "ai": {"connect_timeout_ms": 3000}}
+        cfg = {"ai": {"connect_timeout_ms": 3000}}
         for k, v in (config or {}).items():
             cfg.setdefault(k, {}).update(v)
         self.d = factory(config=cfg, env={"TEST_AI_KEY": KEY, **(env or {})})

@@ -365,7 +365,7 @@ def test_transfer_call_rings_a_phone_and_bridges_the_caller(dialtone_factory, si
     from siptool import write_tone_wav
     from test_transcoding import pcmu_sdp
 
-    pbx = Pbx(dialtone_factory(config={"auth": {"algorithms": ["MD5"]}}), sipp)
+    pbx = Pbx(dialtone_factory(), sipp)
     d = pbx.d
     _, key = new_key(d)
     tone = tmp_path / "tone1000.wav"

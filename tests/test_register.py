@@ -8,14 +8,20 @@ that it exits 0 on SIGTERM at the end.
 
 from __future__ import annotations
 
+import secrets
 import signal
 import socket
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 
-from conftest import LOOPBACK, free_port, header_values, received_messages
-from siptool import SipClient, contact_expires, parse_challenge, retarget_via, rfc4475_fixture, split_contacts
+from conftest import LOOPBACK, base_config, free_port, header_values, received_messages
+from siptool import (SipClient, authorization, contact_expires, parse_challenge, retarget_via,
+                     rfc4475_fixture, split_contacts)
+
+REPO = Path(__file__).resolve().parent.parent
 
 PW = "s3cret-pw"
 
@@ -40,12 +46,13 @@ def test_register_digest(dialtone, sipp, transport):
     r = sipp("register.xml", dialtone.sip_port, transport=transport, service="alice", password=PW,
              keys={"expires": 600})
     assert r.ok(), r
-    # the challenge: Digest, qop=auth, realm = the domain, MD5 and SHA-256
+    # the challenge: Digest, qop=auth, realm = the domain, MD5 only by
+    # default (SHA-256 is opt-in: test_sha256_when_configured)
     first = received_messages(r.messages)[0]
     assert first.startswith("SIP/2.0 401"), first
     challenges = [parse_challenge(v) for v in header_values(first, "WWW-Authenticate")]
     assert all(c["scheme"].lower() == "digest" for c in challenges), challenges
-    assert {c.get("algorithm", "MD5").upper() for c in challenges} >= {"MD5", "SHA-256"}, challenges
+    assert [c.get("algorithm", "MD5").upper() for c in challenges] == ["MD5"], challenges
     for c in challenges:
         assert c.get("realm") == dialtone.domain, c
         assert "auth" in [q.strip() for q in c.get("qop", "").split(",")], c
@@ -154,23 +161,84 @@ def test_baresip_registers(dialtone_factory, baresip, form):
     port in the account); form=outbound: AOR sip:grace@127.0.0.1 with an
     outbound proxy (the REGISTER then carries a Route to the switch).
 
+    The switch runs with the default auth settings (no auth.algorithms):
     baresip 1.0 (libre) gives up on a 401 that carries ANY challenge whose
     algorithm is not MD5 ("Register: Function not implemented"), even when an
-    MD5 challenge is offered too; so this switch offers MD5 only
-    (auth.algorithms), as a deployment with such phones must."""
-    d = dialtone_factory(config={"auth": {"algorithms": ["MD5"]}})
+    MD5 challenge is offered too, so this fails if the default offers more."""
+    d = dialtone_factory()
     d.add_user("grace", PW)
     phone = baresip("grace", PW, d.sip_port, form=form)
     ok = phone.wait_registered(10)
     if not ok and "Register: Function not implemented" in phone.log():
         pytest.fail("baresip 1.0 refused the challenge: it was offered a non-MD5 digest "
-                    "algorithm (auth.algorithms must be [\"MD5\"] for it)\n" + phone.log())
+                    "algorithm by default\n" + phone.log())
     assert ok, f"baresip did not register:\n{phone.log()}"
     bs = registered_ok(d, "grace", phone.sip_port)
     assert len(bs) == 1, (d.registrations(), phone.log())
     assert bs[0].seconds is not None and 0 < bs[0].seconds <= 600, bs[0]  # regint=600
     info = phone.command("reginfo")
     assert info is not None and "OK" in info.get("data", ""), info
+
+
+def shipped_config() -> dict:
+    """config/dialtone.toml as shipped, less what only names this machine's
+    addresses and files (the test's own ports and database go there)."""
+    cfg = tomllib.loads((REPO / "config" / "dialtone.toml").read_text())
+    for section, key in (("sip", "listen"), ("http", "listen"), ("database", "url"),
+                         ("recording", "dir")):
+        cfg.get(section, {}).pop(key, None)
+    return cfg
+
+
+def test_baresip_registers_with_the_shipped_config(dialtone_factory, baresip):
+    """The first thing a new operator does: config/dialtone.toml as it ships,
+    a user, a real phone (baresip 1.0, which gives up on a 401 offering any
+    non-MD5 challenge). It registers, and the 401 offers MD5 alone."""
+    d = dialtone_factory(config=shipped_config())
+    assert "algorithms" not in base_config(d.workdir, 0, 0)["auth"], \
+        "the harness must not choose the algorithms"
+    d.add_user("grace", PW)
+    with SipClient(d.sip_port) as c:
+        first, _ = c.register("nobody-" + secrets.token_hex(3), PW, d.domain)
+    assert first is not None and first.code == 401, first
+    algs = [parse_challenge(v).get("algorithm", "MD5").upper() for v in first.all("WWW-Authenticate")]
+    assert algs == ["MD5"], f"the shipped config offers {algs}"
+    phone = baresip("grace", PW, d.sip_port)
+    assert phone.wait_registered(10), f"baresip did not register with the shipped config:\n{phone.log()}"
+    assert len(registered_ok(d, "grace", phone.sip_port)) == 1, (d.registrations(), phone.log())
+
+
+def test_sha256_when_configured(dialtone_factory):
+    """SHA-256 (RFC 7616/8760) stays available: offered in the configured
+    order, and answered; configured alone, an MD5 answer is refused."""
+    d = dialtone_factory(config={"auth": {"algorithms": ["SHA-256", "MD5"]}})
+    d.add_user("sha", PW)
+    with SipClient(d.sip_port) as c:
+        for alg in ("SHA-256", "MD5"):
+            first, second = c.register("sha", PW, d.domain, algorithm=alg)
+            assert first is not None and first.code == 401, first
+            offered = [parse_challenge(v).get("algorithm", "MD5").upper()
+                       for v in first.all("WWW-Authenticate")]
+            assert offered == ["SHA-256", "MD5"], offered
+            assert second is not None and second.code == 200, (alg, second)
+    assert registered_ok(d, "sha"), d.registrations()
+
+    strict = dialtone_factory(config={"auth": {"algorithms": ["SHA-256"]}})
+    strict.add_user("sha", PW)
+    with SipClient(strict.sip_port) as c:
+        first, second = c.register("sha", PW, strict.domain, algorithm="SHA-256")
+        assert first is not None and first.code == 401, first
+        offered = [parse_challenge(v) for v in first.all("WWW-Authenticate")]
+        assert [ch.get("algorithm") for ch in offered] == ["SHA-256"], offered
+        assert second is not None and second.code == 200, second
+        # an MD5 answer to the SHA-256 nonce: not an algorithm on offer
+        ruri = f"sip:{strict.domain}"
+        md5 = authorization({**offered[0], "algorithm": "MD5"}, "REGISTER", ruri, "sha", PW)
+        resp = c.request(c.register_msg("sha", strict.domain, cseq=1,
+                                        call_id=secrets.token_hex(8) + "@dialtone-tests",
+                                        from_tag=secrets.token_hex(4), contact="default",
+                                        expires=3600, authorization=md5, request_uri=ruri), 3.0)
+        assert resp is not None and resp.code in (401, 403), resp
 
 
 # 9 -------------------------------------------------------------------------

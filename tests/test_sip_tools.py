@@ -12,7 +12,7 @@ from test_mcp import call_tool_text, new_key
 
 
 def test_sip_account_registers_and_a_test_call_comes_back_as_an_echo(dialtone_factory, sipp):
-    provider = dialtone_factory(config={"auth": {"algorithms": ["MD5"]}})
+    provider = dialtone_factory()
     provider.add_user("acct", "acct-pw")
     pbx = Pbx(provider, sipp)
     provider.add_user("5550199", PW)

@@ -50,9 +50,9 @@ def rtpmaps(body: bytes) -> dict[int, str]:
 
 @pytest.fixture
 def switch(dialtone_factory):
-    """A dialtone (MD5 challenges, for baresip 1.0) with user alice and an
+    """A dialtone (default settings) with user alice and an
     outbound route 9... through the trunk "carrier" on 127.0.0.2, recorded."""
-    d = dialtone_factory(config={"auth": {"algorithms": ["MD5"]}})
+    d = dialtone_factory()
     trunk_port = free_port(host=TRUNK_IP)
     d.add_trunk("carrier", f"{TRUNK_IP}:{trunk_port}", inbound_ips=[TRUNK_IP])
     d.add_user("alice", PW)

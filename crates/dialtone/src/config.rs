@@ -85,7 +85,10 @@ impl Default for Auth {
             max_failures: 10,
             failure_window_secs: 60,
             lockout: "403".into(),
-            algorithms: vec!["MD5".into(), "SHA-256".into()],
+            // MD5 only, as Kamailio, Asterisk and FreeSWITCH: many phones
+            // (baresip 1.0 among them) give up on a 401 that carries any
+            // challenge they do not know, even beside an MD5 one.
+            algorithms: vec!["MD5".into()],
         }
     }
 }
@@ -423,6 +426,19 @@ mod tests {
         assert_eq!(cfg.mcp.enabled, def.mcp.enabled);
         assert_eq!(cfg.mcp.allowed_hosts, def.mcp.allowed_hosts);
         assert_eq!(cfg.mcp.allowed_origins, def.mcp.allowed_origins);
+        assert_eq!(cfg.auth.algorithms, def.auth.algorithms);
+        Ok(())
+    }
+
+    #[test]
+    fn digest_is_md5_unless_configured() -> Result<()> {
+        assert_eq!(load_with("", &[])?.auth.algorithms, vec!["MD5"]);
+        let sha = load_with("[auth]\nalgorithms = [\"SHA-256\", \"MD5\"]\n", &[])?;
+        assert_eq!(sha.auth.algorithms, vec!["SHA-256", "MD5"]);
+        let env = load_with("", &[("DIALTONE_AUTH__ALGORITHMS", "[\"SHA-256\"]")])?;
+        assert_eq!(env.auth.algorithms, vec!["SHA-256"]);
+        assert!(load_with("[auth]\nalgorithms = []\n", &[]).is_err());
+        assert!(load_with("[auth]\nalgorithms = [\"SHA-512\"]\n", &[]).is_err());
         Ok(())
     }
 
