@@ -5,11 +5,13 @@
 #   3. cargo clippy --workspace --all-targets -- -D warnings
 #   4. cargo test --workspace --release
 #   5. cargo build --release -p dialtone  (the binary the e2e tests and benchmarks drive)
-#   6. pytest -q tests/                 end-to-end tests against $DIALTONE_BIN
+#   6. scripts/fuzz.sh $FUZZ_SECONDS    every cargo-fuzz target for a short run (fuzz/, nightly)
+#   7. pytest -q tests/                 end-to-end tests against $DIALTONE_BIN
 # Usage: scripts/test.sh [extra pytest args...]
-# Env:   DIALTONE_BIN  the binary for step 6 (default target/<profile>/dialtone)
+# Env:   DIALTONE_BIN  the binary for step 7 (default target/<profile>/dialtone)
 #        BUILD_PROFILE=debug build and test in the dev profile instead (default: release)
-#        SKIP_CARGO=1  skip steps 2-5 (iterate on the e2e tests only)
+#        SKIP_CARGO=1  skip steps 2-6 (iterate on the e2e tests only)
+#        FUZZ_SECONDS  seconds per fuzz target in step 6 (default 20; 0 skips it)
 #
 # Why release for the unit tests too: the machine has 2 cores; `cargo test`
 # in the dev profile plus a release build of the binary would compile every
@@ -44,6 +46,11 @@ if [[ "${SKIP_CARGO:-}" != 1 ]]; then
 
     step "cargo build ${PROFILE_FLAG[*]} -p dialtone"
     cargo build "${PROFILE_FLAG[@]}" -p dialtone
+
+    if [[ "${FUZZ_SECONDS:-20}" != 0 ]]; then
+        step "scripts/fuzz.sh ${FUZZ_SECONDS:-20}"
+        scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+    fi
 fi
 
 export DIALTONE_BIN="${DIALTONE_BIN:-target/$BUILD_PROFILE/dialtone}"

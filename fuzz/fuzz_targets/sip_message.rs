@@ -10,7 +10,9 @@
 use std::net::SocketAddr;
 
 use dialtone_sip::message::framing::{frame, FrameResult};
-use dialtone_sip::message::headers::{NameAddr, RAck, ReferTo, Replaces, SessionExpires};
+use dialtone_sip::message::headers::{
+    ExtHeader, NameAddr, RAck, ReferTo, Replaces, SessionExpires,
+};
 use dialtone_sip::message::{
     compact, header_name_value, parse, reply, to_bytes, uas_check, ParseError, SipMessage,
     UasPolicy,
