@@ -5,10 +5,8 @@
 //! call it belongs to. Only this crate knows what a call is. Every front
 //! end acts on calls through [`control::CallControl`], and AI tools live in
 //! the one [`tools::ToolRegistry`]. The [`scheduler`] places scheduled
-//! calls when they come due. Every new call and transfer passes
-//! [`admission`] (the per-party call limits) first.
+//! calls when they come due.
 
-pub mod admission;
 pub mod auth_guard;
 pub mod call;
 pub mod control;

@@ -87,7 +87,6 @@ impl Switch {
             ai: Arc::new(AiStats::default()),
             uplinks: Arc::default(),
             probes: Arc::default(),
-            admission: Arc::default(),
         });
         Arc::new(Switch {
             calls,
@@ -314,7 +313,7 @@ impl Switch {
             caller,
             account_id: account,
         };
-        call::start_inbound(self.calls.clone(), tx, origin, routed).await;
+        call::start_inbound(self.calls.clone(), tx, origin, routed);
     }
 
     fn challenge_proxy(&self, tx: &ServerTransaction, stale: bool) {

@@ -120,7 +120,6 @@ async fn metrics(
         client_tx as u64,
     );
     calls.ai.render(&mut out);
-    calls.admission.render(&mut out);
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],

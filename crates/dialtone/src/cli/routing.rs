@@ -25,15 +25,6 @@ pub enum TrunkCommand {
         /// Keep a registration with the trunk alive.
         #[arg(long, requires = "username")]
         register: bool,
-        /// Call limits, counting the trunk's calls both ways.
-        #[command(flatten)]
-        limits: super::limits::LimitArgs,
-    },
-    /// Change a trunk's call limits (with none given: show them).
-    Update {
-        name: String,
-        #[command(flatten)]
-        limits: super::limits::LimitArgs,
     },
     List,
     Remove {
@@ -155,7 +146,6 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
             username,
             password,
             register,
-            limits,
         } => {
             if host.is_none() && inbound_ips.is_empty() {
                 bail!("a trunk needs --host (to call it) or --inbound-ip (to take its calls), or both");
@@ -179,23 +169,7 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
                 })
                 .await
                 .with_context(|| format!("adding trunk {name}"))?;
-            if limits.given() {
-                let set = limits.apply(Default::default());
-                store.trunks().set_limits(&name, set).await?;
-                println!("trunk {name} added ({})", set.describe());
-            } else {
-                println!("trunk {name} added");
-            }
-        }
-        TrunkCommand::Update { name, limits } => {
-            let Some(trunk) = store.trunks().get(&name).await? else {
-                bail!("no trunk {name} (see `dialtone trunk list`)");
-            };
-            let set = limits.apply(trunk.limits);
-            if limits.given() && !store.trunks().set_limits(&name, set).await? {
-                bail!("no trunk {name}");
-            }
-            println!("trunk {name}: {}", set.describe());
+            println!("trunk {name} added");
         }
         TrunkCommand::List => {
             for t in store.trunks().list().await? {
