@@ -468,6 +468,54 @@ def test_caller_hanging_up_mid_tool_tears_everything_down(ai_pbx):
     clean(conn)
 
 
+def test_a_transfer_target_silent_when_the_caller_hangs_up_is_cancelled_once_it_rings(ai_pbx):
+    """RFC 3261 9.1: no CANCEL before a provisional; the ended call still owes one."""
+    p = ai_pbx("openai")
+    d = p.d
+    d.add_user("erin", PW)
+    with SipUA(LOOPBACK, user="erin") as erin:
+        assert erin.register("erin", PW, (LOOPBACK, d.sip_port)).code == 200
+        with p.caller() as (ua, dlg, rtp):
+            conn = p.server.wait_connection()
+            conn.function_call("transfer_call", {"destination": "erin"})
+            inv = erin.wait_request("INVITE", timeout=10)
+            assert inv is not None, "erin never rang"
+            assert dlg.bye().code == 200
+            assert d.wait_metric("dialtone_calls_active", 0)["dialtone_calls_active"] == 0
+            assert erin.wait_request("CANCEL", timeout=0.5) is None, "CANCEL before any provisional"
+            erin.reply(inv, 180, "Ringing", to_tag="erin2")
+            cancel = erin.wait_request("CANCEL", timeout=5)
+            assert cancel is not None, "the target rang after the call ended and was never cancelled"
+            erin.reply(cancel, 200, "OK")
+            erin.reply(inv, 487, "Request Terminated", to_tag="erin2")
+    rec = p.record()
+    assert rec["hangup_side"] == "caller", rec
+    clean(conn)
+
+
+def test_a_transfer_target_answering_after_the_caller_hung_up_is_released(ai_pbx):
+    """A 2xx that comes after the call ended is ACKed and BYEd, not left open."""
+    p = ai_pbx("openai")
+    d = p.d
+    d.add_user("erin", PW)
+    with SipUA(LOOPBACK, user="erin") as erin:
+        assert erin.register("erin", PW, (LOOPBACK, d.sip_port)).code == 200
+        with p.caller() as (ua, dlg, rtp):
+            conn = p.server.wait_connection()
+            conn.function_call("transfer_call", {"destination": "erin"})
+            inv = erin.wait_request("INVITE", timeout=10)
+            assert inv is not None, "erin never rang"
+            assert dlg.bye().code == 200
+            assert d.wait_metric("dialtone_calls_active", 0)["dialtone_calls_active"] == 0
+            erin.reply(inv, 200, "OK", to_tag="erin3", body=sdp_offer(LOOPBACK, 40010))
+            assert erin.wait_request("ACK", timeout=5) is not None, "the late 2xx was not ACKed"
+            bye = erin.wait_request("BYE", timeout=5)
+            assert bye is not None, "the late answer was left connected to nobody"
+            erin.reply(bye, 200, "OK")
+    assert d.wait_metric("dialtone_media_endpoints", 0)["dialtone_media_endpoints"] == 0
+    clean(conn)
+
+
 def test_live_call_through_the_rest_api(ai_pbx):
     token = "t0ken-for-tests"
     p = ai_pbx("openai", config={"http": {"api_token": token}})

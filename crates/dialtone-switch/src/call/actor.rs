@@ -23,6 +23,10 @@ use super::{CallContext, Origin};
 use crate::router::{Routed, Target};
 pub(crate) use crate::with_reason;
 
+/// How long an ended call waits for its unanswered placed legs to settle:
+/// Timer B (64·T1) and a margin.
+const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(34);
+
 /// The call's life, RFC 3261 terms where they apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallState {
@@ -293,6 +297,39 @@ impl Call {
             self.publish();
         }
         self.finish().await;
+        self.settle(rx).await;
+    }
+
+    /// After the call has ended and its record is saved, placed legs whose
+    /// INVITE is still unanswered are owed their CANCEL, which must wait
+    /// for a provisional response (RFC 3261 §9.1), or the ACK and BYE for a
+    /// 2xx that crossed it. The ended call keeps reading their responses,
+    /// and nothing else, until each has its final response (the client
+    /// transaction's Timer B bounds that; so does this deadline).
+    async fn settle(&mut self, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
+        let deadline = tokio::time::Instant::now() + SETTLE_FOR;
+        while self.legs.iter().any(|l| l.invite_pending) {
+            let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ev)) => ev,
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::warn!(call = %self.id, "placed legs still unanswered when the ended call gave up on them");
+                    return;
+                }
+            };
+            match ev {
+                CallEvent::Client {
+                    leg,
+                    pending: Pending::Invite,
+                    event,
+                } => self.on_invite_event(leg, event).await,
+                CallEvent::Request(tx) => {
+                    // The dialog is gone (RFC 3261 §12.2.2).
+                    let _ = tx.reply(481);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The caller's leg.

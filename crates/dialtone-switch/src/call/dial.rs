@@ -357,6 +357,7 @@ impl Call {
         match self.ctx.layer.send_request(template, peer) {
             Ok(tx) => {
                 self.legs[id].invite = Some(tx.request().clone());
+                self.legs[id].invite_pending = true;
                 self.watch_client(id, Pending::Invite, tx);
                 true
             }

@@ -52,6 +52,9 @@ pub struct Leg {
     pub got_provisional: bool,
     /// UAC: a CANCEL is wanted but must wait for a provisional (§9.1).
     pub cancel_wanted: bool,
+    /// UAC: our INVITE has had no final response yet, so a CANCEL (or the
+    /// ACK and BYE for a 2xx that crossed it) may still be owed.
+    pub invite_pending: bool,
     pub auth_tried: bool,
     /// Credentials for a trunk's digest challenge.
     pub credentials: Option<(String, String)>,
@@ -99,6 +102,7 @@ impl Leg {
             invite_template: None,
             got_provisional: false,
             cancel_wanted: false,
+            invite_pending: false,
             auth_tried: false,
             credentials: None,
             uas: None,

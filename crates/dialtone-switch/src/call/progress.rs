@@ -18,9 +18,18 @@ impl Call {
     pub async fn on_invite_event(&mut self, id: LegId, event: ClientEvent) {
         let resp = match event {
             ClientEvent::Provisional(r) => return self.on_provisional(id, r).await,
-            ClientEvent::Final(r) => r,
-            ClientEvent::Timeout => with_reason(response_stub(408), "Request Timeout"),
-            ClientEvent::TransportError(_) => with_reason(response_stub(503), "Transport Error"),
+            ClientEvent::Final(r) => {
+                self.legs[id].invite_pending = false;
+                r
+            }
+            ClientEvent::Timeout => {
+                self.legs[id].invite_pending = false;
+                with_reason(response_stub(408), "Request Timeout")
+            }
+            ClientEvent::TransportError(_) => {
+                self.legs[id].invite_pending = false;
+                with_reason(response_stub(503), "Transport Error")
+            }
         };
         let code = resp.status_code.code();
         if (200..300).contains(&code) {
@@ -119,7 +128,12 @@ impl Call {
         else {
             return false;
         };
-        if leg.auth_tried {
+        // A leg given up (cancelled, timed out, or its call ended) is not
+        // tried again.
+        if leg.auth_tried
+            || leg.cancel_wanted
+            || !matches!(leg.state, LegState::Calling | LegState::Early)
+        {
             return false;
         }
         leg.auth_tried = true;
