@@ -8,6 +8,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::is_unique_violation;
+use crate::limits::CallLimits;
 use crate::phone;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
@@ -25,13 +26,17 @@ pub struct Account {
     pub contact_url: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// How many calls the account's users, personas and API keys may place
+    /// at once, all together, and how fast.
+    pub limits: CallLimits,
 }
 
 /// The region accounts get when none is set (the column's default).
 pub const DEFAULT_REGION: &str = "US";
 
 /// Every column, as `account_from_row` reads them.
-const SELECT_ACCOUNTS: &str = "SELECT id, name, region, contact_url, created_at FROM accounts";
+const SELECT_ACCOUNTS: &str =
+    "SELECT id, name, region, contact_url, created_at, max_calls, max_cps_milli FROM accounts";
 
 /// The accounts table. Obtained from [`Store::accounts`].
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +57,7 @@ impl<'a> Accounts<'a> {
             region: DEFAULT_REGION.to_owned(),
             contact_url: None,
             created_at: unix_now(),
+            limits: CallLimits::default(),
         };
         let inserted =
             sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
@@ -141,6 +147,19 @@ impl<'a> Accounts<'a> {
         self.set(name, "contact_url", url).await
     }
 
+    /// Sets the account's call limits (both; None clears one) and returns
+    /// the account; [`StoreError::NotFound`] for an unknown account.
+    pub async fn set_limits(&self, name: &str, limits: CallLimits) -> Result<Account, StoreError> {
+        let found = if crate::limits::set(self.store, "accounts", "name", name, limits).await? {
+            self.get_by_name(name).await?
+        } else {
+            None
+        };
+        found.ok_or_else(|| StoreError::NotFound {
+            what: format!("account {name:?}"),
+        })
+    }
+
     /// Sets one column of the named account; `column` is one of ours, never input.
     async fn set(
         &self,
@@ -189,6 +208,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         region: row.try_get("region")?,
         contact_url: row.try_get("contact_url")?,
         created_at: row.try_get("created_at")?,
+        limits: CallLimits::from_row(row)?,
     })
 }
 

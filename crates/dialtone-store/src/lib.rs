@@ -22,6 +22,7 @@ mod contacts;
 mod error;
 mod hours;
 mod leads;
+mod limits;
 mod numbers;
 mod persona_mcp_servers;
 mod persona_tools;
@@ -42,6 +43,7 @@ pub use contacts::{Contact, ContactNumber, Contacts, NewContact};
 pub use error::StoreError;
 pub use hours::{check_date, check_day, weekday_name, Hours, OfficeHours, TimeRange};
 pub use leads::{Lead, LeadCase, Leads, NewCase, CLASSIFICATIONS};
+pub use limits::{format_rate, parse_max_calls, parse_max_cps, CallLimits};
 pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
 pub use persona_mcp_servers::{
     check_mcp_server, check_mcp_server_name, header_env_names, split_command, McpTransport,

@@ -10,6 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
+use crate::limits::CallLimits;
 use crate::numbers::TargetKind;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
@@ -38,6 +39,9 @@ pub struct Trunk {
     pub register: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// How many calls the trunk may carry at once (both ways), and how fast
+    /// new ones may start.
+    pub limits: CallLimits,
 }
 
 /// What [`Trunks::create`] needs. The store does not validate the fields.
@@ -58,8 +62,8 @@ pub struct Trunks<'a> {
     store: &'a Store,
 }
 
-const SELECT_TRUNKS: &str =
-    "SELECT id, name, host, transport, username, password, register, created_at FROM trunks";
+const SELECT_TRUNKS: &str = "SELECT id, name, host, transport, username, password, register, \
+     created_at, max_calls, max_cps_milli FROM trunks";
 
 impl<'a> Trunks<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -78,6 +82,7 @@ impl<'a> Trunks<'a> {
             password: t.password.map(str::to_owned),
             register: t.register,
             created_at: unix_now(),
+            limits: CallLimits::default(),
         };
         let mut tx = self.store.begin_write().await?;
         match insert(&mut tx, &trunk).await {
@@ -193,6 +198,12 @@ impl<'a> Trunks<'a> {
         Ok(trunks)
     }
 
+    /// Sets the trunk's call limits (both; None clears one); Ok(false) when
+    /// there is no such trunk.
+    pub async fn set_limits(&self, name: &str, limits: CallLimits) -> Result<bool, StoreError> {
+        crate::limits::set(self.store, "trunks", "name", name, limits).await
+    }
+
     /// Removes the trunk; Ok(false) when there was no such trunk.
     /// [`StoreError::Conflict`] (nothing removed) while a number targets it
     /// or a route uses it: remove or repoint those first.
@@ -306,6 +317,7 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk, sqlx::Error> {
         password: row.try_get("password")?,
         register: row.try_get::<i64, _>("register")? != 0,
         created_at: row.try_get("created_at")?,
+        limits: CallLimits::from_row(row)?,
     })
 }
 

@@ -8,6 +8,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
+use crate::limits::CallLimits;
 use crate::registrations::lock_aor;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
@@ -26,6 +27,8 @@ pub struct User {
     pub created_at: i64,
     /// Do not disturb: the user does not want calls now.
     pub dnd: bool,
+    /// How many calls the user may place at once, and how fast.
+    pub limits: CallLimits,
 }
 
 /// What [`Users::create`] needs.
@@ -44,8 +47,8 @@ pub struct Users<'a> {
     store: &'a Store,
 }
 
-const SELECT_USERS: &str =
-    "SELECT id, account_id, username, realm, ha1_md5, ha1_sha256, created_at, dnd FROM users";
+const SELECT_USERS: &str = "SELECT id, account_id, username, realm, ha1_md5, ha1_sha256, \
+     created_at, dnd, max_calls, max_cps_milli FROM users";
 
 impl<'a> Users<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -64,6 +67,7 @@ impl<'a> Users<'a> {
             ha1_sha256: u.ha1_sha256.to_owned(),
             created_at: unix_now(),
             dnd: false,
+            limits: CallLimits::default(),
         };
         let inserted = sqlx::query(
             "INSERT INTO users (id, account_id, username, realm, ha1_md5, ha1_sha256, created_at) \
@@ -125,6 +129,12 @@ impl<'a> Users<'a> {
         Ok(updated > 0)
     }
 
+    /// Sets the user's call limits (both; None clears one); Ok(false) when
+    /// there is no such user.
+    pub async fn set_limits(&self, username: &str, limits: CallLimits) -> Result<bool, StoreError> {
+        crate::limits::set(self.store, "users", "username", username, limits).await
+    }
+
     /// Removes the user and all its registrations; Ok(false) when there was no such user.
     pub async fn remove(&self, username: &str) -> Result<bool, StoreError> {
         let mut tx = self.store.begin_write().await?;
@@ -162,5 +172,6 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         ha1_sha256: row.try_get("ha1_sha256")?,
         created_at: row.try_get("created_at")?,
         dnd: row.try_get::<i64, _>("dnd")? != 0,
+        limits: CallLimits::from_row(row)?,
     })
 }

@@ -130,7 +130,7 @@ impl CallControl {
         scope: Scope<'_>,
     ) -> Result<CallSnapshot, CommandError> {
         let out = self.resolve(req, scope).await?;
-        let handle = crate::call::start_outbound(self.ctx.clone(), out);
+        let handle = crate::call::start_outbound(self.ctx.clone(), out).await?;
         Ok(handle.snapshot())
     }
 

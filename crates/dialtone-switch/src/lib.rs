@@ -5,8 +5,10 @@
 //! call it belongs to. Only this crate knows what a call is. Every front
 //! end acts on calls through [`control::CallControl`], and AI tools live in
 //! the one [`tools::ToolRegistry`]. The [`scheduler`] places scheduled
-//! calls when they come due.
+//! calls when they come due. Every new call and transfer passes
+//! [`admission`] (the per-party call limits) first.
 
+pub mod admission;
 pub mod auth_guard;
 pub mod call;
 pub mod control;

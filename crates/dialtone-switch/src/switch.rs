@@ -87,6 +87,7 @@ impl Switch {
             ai: Arc::new(AiStats::default()),
             uplinks: Arc::default(),
             probes: Arc::default(),
+            admission: Arc::default(),
         });
         Arc::new(Switch {
             calls,
@@ -313,7 +314,7 @@ impl Switch {
             caller,
             account_id: account,
         };
-        call::start_inbound(self.calls.clone(), tx, origin, routed);
+        call::start_inbound(self.calls.clone(), tx, origin, routed).await;
     }
 
     fn challenge_proxy(&self, tx: &ServerTransaction, stale: bool) {

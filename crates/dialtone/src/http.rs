@@ -120,6 +120,7 @@ async fn metrics(
         client_tx as u64,
     );
     calls.ai.render(&mut out);
+    calls.admission.render(&mut out);
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],

@@ -1,6 +1,6 @@
 //! Integration tests. Every test body in `accounts`, `users`,
 //! `registrations`, `registration_reads`, `registration_races`, `lifecycle`,
-//! `trunks`, `numbers`, `routes`, `personas`, `calls`, `api_keys`, `hours`, `leads`
+//! `trunks`, `numbers`, `routes`, `personas`, `calls`, `api_keys`, `hours`, `leads`, `limits`
 //! and `migrations` runs twice: as
 //! `<module>::sqlite::<name>` on a fresh SQLite file and as
 //! `<module>::postgres::<name>` on a fresh PostgreSQL database (see `common`;
@@ -21,6 +21,7 @@ mod contacts;
 mod hours;
 mod leads;
 mod lifecycle;
+mod limits;
 mod migrations;
 mod numbers;
 mod persona_mcp_servers;

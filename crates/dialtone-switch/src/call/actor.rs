@@ -20,6 +20,7 @@ use super::media::{CallMedia, Slot};
 use super::record::Record;
 use super::registry::CallHandle;
 use super::{CallContext, Origin};
+use crate::admission::Permits;
 use crate::router::{Routed, Target};
 pub(crate) use crate::with_reason;
 
@@ -153,6 +154,11 @@ pub struct Call {
     pub probe: Option<std::time::Duration>,
     /// Click-to-dial: whom to dial once the first party answers.
     pub then_dial: Option<(super::command::Destination, crate::router::Caller)>,
+    /// What the call holds of the call limits, until it ends.
+    pub permits: Permits,
+    /// What the transfer being dialled holds: the call's once it answers,
+    /// given back if it fails.
+    pub transfer_permits: Option<Permits>,
 }
 
 /// How a call starts. Made once per call and consumed at once: its size
@@ -173,6 +179,7 @@ pub fn spawn(
     invite: ServerTransaction,
     origin: Origin,
     routed: Routed,
+    permits: Permits,
 ) -> CallHandle {
     let Routed {
         target,
@@ -188,10 +195,15 @@ pub fn spawn(
         origin,
         record_audio,
         Start::Inbound { invite, target },
+        permits,
     )
 }
 
-pub fn spawn_outbound(ctx: Arc<CallContext>, out: super::outbound::Outbound) -> CallHandle {
+pub fn spawn_outbound(
+    ctx: Arc<CallContext>,
+    out: super::outbound::Outbound,
+    permits: Permits,
+) -> CallHandle {
     let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
     let origin = Origin {
         label: "dialtone".into(),
@@ -216,6 +228,7 @@ pub fn spawn_outbound(ctx: Arc<CallContext>, out: super::outbound::Outbound) -> 
         origin,
         record_audio,
         Start::Outbound(Box::new(out)),
+        permits,
     )
 }
 
@@ -227,6 +240,7 @@ fn launch(
     origin: Origin,
     record_audio: bool,
     start: Start,
+    permits: Permits,
 ) -> CallHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let (mut live, handle) = Live::new(id.clone(), tx.clone(), &record);
@@ -270,6 +284,8 @@ fn launch(
             from_identity: None,
             probe: None,
             then_dial: None,
+            permits,
+            transfer_permits: None,
         };
         call.run(start, rx).await;
     });
@@ -696,6 +712,9 @@ impl Call {
         self.record.finish(self.legs.as_slice(), &stats);
         self.record.save(&self.ctx.store).await;
         self.state = CallState::Ended;
+        // The call limits' counts go back before the call leaves the registry.
+        self.transfer_permits = None;
+        self.permits = Permits::default();
         self.publish();
         self.notify(CallNotice::Ended {
             outcome: self.record.rec.outcome.clone().unwrap_or_default(),

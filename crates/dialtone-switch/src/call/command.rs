@@ -278,6 +278,10 @@ pub enum CommandError {
     Invalid(String),
     #[error("no such call action {0:?}")]
     UnknownAction(String),
+    /// A call limit refused it (the party and the limit, see
+    /// [`crate::admission`]).
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type CommandResult = Result<CommandOutcome, CommandError>;

@@ -56,6 +56,7 @@ pub use outbound::{Outbound, Talker};
 pub use registry::{CallHandle, CallRegistry};
 pub use session_timer::TimerPolicy;
 
+use crate::admission::{self, Admission, Ask, Permits};
 use crate::router::{Caller, Routed};
 use crate::tools::ToolRegistry;
 
@@ -107,6 +108,8 @@ pub struct CallContext {
     pub uplinks: Arc<crate::uplink::UplinkStatus>,
     /// The test calls `sip_call` placed, and their figures.
     pub probes: Arc<probe::ProbeStats>,
+    /// The call limits' counters (see [`crate::admission`]).
+    pub admission: Arc<Admission>,
 }
 
 /// Who placed an inbound call: for the record, and the authority its
@@ -121,17 +124,48 @@ pub struct Origin {
     pub account_id: Option<String>,
 }
 
-/// Starts a call for an out-of-dialog INVITE routed to `target`.
-pub fn start_inbound(
+/// Starts a call for an out-of-dialog INVITE routed to `target`, once the
+/// call limits admit it; None when they do not (the INVITE is answered
+/// with the refusal: 403 or 503, see [`crate::admission`]).
+pub async fn start_inbound(
     ctx: Arc<CallContext>,
     invite: ServerTransaction,
     origin: Origin,
     routed: Routed,
-) -> CallHandle {
-    actor::spawn(ctx, invite, origin, routed)
+) -> Option<CallHandle> {
+    let ask = Ask {
+        who: &origin.caller,
+        account: origin.account_id.as_deref(),
+        user: None,
+        target: Some(&routed.target),
+    };
+    match admission::admit(&ctx.admission, &ctx.store, &ask, &Permits::default()).await {
+        Ok(permits) => Some(actor::spawn(ctx, invite, origin, routed, permits)),
+        Err(refusal) => {
+            let _ = invite.respond(refusal.response(&invite));
+            None
+        }
+    }
 }
 
-/// Starts a call dialtone places itself (see [`Outbound`]).
-pub fn start_outbound(ctx: Arc<CallContext>, out: Outbound) -> CallHandle {
-    actor::spawn_outbound(ctx, out)
+/// Starts a call dialtone places itself (see [`Outbound`]), once the call
+/// limits admit it ([`CommandError::Refused`] says which one did not).
+pub async fn start_outbound(
+    ctx: Arc<CallContext>,
+    out: Outbound,
+) -> Result<CallHandle, CommandError> {
+    let user = match &out.talker {
+        Talker::User(u) => Some(u.as_str()),
+        _ => None,
+    };
+    let ask = Ask {
+        who: &out.who,
+        account: out.account_id.as_deref(),
+        user,
+        target: Some(&out.customer),
+    };
+    let permits = admission::admit(&ctx.admission, &ctx.store, &ask, &Permits::default())
+        .await
+        .map_err(|r| CommandError::Refused(r.detail))?;
+    Ok(actor::spawn_outbound(ctx, out, permits))
 }

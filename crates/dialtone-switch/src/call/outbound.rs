@@ -104,7 +104,9 @@ impl Call {
         if let Some((dest, who)) = self.then_dial.take() {
             // Click-to-dial: the user answered; now the customer.
             self.call_answered(&label, self.ctx.cfg.max_duration).await;
-            self.transfer(leg, dest, who, None, None).await;
+            // Admitted with the call (its customer was counted then).
+            self.transfer_admitted(leg, dest, who, None, None, true)
+                .await;
             return;
         }
         if let Some(duration) = self.probe {

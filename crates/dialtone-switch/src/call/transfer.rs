@@ -5,6 +5,11 @@
 //! Replaces, RFC 3891) takes the named call's other party into this call,
 //! bridges it with ours, and releases both transferor legs. A REFER's
 //! progress goes back to the transferor in NOTIFYs with sipfrag bodies.
+//! Every blind transfer, whoever asked (REFER, REST, MCP, an AI agent), is
+//! planned by [`Call::plan_transfer`]: the new leg is dialled with the
+//! asking party's authority and passes the call limits
+//! ([`crate::admission`]); a REFER the policy or a limit refuses is
+//! answered 403/503 itself, and no INVITE leaves.
 
 use std::time::Duration;
 
@@ -21,6 +26,7 @@ use super::dial::Fork;
 use super::event::{CallEvent, HandedLeg, LegId, Pending, Pick};
 use super::leg::LegState;
 use super::live::CallNotice;
+use crate::admission::{self, Ask, Permits, Refusal};
 use crate::router::{self, Caller, Target};
 
 /// The party a front end's transfer is dialled as.
@@ -35,6 +41,26 @@ pub fn authority_caller(by: &Authority) -> Caller {
 /// How long a call waits for another to hand a leg over.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(2);
 
+/// A transfer ready to dial: where, and what it holds of the call limits.
+pub(super) struct TransferPlan {
+    how: Placing,
+    permits: Permits,
+}
+
+enum Placing {
+    Queue(String),
+    Forks(Vec<Fork>),
+}
+
+/// Why a transfer is not dialled.
+pub(super) enum PlanError {
+    /// The transfer policy or a call limit refuses it: a REFER is answered
+    /// with this itself.
+    Refused(Refusal),
+    /// The destination cannot be reached (reported like a failed leg).
+    Failed(u16, &'static str),
+}
+
 impl Call {
     /// Starts a blind transfer of `keep` to `to`, dialled with the rights
     /// of `who` (the party or front end that asked).
@@ -46,48 +72,131 @@ impl Call {
         reply: Option<oneshot::Sender<CommandResult>>,
         notify: Option<LegId>,
     ) {
+        self.transfer_admitted(keep, to, who, reply, notify, false)
+            .await;
+    }
+
+    /// [`Call::transfer`]; `admitted`: the call limits already counted it
+    /// (the customer of a click-to-dial call, admitted with the call).
+    pub(super) async fn transfer_admitted(
+        &mut self,
+        keep: LegId,
+        to: Destination,
+        who: Caller,
+        reply: Option<oneshot::Sender<CommandResult>>,
+        notify: Option<LegId>,
+        admitted: bool,
+    ) {
         if self.dial.is_some() {
+            // The transfer in progress keeps what it holds.
+            let pending = self.transfer_permits.take();
             self.transfer_failed(keep, 491, "Transfer Already In Progress", reply, notify)
                 .await;
+            self.transfer_permits = pending;
             return;
         }
-        if let Destination::Queue(q) = &to {
-            let purpose = DialPurpose::Transfer {
-                keep,
-                reply,
-                notify,
-            };
-            if let Err((code, reason, DialPurpose::Transfer { reply, notify, .. })) =
-                self.dial_queue(q, purpose, 70).await
-            {
-                self.transfer_failed(keep, code, reason, reply, notify)
-                    .await;
+        let plan = self.plan_transfer(&to, &who, !admitted).await;
+        self.carry_out_transfer(keep, plan, reply, notify).await;
+    }
+
+    /// Works out a transfer for `who`: the transfer policy (a trunk's party
+    /// reaches the numbers only, a SIP URI is the operator's), the call
+    /// limits (when `admit`), and the legs to place. The one check every
+    /// transfer passes, whichever front end asked.
+    pub(super) async fn plan_transfer(
+        &self,
+        to: &Destination,
+        who: &Caller,
+        admit: bool,
+    ) -> Result<TransferPlan, PlanError> {
+        let policy = |(code, reason): (u16, &'static str)| {
+            if code == 403 {
+                tracing::info!(call = %self.id, dest = %to, ?who, reason, "transfer refused");
+                PlanError::Refused(Refusal::policy(code, reason))
+            } else {
+                PlanError::Failed(code, reason)
             }
-            return;
-        }
-        let forks = match self.forks_for_destination(&to, &who).await {
-            Ok(f) => f,
-            Err((code, reason)) => {
+        };
+        let target = match to {
+            Destination::Queue(_) => None,
+            Destination::Uri(_) if !matches!(who, Caller::Operator) => {
+                return Err(policy((403, "Transfer To A URI Not Allowed")));
+            }
+            Destination::Uri(_) => None,
+            _ => Some(self.target_of(to, who).await.map_err(policy)?),
+        };
+        let permits = if admit {
+            let ask = Ask {
+                who,
+                account: None,
+                user: None,
+                target: target.as_ref(),
+            };
+            admission::admit(&self.ctx.admission, &self.ctx.store, &ask, &self.permits)
+                .await
+                .map_err(PlanError::Refused)?
+        } else {
+            Permits::default()
+        };
+        let how = match (to, target) {
+            (Destination::Queue(q), _) => Placing::Queue(q.clone()),
+            (Destination::Uri(u), _) => Placing::Forks(
+                self.uri_forks(u)
+                    .await
+                    .map_err(|(c, r)| PlanError::Failed(c, r))?,
+            ),
+            (_, Some(target)) => Placing::Forks(
+                self.forks_for(&target)
+                    .await
+                    .map_err(|(c, r)| PlanError::Failed(c, r))?,
+            ),
+            (_, None) => return Err(PlanError::Failed(400, "Not A Routable Destination")),
+        };
+        Ok(TransferPlan { how, permits })
+    }
+
+    /// Dials a planned transfer (or reports why it cannot be).
+    pub(super) async fn carry_out_transfer(
+        &mut self,
+        keep: LegId,
+        plan: Result<TransferPlan, PlanError>,
+        reply: Option<oneshot::Sender<CommandResult>>,
+        notify: Option<LegId>,
+    ) {
+        let TransferPlan { how, permits } = match plan {
+            Ok(p) => p,
+            Err(PlanError::Refused(r)) => {
+                // The front end that asked hears who and which limit.
+                self.transfer_failed(keep, r.status, &r.detail, reply, notify)
+                    .await;
+                return;
+            }
+            Err(PlanError::Failed(code, reason)) => {
                 self.transfer_failed(keep, code, reason, reply, notify)
                     .await;
                 return;
             }
         };
+        self.transfer_permits = Some(permits);
         let purpose = DialPurpose::Transfer {
             keep,
             reply,
             notify,
         };
-        if let Err((code, reason, DialPurpose::Transfer { reply, notify, .. })) =
-            self.place(forks, purpose, 70).await
-        {
+        let placed = match how {
+            Placing::Queue(q) => self.dial_queue(&q, purpose, 70).await,
+            Placing::Forks(forks) => self.place(forks, purpose, 70).await,
+        };
+        if let Err((code, reason, DialPurpose::Transfer { reply, notify, .. })) = placed {
             self.transfer_failed(keep, code, reason, reply, notify)
                 .await;
         }
     }
 
     /// Where a destination leads for `who` (not for SIP URIs, which are
-    /// dialled directly).
+    /// dialled directly). A trunk's party may reach the numbers (DIDs)
+    /// only: a user, or a number only the outbound routes know, is 403 for
+    /// it (and 404 when nobody could reach it).
     pub(super) async fn target_of(
         &self,
         to: &Destination,
@@ -101,6 +210,12 @@ impl Call {
             Destination::Queue(q) => Ok(Target::Queue(q.clone())),
             Destination::Dial(d) => match router::route(&self.ctx.store, who, d).await {
                 Ok(r) => Ok(r.target),
+                Err(router::RouteError::NotFound(_)) if matches!(who, Caller::Trunk(_)) => {
+                    match router::route(&self.ctx.store, &Caller::Operator, d).await {
+                        Ok(_) => Err((403, "Transfer Not Allowed")),
+                        Err(_) => Err((404, "Not Found")),
+                    }
+                }
                 Err(router::RouteError::NotFound(_)) => Err((404, "Not Found")),
                 Err(e) => {
                     tracing::warn!(call = %self.id, error = %e, "transfer routing failed");
@@ -111,19 +226,8 @@ impl Call {
         }
     }
 
-    async fn forks_for_destination(
-        &self,
-        to: &Destination,
-        who: &Caller,
-    ) -> Result<Vec<Fork>, (u16, &'static str)> {
-        let Destination::Uri(u) = to else {
-            let target = self.target_of(to, who).await?;
-            return self.forks_for(&target).await;
-        };
-        if !matches!(who, Caller::Operator) {
-            tracing::info!(call = %self.id, dest = %to, ?who, "transfer to a SIP URI refused");
-            return Err((403, "Transfer To A URI Not Allowed"));
-        }
+    /// The leg for a SIP URI (the operator's transfers only).
+    async fn uri_forks(&self, u: &str) -> Result<Vec<Fork>, (u16, &'static str)> {
         let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
         let host = dialtone_sip::message::uri::format_uri(&na.uri);
         let hostport = na.uri.host_with_port.to_string();
@@ -167,6 +271,9 @@ impl Call {
             .await;
         self.parties.a = keep;
         self.parties.b = Some(Connected::Sip(new));
+        if let Some(p) = self.transfer_permits.take() {
+            self.permits.absorb(p);
+        }
         let label = self.legs[new].label.clone();
         self.record.transferred(&label);
         self.notify(CallNotice::Transferred { to: label });
@@ -201,6 +308,8 @@ impl Call {
         notify: Option<LegId>,
     ) {
         tracing::info!(call = %self.id, code, reason, "transfer failed");
+        // What the attempt held of the call limits goes back.
+        self.transfer_permits = None;
         if self.fallback_failed(code, reason).await {
             return;
         }
@@ -260,9 +369,24 @@ impl Call {
             (Some(u), true) => Destination::Dial(u),
             _ => Destination::Uri(dialtone_sip::message::uri::format_uri(uri)),
         };
+        // The policy and the call limits answer the REFER itself (403,
+        // 503); a destination that then fails is reported by NOTIFY.
+        let plan = match self.dial {
+            None => Some(self.plan_transfer(&dest, &who, true).await),
+            // 491 by NOTIFY, below.
+            Some(_) => None,
+        };
+        if let Some(Err(PlanError::Refused(r))) = &plan {
+            tracing::info!(call = %self.id, dest = %dest, status = r.status, detail = %r.detail, "REFER refused");
+            let _ = tx.respond(r.response(&tx));
+            return;
+        }
         let _ = tx.reply_sent(202).await;
         self.notify_refer(from, 100, "Trying", false).await;
-        self.transfer(keep, dest, who, None, Some(from)).await;
+        match plan {
+            Some(plan) => self.carry_out_transfer(keep, plan, None, Some(from)).await,
+            None => self.transfer(keep, dest, who, None, Some(from)).await,
+        }
     }
 
     /// NOTIFY for a REFER's implicit subscription, with a sipfrag body;

@@ -227,7 +227,9 @@ async fn call(
         account_id: ctx.account_id.clone(),
         who: Caller::Operator,
     };
-    let handle = crate::call::start_outbound(control.context().clone(), out);
+    let handle = crate::call::start_outbound(control.context().clone(), out)
+        .await
+        .map_err(|e| ToolError::Failed(format!("the test call was not placed: {e}")))?;
     let mut notices = handle.subscribe();
     let id = handle.id.to_string();
     // Ringing, then the tone: bounded by both.

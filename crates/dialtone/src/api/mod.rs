@@ -288,6 +288,7 @@ fn command_error(id: &str, e: CommandError) -> Reply {
         }
         CommandError::InvalidState(m) => error(StatusCode::CONFLICT, m),
         CommandError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
+        CommandError::Refused(m) => error(StatusCode::TOO_MANY_REQUESTS, m),
     }
 }
 

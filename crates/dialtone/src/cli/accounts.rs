@@ -21,6 +21,9 @@ pub enum AccountCommand {
         /// Remove the HTTP contact source.
         #[arg(long)]
         clear_contact_url: bool,
+        /// Call limits of the account's users, personas and API keys together.
+        #[command(flatten)]
+        limits: super::limits::LimitArgs,
     },
     /// One account per line: name, region, contact URL (or -), id.
     List,
@@ -33,6 +36,7 @@ pub async fn account(store: &Store, cmd: AccountCommand) -> Result<()> {
             region,
             contact_url,
             clear_contact_url,
+            limits,
         } => {
             if name.trim().is_empty() {
                 bail!("the account name must not be empty");
@@ -70,6 +74,12 @@ pub async fn account(store: &Store, cmd: AccountCommand) -> Result<()> {
                     .await
                     .map_err(|e| explain(e, "--contact-url"))?;
             }
+            if limits.given() {
+                account = store
+                    .accounts()
+                    .set_limits(&name, limits.apply(account.limits))
+                    .await?;
+            }
             println!("{}", describe(&account));
         }
         AccountCommand::List => {
@@ -88,9 +98,20 @@ pub async fn account(store: &Store, cmd: AccountCommand) -> Result<()> {
 }
 
 fn describe(a: &Account) -> String {
+    let limits = if a.limits.is_unlimited() {
+        String::new()
+    } else {
+        format!(", {}", a.limits.describe())
+    };
     match &a.contact_url {
-        Some(url) => format!("account {}: region {}, contact URL {url}", a.name, a.region),
-        None => format!("account {}: region {}, no contact URL", a.name, a.region),
+        Some(url) => format!(
+            "account {}: region {}, contact URL {url}{limits}",
+            a.name, a.region
+        ),
+        None => format!(
+            "account {}: region {}, no contact URL{limits}",
+            a.name, a.region
+        ),
     }
 }
 

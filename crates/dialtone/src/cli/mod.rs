@@ -8,6 +8,7 @@ mod calls;
 pub(crate) mod contacts;
 mod hours;
 pub(crate) mod leads;
+mod limits;
 mod personas;
 pub(crate) mod queues;
 mod routing;
@@ -42,6 +43,14 @@ pub enum UserCommand {
         /// The account the user belongs to.
         #[arg(long, default_value = "default")]
         account: String,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
+    },
+    /// Change a user's call limits (with none given: show them).
+    Update {
+        name: String,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
     },
     /// List users, one per line: username, realm, account id, dnd (or -).
     List,
@@ -83,6 +92,7 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
             name,
             password,
             account,
+            limits,
         } => {
             if !valid_username(&name) {
                 bail!("invalid username {name:?}: use letters, digits and -_.!~*'()+");
@@ -103,7 +113,23 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
                 })
                 .await
                 .with_context(|| format!("adding user {name}"))?;
-            println!("user {name} added (realm {realm})");
+            if limits.given() {
+                let set = limits.apply(Default::default());
+                store.users().set_limits(&name, set).await?;
+                println!("user {name} added (realm {realm}, {})", set.describe());
+            } else {
+                println!("user {name} added (realm {realm})");
+            }
+        }
+        UserCommand::Update { name, limits } => {
+            let Some(user) = store.users().get(&name).await? else {
+                bail!("no user {name} (see `dialtone user list`)");
+            };
+            let set = limits.apply(user.limits);
+            if limits.given() && !store.users().set_limits(&name, set).await? {
+                bail!("no user {name}");
+            }
+            println!("user {name}: {}", set.describe());
         }
         UserCommand::List => {
             for u in store.users().list().await? {

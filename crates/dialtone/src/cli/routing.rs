@@ -25,6 +25,15 @@ pub enum TrunkCommand {
         /// Keep a registration with the trunk alive.
         #[arg(long, requires = "username")]
         register: bool,
+        /// Call limits, counting the trunk's calls both ways.
+        #[command(flatten)]
+        limits: super::limits::LimitArgs,
+    },
+    /// Change a trunk's call limits (with none given: show them).
+    Update {
+        name: String,
+        #[command(flatten)]
+        limits: super::limits::LimitArgs,
     },
     List,
     Remove {
@@ -146,6 +155,7 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
             username,
             password,
             register,
+            limits,
         } => {
             if host.is_none() && inbound_ips.is_empty() {
                 bail!("a trunk needs --host (to call it) or --inbound-ip (to take its calls), or both");
@@ -169,7 +179,23 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
                 })
                 .await
                 .with_context(|| format!("adding trunk {name}"))?;
-            println!("trunk {name} added");
+            if limits.given() {
+                let set = limits.apply(Default::default());
+                store.trunks().set_limits(&name, set).await?;
+                println!("trunk {name} added ({})", set.describe());
+            } else {
+                println!("trunk {name} added");
+            }
+        }
+        TrunkCommand::Update { name, limits } => {
+            let Some(trunk) = store.trunks().get(&name).await? else {
+                bail!("no trunk {name} (see `dialtone trunk list`)");
+            };
+            let set = limits.apply(trunk.limits);
+            if limits.given() && !store.trunks().set_limits(&name, set).await? {
+                bail!("no trunk {name}");
+            }
+            println!("trunk {name}: {}", set.describe());
         }
         TrunkCommand::List => {
             for t in store.trunks().list().await? {

@@ -338,8 +338,33 @@ impl Call {
                 };
                 match target {
                     Ok(target) => {
-                        self.record.rec.callee = dest_label(&target);
-                        self.dial_target(target, 69).await;
+                        let ask = crate::admission::Ask {
+                            who: &who,
+                            account: None,
+                            user: None,
+                            target: Some(&target),
+                        };
+                        let admitted = crate::admission::admit(
+                            &self.ctx.admission,
+                            &self.ctx.store,
+                            &ask,
+                            &self.permits,
+                        )
+                        .await;
+                        match admitted {
+                            Ok(p) => {
+                                self.permits.absorb(p);
+                                self.record.rec.callee = dest_label(&target);
+                                self.dial_target(target, 69).await;
+                            }
+                            Err(r) => {
+                                self.record.cause(&format!(
+                                    "model unreachable: {reason}; fallback: {}",
+                                    r.detail
+                                ));
+                                self.fail_initial(r.status, r.reason);
+                            }
+                        }
                     }
                     Err((code, why)) => {
                         self.record.cause(&format!(
