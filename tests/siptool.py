@@ -154,18 +154,22 @@ class SipClient:
     host: str = LOOPBACK
     transport: str = "UDP"
     local_port: int = 0
+    # The local address to send from (another loopback address stands in
+    # for another machine); default: host.
+    bind_host: str | None = None
     sock: socket.socket | None = field(default=None, repr=False)
     _buf: bytes = b""
 
     def __post_init__(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        local = self.bind_host or self.host
         if self.transport == "UDP":
             self.sock = socket.socket(family, socket.SOCK_DGRAM)
-            self.sock.bind((self.host, 0))
+            self.sock.bind((local, 0))
         else:
             self.sock = socket.socket(family, socket.SOCK_STREAM)
             self.sock.settimeout(5)
-            self.sock.bind((self.host, 0))
+            self.sock.bind((local, 0))
             self.sock.connect((self.host, self.port))
         self.local_port = self.sock.getsockname()[1]
         self.call_seq = 0
@@ -188,7 +192,8 @@ class SipClient:
 
     @property
     def local_hostport(self) -> str:
-        h = f"[{self.host}]" if ":" in self.host else self.host
+        local = self.bind_host or self.host
+        h = f"[{local}]" if ":" in local else local
         return f"{h}:{self.local_port}"
 
     def send_raw(self, data: bytes) -> None:

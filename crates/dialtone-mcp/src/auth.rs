@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap, StatusCode};
 use dialtone_store::Store;
+use dialtone_switch::token_bucket::TokenBucket;
 
 /// Failed authentications an address may make per [`FAILURE_WINDOW`].
 pub const MAX_FAILURES: u32 = 10;
@@ -75,16 +76,11 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// A token bucket per source address that failures spend from.
 pub struct FailureLimiter {
     burst: f64,
     refill_per_sec: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
 }
 
 impl FailureLimiter {
@@ -98,30 +94,25 @@ impl FailureLimiter {
         }
     }
 
-    fn level(&self, b: &Bucket, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        (b.tokens + elapsed * self.refill_per_sec).min(self.burst)
-    }
-
     /// Whether `ip` may still try (it has a failure left to spend).
     pub fn allows(&self, ip: IpAddr, now: Instant) -> bool {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        buckets.get(&ip).is_none_or(|b| self.level(b, now) >= 1.0)
+        buckets
+            .get(&ip)
+            .is_none_or(|b| b.level(self.refill_per_sec, self.burst, now) >= 1.0)
     }
 
     /// Spends one failure of `ip`'s.
     pub fn failed(&self, ip: IpAddr, now: Instant) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let level = buckets.get(&ip).map_or(self.burst, |b| self.level(b, now));
-        buckets.insert(
-            ip,
-            Bucket {
-                tokens: (level - 1.0).max(0.0),
-                at: now,
-            },
-        );
+        let bucket = buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::full(self.burst, now));
+        // Out of failures already: nothing left to spend.
+        let _ = bucket.take(self.refill_per_sec, self.burst, now);
         if buckets.len() > PRUNE_AT {
-            buckets.retain(|_, b| self.level(b, now) < self.burst);
+            let (rate, burst) = (self.refill_per_sec, self.burst);
+            buckets.retain(|_, b| !b.is_full(rate, burst, now));
         }
     }
 

@@ -40,6 +40,7 @@ use dialtone_store::{format_rate, Account, CallLimits, Store, Trunk, User};
 use rsip::Header;
 
 use crate::router::{Caller, Target};
+use crate::token_bucket::TokenBucket;
 use crate::with_reason;
 
 /// What kind of party a limit belongs to.
@@ -230,26 +231,22 @@ struct Usage {
     name: String,
     /// Calls counted against its `max_calls` now.
     active: u32,
-    /// Token bucket of its `max_cps`: a second's worth of calls (at least
-    /// one) may start at once, then at the rate.
-    tokens: f64,
-    refilled: Instant,
+    /// Its `max_cps`: a second's worth of calls (at least one) may start
+    /// at once, then at the rate.
+    bucket: TokenBucket,
+    /// The burst of the rate the bucket was last used with.
+    burst: f64,
 }
 
 impl Usage {
     fn new(p: &Limited, now: Instant) -> Usage {
+        let burst = p.limits.max_cps().map_or(1.0, bucket_size);
         Usage {
             name: p.name.clone(),
             active: 0,
-            tokens: p.limits.max_cps().map_or(1.0, bucket_size),
-            refilled: now,
+            bucket: TokenBucket::full(burst, now),
+            burst,
         }
-    }
-
-    fn refill(&mut self, rate: f64, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(bucket_size(rate));
-        self.refilled = now;
     }
 
     /// Takes one call for `limits` (and counts it when `count`); which
@@ -266,15 +263,13 @@ impl Usage {
         }
         let token = match limits.max_cps() {
             None => false,
+            // A rate of zero: no calls at all.
             Some(rate) if rate <= 0.0 => return Err((Limit::Rate, None)),
             Some(rate) => {
-                self.refill(rate, now);
-                if self.tokens < 1.0 {
-                    let wait = ((1.0 - self.tokens) / rate).ceil().max(1.0);
-                    // Bounded: a rate of at least 0.001 a second.
-                    return Err((Limit::Rate, Some(wait.min(f64::from(u32::MAX)) as u32)));
-                }
-                self.tokens -= 1.0;
+                self.burst = bucket_size(rate);
+                self.bucket
+                    .take(rate, self.burst, now)
+                    .map_err(|wait| (Limit::Rate, wait))?;
                 true
             }
         };
@@ -360,7 +355,8 @@ impl Admission {
                     // Give back what this call took from the others.
                     for key in &tokens {
                         if let Some(mut u) = self.parties.get_mut(key) {
-                            u.tokens += 1.0;
+                            let burst = u.burst;
+                            u.bucket.give_back(burst);
                         }
                     }
                     drop(permits);

@@ -1,16 +1,18 @@
 //! Digest authentication of requests against the users in the store, with
-//! failed attempts rate-limited per source address: after `max_failures`
-//! failures within `window`, that address is locked out until the window
-//! has passed (answered 403, or not at all).
+//! failed attempts counted per source address: after `max_failures`
+//! failures within `window`, that address is banned for `ban_for` (see
+//! [`abuse::bans`](crate::abuse::bans)); its requests are answered 403, or
+//! not at all.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dashmap::DashMap;
 use dialtone_sip::auth::{AuthError, ChallengeKind, DigestServer};
 use dialtone_store::{Store, User};
 use rsip::Request;
+
+use crate::abuse::{BanConfig, Bans};
 
 /// What to do with an address over its failure limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum Lockout {
 pub struct GuardConfig {
     pub max_failures: u32,
     pub window: Duration,
+    /// How long a source that reached `max_failures` stays banned.
+    pub ban_for: Duration,
     pub lockout: Lockout,
 }
 
@@ -49,41 +53,44 @@ pub struct AuthGuard {
     digest: Arc<DigestServer>,
     store: Store,
     cfg: GuardConfig,
-    failures: DashMap<IpAddr, (u32, Instant)>,
+    bans: Arc<Bans>,
 }
 
 impl AuthGuard {
     pub fn new(digest: Arc<DigestServer>, store: Store, cfg: GuardConfig) -> Self {
+        let bans = Arc::new(Bans::new(BanConfig {
+            max_failures: cfg.max_failures,
+            window: cfg.window,
+            ban_for: cfg.ban_for,
+        }));
         AuthGuard {
             digest,
             store,
             cfg,
-            failures: DashMap::new(),
+            bans,
         }
+    }
+
+    /// The ban list this guard feeds (the request gate reads it too).
+    pub fn bans(&self) -> &Arc<Bans> {
+        &self.bans
+    }
+
+    pub fn lockout(&self) -> Lockout {
+        self.cfg.lockout
     }
 
     pub fn digest(&self) -> &DigestServer {
         &self.digest
     }
 
-    fn locked(&self, ip: IpAddr) -> bool {
-        self.failures
-            .get(&ip)
-            .map(|e| e.0 >= self.cfg.max_failures && e.1.elapsed() < self.cfg.window)
-            .unwrap_or(false)
-    }
-
     fn record_failure(&self, ip: IpAddr) {
-        let mut e = self.failures.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= self.cfg.window {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
+        self.bans.failed(ip);
     }
 
     /// Checks the request's credentials (`kind` says which header).
     pub async fn check(&self, req: &Request, kind: ChallengeKind, source: IpAddr) -> Verdict {
-        if self.locked(source) {
+        if self.bans.is_banned(source) {
             return Verdict::Locked(self.cfg.lockout);
         }
         let creds = match self.digest.credentials(req, kind) {
@@ -119,10 +126,8 @@ impl AuthGuard {
         }
     }
 
-    /// Forgets failure counts whose window has passed.
+    /// Forgets stale nonces (the bans are purged with the gate).
     pub fn purge(&self) {
-        let window = self.cfg.window;
-        self.failures.retain(|_, e| e.1.elapsed() < window);
         self.digest.purge();
     }
 }

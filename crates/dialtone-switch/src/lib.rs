@@ -6,8 +6,10 @@
 //! end acts on calls through [`control::CallControl`], and AI tools live in
 //! the one [`tools::ToolRegistry`]. The [`scheduler`] places scheduled
 //! calls when they come due. Every new call and transfer passes
-//! [`admission`] (the per-party call limits) first.
+//! [`admission`] (the per-party call limits) first; every new request
+//! passes [`abuse`] (bans, per-source rates, scanners) before that.
 
+pub mod abuse;
 pub mod admission;
 pub mod auth_guard;
 pub mod call;
@@ -16,6 +18,7 @@ pub mod registrar;
 pub mod router;
 pub mod scheduler;
 mod switch;
+pub mod token_bucket;
 pub mod tools;
 pub mod uplink;
 

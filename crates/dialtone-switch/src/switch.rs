@@ -25,6 +25,7 @@ use dialtone_sip::auth::ChallengeKind;
 use dialtone_sip::transaction::{tag_of, Party as TagParty};
 use rsip::headers::UntypedHeader;
 
+use crate::abuse::{AbuseConfig, Shield};
 use crate::auth_guard::{AuthGuard, GuardConfig, Lockout, Verdict};
 use crate::call::{self, AiStats, CallConfig, CallContext, CallEvent, CallRegistry, Origin};
 use crate::control::CallControl;
@@ -50,6 +51,8 @@ pub struct SwitchConfig {
     /// Digest algorithms offered, most preferred first (one challenge each).
     pub algorithms: Vec<Algorithm>,
     pub guard: GuardConfig,
+    /// Per-source request rates, scanners, trusted networks.
+    pub abuse: AbuseConfig,
     pub purge_interval: Duration,
     pub calls: CallConfig,
 }
@@ -61,6 +64,7 @@ pub struct Switch {
     store: Store,
     registrar: Registrar,
     guard: AuthGuard,
+    shield: Arc<Shield>,
     policy: UasPolicy,
 }
 
@@ -89,10 +93,25 @@ impl Switch {
             probes: Arc::default(),
             admission: Arc::default(),
         });
+        let guard = AuthGuard::new(digest, store.clone(), cfg.guard.clone());
+        let shield = Arc::new(Shield::new(
+            cfg.abuse.clone(),
+            guard.bans().clone(),
+            guard.lockout(),
+        ));
+        let malformed = shield.clone();
+        if !layer.set_gate(shield.clone())
+            || !layer
+                .transports()
+                .set_reject_gate(Arc::new(move |ip| malformed.may_answer_malformed(ip)))
+        {
+            tracing::warn!("a request gate was already set; abuse limits not applied");
+        }
         Arc::new(Switch {
             calls,
             registrar: Registrar::new(cfg.registrar.clone(), store.clone()),
-            guard: AuthGuard::new(digest, store.clone(), cfg.guard.clone()),
+            guard,
+            shield,
             policy: UasPolicy::default(),
             cfg,
             layer,
@@ -111,6 +130,24 @@ impl Switch {
     /// Live calls, media and counters, for health and metrics.
     pub fn calls(&self) -> &CallContext {
         &self.calls
+    }
+
+    /// The abuse limits (bans, request rates), for metrics.
+    pub fn shield(&self) -> &Shield {
+        &self.shield
+    }
+
+    /// Trunks' inbound addresses are trusted by the request rates: read
+    /// them again (at start and on every purge tick).
+    async fn refresh_trunks(&self) {
+        match self.store.trunks().list().await {
+            Ok(trunks) => self
+                .shield
+                .set_trunks(trunks.into_iter().flat_map(|t| t.inbound_ips).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "trunk addresses not refreshed for the abuse limits")
+            }
+        }
     }
 
     /// The facade every front end acts on calls through.
@@ -139,6 +176,7 @@ impl Switch {
             shutdown.clone(),
         ));
         let mut purge = tokio::time::interval(self.cfg.purge_interval);
+        self.refresh_trunks().await;
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -163,6 +201,8 @@ impl Switch {
                         Err(e) => tracing::warn!(error = %e, "purge of expired registrations failed"),
                     }
                     self.guard.purge();
+                    self.shield.purge();
+                    self.refresh_trunks().await;
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = shutdown.changed() => break,

@@ -14,6 +14,7 @@ pub struct Config {
     pub sip: Sip,
     pub registrar: Registrar,
     pub auth: Auth,
+    pub abuse: Abuse,
     pub calls: Calls,
     pub media: Media,
     pub recording: Recording,
@@ -74,6 +75,8 @@ pub struct Auth {
     pub nonce_ttl_secs: u64,
     pub max_failures: u32,
     pub failure_window_secs: u64,
+    /// How long a source that reached max_failures stays banned.
+    pub ban_secs: u64,
     pub lockout: String,
     pub algorithms: Vec<String>,
 }
@@ -84,11 +87,80 @@ impl Default for Auth {
             nonce_ttl_secs: 300,
             max_failures: 10,
             failure_window_secs: 60,
+            ban_secs: 600,
             lockout: "403".into(),
             // MD5 only, as Kamailio, Asterisk and FreeSWITCH: many phones
             // (baresip 1.0 among them) give up on a 401 that carries any
             // challenge they do not know, even beside an MD5 one.
             algorithms: vec!["MD5".into()],
+        }
+    }
+}
+
+/// Per-source limits at the front door (Kamailio's pike, fail2ban).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Abuse {
+    /// Addresses and CIDR blocks the rates and the TCP limit never apply to.
+    pub trusted: Vec<String>,
+    /// New requests a second per source, and the burst allowed; a rate of
+    /// 0 means no limit.
+    pub register_rate: f64,
+    pub register_burst: f64,
+    pub invite_rate: f64,
+    pub invite_burst: f64,
+    pub options_rate: f64,
+    pub options_burst: f64,
+    pub other_rate: f64,
+    pub other_burst: f64,
+    /// "silence" (drop) or "503" (with Retry-After).
+    pub over_rate: String,
+    /// Drop requests whose User-Agent contains one of `scanner_user_agents`.
+    pub drop_scanners: bool,
+    pub scanner_user_agents: Vec<String>,
+    /// Accepted TCP connections open at once per source; 0: no limit.
+    pub tcp_max_per_source: usize,
+    /// A TCP message (and a new connection's first one) must be complete
+    /// this long after its first byte.
+    pub tcp_message_timeout_secs: u64,
+    /// A TCP connection with nothing in progress is closed after this long
+    /// without a byte (above registrar.max_expires, so that phones
+    /// registered over TCP stay reachable).
+    pub tcp_idle_timeout_secs: u64,
+}
+
+impl Default for Abuse {
+    fn default() -> Self {
+        Abuse {
+            trusted: vec!["127.0.0.0/8".into(), "::1".into()],
+            register_rate: 20.0,
+            register_burst: 60.0,
+            invite_rate: 10.0,
+            invite_burst: 30.0,
+            options_rate: 10.0,
+            options_burst: 20.0,
+            other_rate: 30.0,
+            other_burst: 60.0,
+            over_rate: "silence".into(),
+            drop_scanners: true,
+            scanner_user_agents: [
+                "friendly-scanner",
+                "sipvicious",
+                "sipcli",
+                "sip-scan",
+                "sipscan",
+                "iwar",
+                "sundayddr",
+                "vaxsipuseragent",
+                "sivus",
+                "pplsip",
+                "smap",
+            ]
+            .map(String::from)
+            .to_vec(),
+            tcp_max_per_source: 64,
+            tcp_message_timeout_secs: 10,
+            tcp_idle_timeout_secs: 3900,
         }
     }
 }
@@ -317,6 +389,32 @@ impl Config {
                 "auth.lockout must be \"403\" or \"silence\", not {:?}",
                 self.auth.lockout
             );
+        }
+        if !matches!(self.abuse.over_rate.as_str(), "503" | "silence") {
+            bail!(
+                "abuse.over_rate must be \"503\" or \"silence\", not {:?}",
+                self.abuse.over_rate
+            );
+        }
+        dialtone_switch::abuse::Trusted::parse(&self.abuse.trusted)
+            .map_err(|e| anyhow::anyhow!("abuse.trusted: {e}"))?;
+        let rates = [
+            (
+                "register",
+                self.abuse.register_rate,
+                self.abuse.register_burst,
+            ),
+            ("invite", self.abuse.invite_rate, self.abuse.invite_burst),
+            ("options", self.abuse.options_rate, self.abuse.options_burst),
+            ("other", self.abuse.other_rate, self.abuse.other_burst),
+        ];
+        for (name, rate, burst) in rates {
+            if !(rate.is_finite() && rate >= 0.0 && burst.is_finite() && burst >= 0.0) {
+                bail!("abuse.{name}_rate and abuse.{name}_burst must be 0 or more");
+            }
+        }
+        if self.abuse.tcp_message_timeout_secs == 0 || self.abuse.tcp_idle_timeout_secs == 0 {
+            bail!("abuse.tcp_message_timeout_secs and abuse.tcp_idle_timeout_secs must be above 0");
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!(

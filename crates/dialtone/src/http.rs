@@ -119,8 +119,28 @@ async fn metrics(
         "gauge",
         client_tx as u64,
     );
+    let tcp = state.switch.layer().transports().tcp_stats();
+    metric(
+        "dialtone_tcp_connections",
+        "SIP TCP connections open.",
+        "gauge",
+        tcp.open,
+    );
+    metric(
+        "dialtone_tcp_refused_total",
+        "Accepted SIP TCP connections closed at once: their source was at abuse.tcp_max_per_source.",
+        "counter",
+        tcp.refused,
+    );
+    metric(
+        "dialtone_tcp_timed_out_total",
+        "SIP TCP connections closed for a message not finished in time, or idleness.",
+        "counter",
+        tcp.timed_out,
+    );
     calls.ai.render(&mut out);
     calls.admission.render(&mut out);
+    state.switch.shield().render(&mut out);
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],

@@ -10,8 +10,9 @@ use anyhow::{Context, Result};
 use dialtone_mcp::{KeyAuth, McpConfig};
 use dialtone_media::{MediaConfig, MediaEngine};
 use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
-use dialtone_sip::transport::{Listen, Transports};
+use dialtone_sip::transport::{Listen, TcpLimits, Transports};
 use dialtone_store::Store;
+use dialtone_switch::abuse::{AbuseConfig, OverRate, Rate, Trusted};
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
 use dialtone_switch::call::{AgentSettings, CallConfig, RecordingPolicy, TimerPolicy};
 use dialtone_switch::registrar::RegistrarConfig;
@@ -35,7 +36,17 @@ pub async fn run(cfg: Config) -> Result<()> {
         .with_context(|| format!("opening database {}", cfg.database.url))?;
 
     let (in_tx, in_rx) = mpsc::channel(8192);
-    let transports = Transports::bind(&listen, in_tx).await?;
+    let trusted = abuse_config(&cfg)?.trusted;
+    let tcp_limits = TcpLimits {
+        per_source: cfg.abuse.tcp_max_per_source,
+        message_timeout: Duration::from_secs(cfg.abuse.tcp_message_timeout_secs),
+        idle_timeout: Duration::from_secs(cfg.abuse.tcp_idle_timeout_secs),
+        exempt: {
+            let trusted = trusted.clone();
+            Arc::new(move |ip| trusted.contains(ip))
+        },
+    };
+    let transports = Transports::bind_with(&listen, in_tx, tcp_limits).await?;
     for (proto, addr) in transports.local_addrs() {
         tracing::info!(%proto, %addr, "SIP listening");
     }
@@ -176,9 +187,11 @@ fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
             .iter()
             .filter_map(|a| a.parse().ok())
             .collect(),
+        abuse: abuse_config(cfg)?,
         guard: GuardConfig {
             max_failures: cfg.auth.max_failures,
             window: Duration::from_secs(cfg.auth.failure_window_secs),
+            ban_for: Duration::from_secs(cfg.auth.ban_secs),
             lockout: if cfg.auth.lockout == "silence" {
                 Lockout::Silence
             } else {
@@ -186,6 +199,35 @@ fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
             },
         },
         purge_interval: Duration::from_secs(cfg.registrar.purge_interval_secs.max(1)),
+    })
+}
+
+fn abuse_config(cfg: &Config) -> Result<AbuseConfig> {
+    let a = &cfg.abuse;
+    let rate = |per_sec, burst| Rate { per_sec, burst };
+    Ok(AbuseConfig {
+        trusted: Trusted::parse(&a.trusted).map_err(|e| anyhow::anyhow!("abuse.trusted: {e}"))?,
+        // In Class::ALL order.
+        rates: [
+            rate(a.register_rate, a.register_burst),
+            rate(a.invite_rate, a.invite_burst),
+            rate(a.options_rate, a.options_burst),
+            rate(a.other_rate, a.other_burst),
+        ],
+        over_rate: if a.over_rate == "503" {
+            OverRate::Unavailable
+        } else {
+            OverRate::Silence
+        },
+        scanner_agents: if a.drop_scanners {
+            a.scanner_user_agents
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 

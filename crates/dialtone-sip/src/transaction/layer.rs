@@ -3,7 +3,7 @@
 //! and the creation of new server and client transactions.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use rsip::{Header, Method, Request, Response, SipMessage};
@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
 use super::driver::{self, Machine};
+use super::gate::{Admit, RequestGate};
 use super::handles::{ClientTransaction, ServerTransaction};
 use super::key::{AckKey, ClientKey, ServerKey, MAGIC_COOKIE};
 use super::server_invite::ServerInvite;
@@ -47,6 +48,8 @@ struct Inner {
     client: DashMap<ClientKey, mpsc::UnboundedSender<ClientInput>>,
     /// INVITE server transactions waiting for the ACK of their 2xx.
     acks: DashMap<AckKey, mpsc::UnboundedSender<ServerInput>>,
+    /// The TU's admission policy for new requests, once set.
+    gate: OnceLock<Arc<dyn RequestGate>>,
 }
 
 impl TransactionLayer {
@@ -58,6 +61,7 @@ impl TransactionLayer {
                 server: DashMap::new(),
                 client: DashMap::new(),
                 acks: DashMap::new(),
+                gate: OnceLock::new(),
             }),
         }
     }
@@ -77,6 +81,12 @@ impl TransactionLayer {
             }
         });
         rx
+    }
+
+    /// Puts `gate` in front of every new request (see [`RequestGate`]).
+    /// Set once, before traffic flows: false when a gate was already set.
+    pub fn set_gate(&self, gate: Arc<dyn RequestGate>) -> bool {
+        self.inner.gate.set(gate).is_ok()
     }
 
     pub fn transports(&self) -> &Transports {
@@ -109,6 +119,9 @@ impl TransactionLayer {
             let _ = tx.send(ServerInput::Request(req));
             return None;
         }
+        if req.method != Method::Ack && !self.admitted(&req, &from) {
+            return None;
+        }
         match req.method {
             Method::Ack => {
                 if let Some(tx) = AckKey::for_request(&req)
@@ -124,6 +137,38 @@ impl TransactionLayer {
                 None
             }
             _ => Some(TuEvent::Request(self.new_server(req, key, from, local))),
+        }
+    }
+
+    /// Asks the gate about a new request; answers a rejected one
+    /// statelessly (RFC 3261 §8.2.6, with a To tag of our own).
+    fn admitted(&self, req: &Request, from: &Peer) -> bool {
+        let Some(gate) = self.inner.gate.get() else {
+            return true;
+        };
+        match gate.admit(req, from) {
+            Admit::Pass => true,
+            Admit::Drop => false,
+            Admit::Reject {
+                status,
+                reason,
+                retry_after,
+            } => {
+                let mut resp = reply::response_to(req, status, Some(reason));
+                reply::with_to_tag(&mut resp, &reply::new_tag());
+                if let Some(secs) = retry_after {
+                    resp.headers
+                        .push(Header::RetryAfter(rsip::headers::RetryAfter::from(
+                            secs.to_string(),
+                        )));
+                }
+                let to = via::response_target(req, from);
+                let transports = self.inner.transports.clone();
+                tokio::spawn(async move {
+                    let _ = transports.send(&SipMessage::Response(resp), &to).await;
+                });
+                false
+            }
         }
     }
 

@@ -10,8 +10,10 @@ mod tcp;
 mod udp;
 pub mod via;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -138,6 +140,60 @@ pub enum TransportError {
     },
 }
 
+/// Limits on TCP connections, against floods of connections and peers that
+/// hold one open without finishing a message (slowloris).
+#[derive(Clone)]
+pub struct TcpLimits {
+    /// Accepted connections open at once from one address; 0: no limit.
+    /// One over it is closed as soon as it is accepted.
+    pub per_source: usize,
+    /// A message must be complete this long after its first byte, and an
+    /// accepted connection's first message this long after the accept.
+    pub message_timeout: Duration,
+    /// A connection with no message in progress is closed after this long
+    /// without a byte (CRLF keepalives count, RFC 5626 §3.5.1).
+    pub idle_timeout: Duration,
+    /// Addresses the per-source limit does not apply to.
+    pub exempt: Arc<dyn Fn(IpAddr) -> bool + Send + Sync>,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            per_source: 0,
+            message_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(3900),
+            exempt: Arc::new(|_| false),
+        }
+    }
+}
+
+impl std::fmt::Debug for TcpLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpLimits")
+            .field("per_source", &self.per_source)
+            .field("message_timeout", &self.message_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the TCP limits did, for metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpStats {
+    /// Connections open now.
+    pub open: u64,
+    /// Accepted connections closed at once: their source was at its limit.
+    pub refused: u64,
+    /// Connections closed for a message not finished in time, or idleness.
+    pub timed_out: u64,
+}
+
+/// Whether a malformed request (or one with an unknown method) from this
+/// address may be answered: such requests never reach the transaction
+/// layer's gate, but a flood of them must be limited too.
+pub type RejectGate = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
+
 /// Every open transport; cheap to clone.
 #[derive(Clone)]
 pub struct Transports {
@@ -149,6 +205,13 @@ struct Inner {
     tcp_listen: Vec<SocketAddr>,
     /// Open TCP connections by remote address: a writer channel per connection.
     tcp_conns: DashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    tcp_limits: TcpLimits,
+    /// Accepted connections open, by source address (for `per_source`).
+    tcp_sources: DashMap<IpAddr, usize>,
+    tcp_refused: AtomicU64,
+    tcp_timed_out: AtomicU64,
+    /// Asked before a malformed request or unknown method is answered here.
+    reject_gate: OnceLock<RejectGate>,
     incoming: mpsc::Sender<Incoming>,
     /// In unit tests, every sent message lands here instead of on a socket.
     sink: Option<mpsc::UnboundedSender<(Peer, SipMessage)>>,
@@ -161,6 +224,15 @@ impl Transports {
     pub async fn bind(
         listen: &[Listen],
         incoming: mpsc::Sender<Incoming>,
+    ) -> Result<Transports, TransportError> {
+        Self::bind_with(listen, incoming, TcpLimits::default()).await
+    }
+
+    /// [`bind`](Self::bind) with limits on TCP connections.
+    pub async fn bind_with(
+        listen: &[Listen],
+        incoming: mpsc::Sender<Incoming>,
+        tcp_limits: TcpLimits,
     ) -> Result<Transports, TransportError> {
         let mut udp = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -195,6 +267,11 @@ impl Transports {
                 udp,
                 tcp_listen,
                 tcp_conns: DashMap::new(),
+                tcp_limits,
+                tcp_sources: DashMap::new(),
+                tcp_refused: AtomicU64::new(0),
+                tcp_timed_out: AtomicU64::new(0),
+                reject_gate: OnceLock::new(),
                 incoming,
                 sink: None,
                 tasks: TaskSet::default(),
@@ -223,6 +300,11 @@ impl Transports {
                 udp: Vec::new(),
                 tcp_listen: vec![local],
                 tcp_conns: DashMap::new(),
+                tcp_limits: TcpLimits::default(),
+                tcp_sources: DashMap::new(),
+                tcp_refused: AtomicU64::new(0),
+                tcp_timed_out: AtomicU64::new(0),
+                reject_gate: OnceLock::new(),
                 incoming,
                 sink: Some(tx),
                 tasks: TaskSet::default(),
@@ -279,6 +361,21 @@ impl Transports {
                     })
             }
             Protocol::Tcp => tcp::send(self, bytes, *peer).await,
+        }
+    }
+
+    /// Puts `gate` before the answers to malformed requests; set once
+    /// (false when one was set already).
+    pub fn set_reject_gate(&self, gate: RejectGate) -> bool {
+        self.inner.reject_gate.set(gate).is_ok()
+    }
+
+    /// The TCP limits' counts.
+    pub fn tcp_stats(&self) -> TcpStats {
+        TcpStats {
+            open: self.inner.tcp_conns.len() as u64,
+            refused: self.inner.tcp_refused.load(Ordering::Relaxed),
+            timed_out: self.inner.tcp_timed_out.load(Ordering::Relaxed),
         }
     }
 
@@ -346,6 +443,14 @@ impl Transports {
                 reason,
                 response,
             }) => {
+                if self
+                    .inner
+                    .reject_gate
+                    .get()
+                    .is_some_and(|gate| !gate(from.addr.ip()))
+                {
+                    return None;
+                }
                 tracing::debug!(%from, status, %reason, "rejected malformed request");
                 Some(response)
             }

@@ -1,17 +1,20 @@
 //! The TCP transport: accepted and outbound connections, each with a reader
 //! that frames messages by Content-Length (RFC 3261 §18.3) and a writer fed
 //! by a channel, registered by remote address so that responses and later
-//! requests to that address reuse the connection.
+//! requests to that address reuse the connection. [`TcpLimits`] bound the
+//! connections one source may hold and how long a message may take.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-use super::{Peer, Protocol, TransportError, Transports};
+use super::{Peer, Protocol, TcpLimits, TransportError, Transports};
 use crate::message::framing::{frame, FrameResult};
 
 /// A peer that sends more than this without completing a message is cut off.
@@ -22,8 +25,14 @@ pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
+                let Some(slot) = SourceSlot::take(&t, remote.ip()) else {
+                    t.inner.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%remote, limit = t.inner.tcp_limits.per_source, "tcp connection refused: too many from this source");
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                start(&t, stream, remote);
+                start(&t, stream, remote, Some(slot));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -50,11 +59,45 @@ pub(super) async fn send(t: &Transports, bytes: Bytes, peer: Peer) -> Result<(),
         })?
         .map_err(|source| TransportError::Io { peer, source })?;
     let _ = stream.set_nodelay(true);
-    let tx = start(t, stream, peer.addr);
+    let tx = start(t, stream, peer.addr, None);
     tx.send(bytes).map_err(|_| TransportError::Closed(peer))
 }
 
-fn start(t: &Transports, stream: TcpStream, remote: SocketAddr) -> mpsc::UnboundedSender<Bytes> {
+/// One accepted connection counted against its source's limit, given back
+/// when the connection closes.
+struct SourceSlot {
+    t: Transports,
+    ip: IpAddr,
+}
+
+impl SourceSlot {
+    /// A slot for a connection from `ip`, unless its source is at the limit.
+    fn take(t: &Transports, ip: IpAddr) -> Option<SourceSlot> {
+        let limits = &t.inner.tcp_limits;
+        let mut n = t.inner.tcp_sources.entry(ip).or_insert(0);
+        if limits.per_source > 0 && *n >= limits.per_source && !(limits.exempt)(ip) {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot { t: t.clone(), ip })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        self.t.inner.tcp_sources.remove_if_mut(&self.ip, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
+}
+
+fn start(
+    t: &Transports,
+    stream: TcpStream,
+    remote: SocketAddr,
+    slot: Option<SourceSlot>,
+) -> mpsc::UnboundedSender<Bytes> {
     let local = stream.local_addr().unwrap_or(remote);
     let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -63,7 +106,9 @@ fn start(t: &Transports, stream: TcpStream, remote: SocketAddr) -> mpsc::Unbound
     let t2 = t.clone();
     let tx2 = tx.clone();
     tokio::spawn(async move {
-        read_loop(&t2, reader, remote, local, &tx2).await;
+        let accepted = slot.is_some();
+        read_loop(&t2, reader, remote, local, &tx2, accepted).await;
+        drop(slot);
         // Only forget the connection if it is still this one.
         t2.inner
             .tcp_conns
@@ -91,21 +136,30 @@ async fn read_loop(
     remote: SocketAddr,
     local: SocketAddr,
     tx: &mpsc::UnboundedSender<Bytes>,
+    accepted: bool,
 ) {
     let peer = Peer::new(Protocol::Tcp, remote);
+    let limits: &TcpLimits = &t.inner.tcp_limits;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
+    // When the message being received began (for an accepted connection,
+    // the accept itself: its first message is due as any other).
+    let mut message_since = accepted.then(Instant::now);
+    let mut last_byte = Instant::now();
     loop {
         // Take every complete message out of the buffer.
+        let mut took = false;
         loop {
             match frame(&buf) {
                 FrameResult::NeedMore => break,
                 FrameResult::Keepalive { len } => {
                     // RFC 5626 §3.5.1: answer a double-CRLF ping with a CRLF pong.
                     buf.drain(..len);
+                    took = true;
                     let _ = tx.send(Bytes::from_static(b"\r\n"));
                 }
                 FrameResult::Complete { len } => {
+                    took = true;
                     let msg: Vec<u8> = buf.drain(..len).collect();
                     if let Some(reply) = t.ingest(&msg, peer, local).await {
                         let _ = tx.send(Bytes::from(reply));
@@ -126,9 +180,29 @@ async fn read_loop(
             tracing::debug!(%peer, "tcp message too large, closing");
             return;
         }
-        match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        if took || message_since.is_none() {
+            message_since = (!buf.is_empty()).then(Instant::now);
+        }
+        let deadline = match message_since {
+            Some(since) => since + limits.message_timeout,
+            None => last_byte + limits.idle_timeout,
+        };
+        match tokio::time::timeout_at(deadline, r.read(&mut chunk)).await {
+            Err(_) => {
+                t.inner.tcp_timed_out.fetch_add(1, Ordering::Relaxed);
+                let why = if message_since.is_some() {
+                    "a message not finished in time"
+                } else {
+                    "idle"
+                };
+                tracing::info!(%peer, why, "tcp connection closed");
+                return;
+            }
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(n)) => {
+                last_byte = Instant::now();
+                buf.extend_from_slice(&chunk[..n]);
+            }
         }
     }
 }

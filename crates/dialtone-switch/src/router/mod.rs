@@ -153,7 +153,8 @@ pub fn trunk_matches(trunk: &Trunk, ip: std::net::IpAddr) -> bool {
     trunk.inbound_ips.iter().any(|spec| ip_in(spec, ip))
 }
 
-fn ip_in(spec: &str, ip: std::net::IpAddr) -> bool {
+/// Whether `ip` is `spec`: an address, or in a CIDR block.
+pub fn ip_in(spec: &str, ip: std::net::IpAddr) -> bool {
     use std::net::IpAddr;
     let (addr, bits) = match spec.split_once('/') {
         Some((a, b)) => (a, b.parse::<u32>().ok()),

@@ -1,0 +1,127 @@
+//! The ban list (fail2ban's idea): a source that fails digest
+//! authentication `max_failures` times within `window` is banned for
+//! `ban_for`; while banned, every new request it sends is refused at the
+//! gate. Bans expire on their own.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+#[derive(Clone, Debug)]
+pub struct BanConfig {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub ban_for: Duration,
+}
+
+#[derive(Debug)]
+pub struct Bans {
+    cfg: BanConfig,
+    /// Failures counted per source: how many, since when.
+    failures: DashMap<IpAddr, (u32, Instant)>,
+    /// Banned sources, until when.
+    banned: DashMap<IpAddr, Instant>,
+    total: AtomicU64,
+}
+
+impl Bans {
+    pub fn new(cfg: BanConfig) -> Bans {
+        Bans {
+            cfg,
+            failures: DashMap::new(),
+            banned: DashMap::new(),
+            total: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a failure of `ip`; true when it got the source banned.
+    pub fn failed(&self, ip: IpAddr) -> bool {
+        self.failed_at(ip, Instant::now())
+    }
+
+    fn failed_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let count = {
+            let mut e = self.failures.entry(ip).or_insert((0, now));
+            if now.saturating_duration_since(e.1) >= self.cfg.window {
+                *e = (0, now);
+            }
+            e.0 += 1;
+            e.0
+        };
+        if count < self.cfg.max_failures || self.banned_at(ip, now) {
+            return false;
+        }
+        self.failures.remove(&ip);
+        self.banned.insert(ip, now + self.cfg.ban_for);
+        self.total.fetch_add(1, Relaxed);
+        tracing::warn!(source = %ip, failures = count, ban_secs = self.cfg.ban_for.as_secs(), "source banned: repeated authentication failures");
+        true
+    }
+
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        self.banned_at(ip, Instant::now())
+    }
+
+    fn banned_at(&self, ip: IpAddr, now: Instant) -> bool {
+        self.banned.get(&ip).is_some_and(|until| now < *until)
+    }
+
+    /// Forgets expired bans and failure counts whose window has passed.
+    pub fn purge(&self) {
+        let now = Instant::now();
+        self.banned.retain(|_, until| now < *until);
+        let window = self.cfg.window;
+        self.failures
+            .retain(|_, e| now.saturating_duration_since(e.1) < window);
+    }
+
+    /// Sources banned now (expired bans not yet purged excluded).
+    pub fn active(&self) -> usize {
+        let now = Instant::now();
+        self.banned.iter().filter(|e| now < *e.value()).count()
+    }
+
+    /// Bans given since the start.
+    pub fn total(&self) -> u64 {
+        self.total.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bans() -> Bans {
+        Bans::new(BanConfig {
+            max_failures: 3,
+            window: Duration::from_secs(60),
+            ban_for: Duration::from_secs(600),
+        })
+    }
+
+    #[test]
+    fn the_third_failure_in_the_window_bans_until_it_expires() {
+        let b = bans();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap_or_else(|_| unreachable!());
+        let t0 = Instant::now();
+        assert!(!b.failed_at(ip, t0));
+        assert!(!b.failed_at(ip, t0));
+        assert!(b.failed_at(ip, t0 + Duration::from_secs(1)));
+        assert!(b.banned_at(ip, t0 + Duration::from_secs(599)));
+        assert!(!b.banned_at(ip, t0 + Duration::from_secs(602)));
+        assert_eq!(b.total(), 1);
+    }
+
+    #[test]
+    fn failures_spread_wider_than_the_window_do_not_ban() {
+        let b = bans();
+        let ip: IpAddr = "2001:db8::1".parse().unwrap_or_else(|_| unreachable!());
+        let t0 = Instant::now();
+        for i in 0..6 {
+            assert!(!b.failed_at(ip, t0 + Duration::from_secs(40 * i)));
+        }
+        assert!(!b.banned_at(ip, t0 + Duration::from_secs(241)));
+    }
+}
