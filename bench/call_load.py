@@ -84,6 +84,14 @@ def rss_kib(root: int) -> int:
     return total
 
 
+def fd_count(pid: int) -> int | None:
+    """Open file descriptors of one process."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
 def socket_drops(ip: str, port: int) -> int:
     """Datagrams the kernel dropped on the UDP socket bound to ip:port
     (/proc/net/udp "drops" column), 0 if there is none."""
@@ -255,14 +263,16 @@ def main() -> int:
     ap.add_argument("--sip-port", type=int, default=25260)
     ap.add_argument("--http-port", type=int, default=28280)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--sample-every", type=float, default=0,
+                    help="record the target's RSS, open fds and live calls every N seconds (a soak's timeline)")
     a = ap.parse_args()
-    if not (0 < a.rate <= 2000 and 0 < a.seconds <= 600 and 0 <= a.hold_ms <= 600000):
-        sys.exit("rate in (0, 2000], seconds in (0, 600], hold-ms in [0, 600000]")
+    if not (0 < a.rate <= 2000 and 0 < a.seconds <= 7200 and 0 <= a.hold_ms <= 600000):
+        sys.exit("rate in (0, 2000], seconds in (0, 7200], hold-ms in [0, 600000]")
     if shutil.which("sipp") is None:
         sys.exit("sipp not found (scripts/setup.sh installs it)")
     calls = max(1, int(round(a.rate * a.seconds)))
     limit = a.limit or max(10, int(2 * a.rate * max(a.hold_ms, 1000) / 1000))
-    out = Path(a.out) if a.out else REPO / "bench" / "out" / f"calls-{a.target}-{time.strftime('%Y%m%d-%H%M%S')}-{int(a.rate)}"
+    out = Path(a.out).resolve() if a.out else REPO / "bench" / "out" / f"calls-{a.target}-{time.strftime('%Y%m%d-%H%M%S')}-{int(a.rate)}"
     out.mkdir(parents=True, exist_ok=True)
 
     callee_port = free_local_port(LOOPBACK)
@@ -303,9 +313,17 @@ def main() -> int:
         peak_rss, peak_calls, rss_at_peak_calls = rss0, 0, rss0
         caller_media_drops = 0
         deadline = t0 + a.seconds + a.hold_ms / 1000 + 120
+        timeline: list[dict] = []
+        fds0, next_sample = fd_count(target.pid), t0
         while uac.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
             rss = rss_kib(target.pid)
+            if a.sample_every and time.monotonic() >= next_sample:
+                next_sample += a.sample_every
+                timeline.append({"t": round(time.monotonic() - t0, 1), "rss_kib": rss,
+                                 "fds": fd_count(target.pid),
+                                 "calls": parse_stats(out / "uac-stats.csv").get("CurrentCall")})
+                log(f"soak: {timeline[-1]}")
             st = parse_stats(out / "uac-stats.csv")
             try:
                 cur = int(st.get("CurrentCall", "0"))
@@ -327,6 +345,7 @@ def main() -> int:
             uas.kill()
         time.sleep(1.0)
         metrics = target.metrics()
+        rss_after, fds_after = rss_kib(target.pid), fd_count(target.pid)
         records = []
         if a.target == "dialtone":
             try:
@@ -355,7 +374,8 @@ def main() -> int:
         "target_cpu_seconds": round(cpu_s, 3),
         "target_cpu_ms_per_call": round(cpu_s * 1000 / ok, 3) if ok else None,
         "target_cpu_percent_of_one_core": round(100 * cpu_s / wall, 1) if wall else None,
-        "rss_before_kib": rss0, "rss_peak_kib": peak_rss,
+        "rss_before_kib": rss0, "rss_peak_kib": peak_rss, "rss_after_kib": rss_after,
+        "fds_before": fds0, "fds_after": fds_after, "timeline": timeline,
         "peak_concurrent_calls": peak_calls,
         "rss_kib_per_concurrent_call": round((rss_at_peak_calls - rss0) / peak_calls, 1) if peak_calls else None,
         "udp_rcvbuf_drops_host": (drops1 - drops0) if drops0 is not None and drops1 is not None else None,

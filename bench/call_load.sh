@@ -18,6 +18,7 @@
 #   --no-rtp            signalling only
 #   --target kamailio   the same load through bench/kamailio-proxy.cfg (signalling baseline)
 #   --out DIR           logs and summary.json (default bench/out/calls-...)
+#   --sample-every S    a timeline of RSS, open fds and live calls every S seconds (bench/soak.sh)
 # Examples:
 #   bench/call_load.sh 20 30                      # 600 calls, ~150 concurrent, with RTP
 #   bench/call_load.sh 100 20 --hold-ms 2000 --no-rtp --target kamailio

@@ -159,6 +159,10 @@ pub struct Call {
     /// What the transfer being dialled holds: the call's once it answers,
     /// given back if it fails.
     pub transfer_permits: Option<Permits>,
+    /// The call's timers (ring, maximum duration, session refresh): aborted
+    /// when it ends, so that no sleeping task keeps an ended call's channel
+    /// (and what it holds) alive for hours.
+    pub timers: Vec<tokio::task::AbortHandle>,
 }
 
 /// How a call starts. Made once per call and consumed at once: its size
@@ -286,6 +290,7 @@ fn launch(
             then_dial: None,
             permits,
             transfer_permits: None,
+            timers: Vec::new(),
         };
         call.run(start, rx).await;
     });
@@ -690,7 +695,39 @@ impl Call {
         self.live.notify(notice);
     }
 
+    /// Sends `event` to this call after `delay` (a timer the call's end
+    /// cancels).
+    pub fn after(&mut self, delay: std::time::Duration, event: CallEvent) {
+        let mut once = Some(event);
+        self.every(delay, move || once.take());
+    }
+
+    /// Sends what `next` makes every `period` until it makes nothing or the
+    /// call ends. The timer holds the call's channel weakly.
+    pub fn every<F>(&mut self, period: std::time::Duration, mut next: F)
+    where
+        F: FnMut() -> Option<CallEvent> + Send + 'static,
+    {
+        let events = self.events_tx.downgrade();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let (Some(tx), Some(ev)) = (events.upgrade(), next()) else {
+                    return;
+                };
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        self.timers.retain(|t| !t.is_finished());
+        self.timers.push(task.abort_handle());
+    }
+
     async fn finish(&mut self) {
+        for t in self.timers.drain(..) {
+            t.abort();
+        }
         self.close_agent("call ended");
         if self.probe.is_some() && self.record.probe.is_none() {
             self.ctx.probes.ended(&self.id, None);

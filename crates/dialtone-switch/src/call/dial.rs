@@ -241,12 +241,10 @@ impl Call {
             winner: None,
             hunt: None,
         });
-        let events = self.events_tx.clone();
-        let ring = self.ctx.cfg.ring_timeout;
-        tokio::spawn(async move {
-            tokio::time::sleep(ring).await;
-            let _ = events.send(CallEvent::RingTimeout { attempt });
-        });
+        self.after(
+            self.ctx.cfg.ring_timeout,
+            CallEvent::RingTimeout { attempt },
+        );
         Ok(())
     }
 

@@ -276,11 +276,7 @@ impl Call {
         self.start_recording().await;
         self.record.save(&self.ctx.store).await;
         if !max.is_zero() {
-            let events = self.events_tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(max).await;
-                let _ = events.send(CallEvent::MaxDuration);
-            });
+            self.after(max, CallEvent::MaxDuration);
         }
     }
 

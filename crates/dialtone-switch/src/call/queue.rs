@@ -165,11 +165,7 @@ impl Call {
             let attempt = d.attempt;
             d.hunt = Some(hunt);
             if timeout < self.ctx.cfg.ring_timeout {
-                let events = self.events_tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(timeout).await;
-                    let _ = events.send(CallEvent::RingTimeout { attempt });
-                });
+                self.after(timeout, CallEvent::RingTimeout { attempt });
             }
         }
         Ok(())

@@ -144,7 +144,7 @@ impl Call {
         }
     }
 
-    fn arm_session_tick(&self) {
+    fn arm_session_tick(&mut self) {
         let shortest = self
             .legs
             .iter()
@@ -153,15 +153,7 @@ impl Call {
             .min();
         let Some(shortest) = shortest else { return };
         let every = (shortest / 8).max(Duration::from_millis(250));
-        let events = self.events_tx.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if events.send(CallEvent::SessionTick).is_err() {
-                    break;
-                }
-            }
-        });
+        self.every(every, || Some(CallEvent::SessionTick));
     }
 
     /// Refreshes what we refresh; ends the call when a far end did not.
