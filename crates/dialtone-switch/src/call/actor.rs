@@ -24,6 +24,13 @@ use crate::admission::Permits;
 use crate::router::{Routed, Target};
 pub(crate) use crate::with_reason;
 
+/// Sends `ev` to a call through a weak sender: the tasks that forward a
+/// transaction's or the media's events to the call must not keep an ended
+/// call's channel (and what it holds) alive. False once the call is gone.
+fn send_weak(to: &mpsc::WeakUnboundedSender<CallEvent>, ev: CallEvent) -> bool {
+    to.upgrade().is_some_and(|tx| tx.send(ev).is_ok())
+}
+
 /// How long an ended call waits for its unanswered placed legs to settle:
 /// Timer B (64·T1) and a margin.
 const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(34);
@@ -254,10 +261,10 @@ fn launch(
     let h = handle.clone();
     tokio::spawn(async move {
         let (media_tx, mut media_rx) = mpsc::unbounded_channel();
-        let fwd = tx.clone();
+        let fwd = tx.downgrade();
         tokio::spawn(async move {
             while let Some(ev) = media_rx.recv().await {
-                if fwd.send(CallEvent::Media(ev)).is_err() {
+                if !send_weak(&fwd, CallEvent::Media(ev)) {
                     break;
                 }
             }
@@ -329,6 +336,9 @@ impl Call {
     /// transaction's Timer B bounds that; so does this deadline).
     async fn settle(&mut self, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
         let deadline = tokio::time::Instant::now() + SETTLE_FOR;
+        for l in self.legs.iter().filter(|l| l.invite_pending) {
+            tracing::debug!(call = %self.id, leg = %l.label, state = ?l.state, "settling a placed leg");
+        }
         while self.legs.iter().any(|l| l.invite_pending) {
             let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(ev)) => ev,
@@ -565,10 +575,10 @@ impl Call {
     /// Watches a server transaction's events (CANCEL, ACK, timeouts).
     pub fn watch_server(&self, leg: LegId, tx: &mut ServerTransaction) {
         if let Some(mut events) = tx.take_events() {
-            let out = self.events_tx.clone();
+            let out = self.events_tx.downgrade();
             tokio::spawn(async move {
                 while let Some(event) = events.recv().await {
-                    if out.send(CallEvent::Server { leg, event }).is_err() {
+                    if !send_weak(&out, CallEvent::Server { leg, event }) {
                         break;
                     }
                 }
@@ -578,17 +588,15 @@ impl Call {
 
     /// Watches a client transaction's responses.
     pub fn watch_client(&self, leg: LegId, pending: Pending, mut tx: ClientTransaction) {
-        let out = self.events_tx.clone();
+        let out = self.events_tx.downgrade();
         tokio::spawn(async move {
             while let Some(event) = tx.next_event().await {
-                if out
-                    .send(CallEvent::Client {
-                        leg,
-                        pending,
-                        event,
-                    })
-                    .is_err()
-                {
+                let event = CallEvent::Client {
+                    leg,
+                    pending,
+                    event,
+                };
+                if !send_weak(&out, event) {
                     break;
                 }
             }
