@@ -28,7 +28,6 @@ use dialtone_sip::transport::Peer;
 use rsip::{Header, Method, Request};
 
 use crate::auth_guard::Lockout;
-use crate::router::ip_in;
 use crate::token_bucket::TokenBucket;
 pub use bans::{BanConfig, Bans};
 pub use trusted::Trusted;
@@ -156,7 +155,7 @@ pub struct Shield {
     bans: Arc<Bans>,
     lockout: Lockout,
     /// The trunks' inbound addresses and blocks, refreshed by the switch.
-    trunks: RwLock<Vec<String>>,
+    trunks: RwLock<Trusted>,
     rates: DashMap<(IpAddr, Class), SourceRate>,
     /// Refusals by reason and class.
     refused: [[AtomicU64; 4]; 3],
@@ -168,7 +167,7 @@ impl Shield {
             cfg,
             bans,
             lockout,
-            trunks: RwLock::new(Vec::new()),
+            trunks: RwLock::new(Trusted::default()),
             rates: DashMap::new(),
             refused: Default::default(),
         }
@@ -176,18 +175,15 @@ impl Shield {
 
     /// The trunks' inbound addresses (they are trusted like `trusted`).
     pub fn set_trunks(&self, specs: Vec<String>) {
+        let parsed = Trusted::lenient(&specs);
         if let Ok(mut t) = self.trunks.write() {
-            *t = specs;
+            *t = parsed;
         }
     }
 
     /// Whether rates never apply to `ip`.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.cfg.trusted.contains(ip)
-            || self
-                .trunks
-                .read()
-                .is_ok_and(|t| t.iter().any(|spec| ip_in(spec, ip)))
+        self.cfg.trusted.contains(ip) || self.trunks.read().is_ok_and(|t| t.contains(ip))
     }
 
     fn is_scanner(&self, req: &Request) -> bool {

@@ -4,10 +4,11 @@
 
 use std::net::IpAddr;
 
-use crate::router::ip_in;
+use crate::router::Net;
 
+/// Parsed once: [`contains`](Trusted::contains) is on every new request.
 #[derive(Clone, Debug, Default)]
-pub struct Trusted(Vec<String>);
+pub struct Trusted(Vec<Net>);
 
 impl Trusted {
     /// From addresses and CIDR blocks ("127.0.0.0/8", "::1", "10.1.2.3").
@@ -29,11 +30,17 @@ impl Trusted {
                 }
             }
         }
-        Ok(Trusted(specs.to_vec()))
+        Ok(Trusted::lenient(specs))
+    }
+
+    /// Whatever of `specs` parses (a trunk's inbound addresses, checked
+    /// when they were stored).
+    pub fn lenient(specs: &[String]) -> Trusted {
+        Trusted(specs.iter().filter_map(|s| Net::parse(s)).collect())
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|spec| ip_in(spec, ip))
+        self.0.iter().any(|net| net.contains(ip))
     }
 }
 

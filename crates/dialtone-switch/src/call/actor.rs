@@ -31,10 +31,6 @@ fn send_weak(to: &mpsc::WeakUnboundedSender<CallEvent>, ev: CallEvent) -> bool {
     to.upgrade().is_some_and(|tx| tx.send(ev).is_ok())
 }
 
-/// How long an ended call waits for its unanswered placed legs to settle:
-/// Timer B (64·T1) and a margin.
-const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(34);
-
 /// The call's life, RFC 3261 terms where they apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallState {
@@ -326,41 +322,6 @@ impl Call {
         }
         self.finish().await;
         self.settle(rx).await;
-    }
-
-    /// After the call has ended and its record is saved, placed legs whose
-    /// INVITE is still unanswered are owed their CANCEL, which must wait
-    /// for a provisional response (RFC 3261 §9.1), or the ACK and BYE for a
-    /// 2xx that crossed it. The ended call keeps reading their responses,
-    /// and nothing else, until each has its final response (the client
-    /// transaction's Timer B bounds that; so does this deadline).
-    async fn settle(&mut self, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
-        let deadline = tokio::time::Instant::now() + SETTLE_FOR;
-        for l in self.legs.iter().filter(|l| l.invite_pending) {
-            tracing::debug!(call = %self.id, leg = %l.label, state = ?l.state, "settling a placed leg");
-        }
-        while self.legs.iter().any(|l| l.invite_pending) {
-            let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(ev)) => ev,
-                Ok(None) => return,
-                Err(_) => {
-                    tracing::warn!(call = %self.id, "placed legs still unanswered when the ended call gave up on them");
-                    return;
-                }
-            };
-            match ev {
-                CallEvent::Client {
-                    leg,
-                    pending: Pending::Invite,
-                    event,
-                } => self.on_invite_event(leg, event).await,
-                CallEvent::Request(tx) => {
-                    // The dialog is gone (RFC 3261 §12.2.2).
-                    let _ = tx.reply(481);
-                }
-                _ => {}
-            }
-        }
     }
 
     /// The caller's leg.
@@ -701,35 +662,6 @@ impl Call {
 
     pub fn notify(&self, notice: CallNotice) {
         self.live.notify(notice);
-    }
-
-    /// Sends `event` to this call after `delay` (a timer the call's end
-    /// cancels).
-    pub fn after(&mut self, delay: std::time::Duration, event: CallEvent) {
-        let mut once = Some(event);
-        self.every(delay, move || once.take());
-    }
-
-    /// Sends what `next` makes every `period` until it makes nothing or the
-    /// call ends. The timer holds the call's channel weakly.
-    pub fn every<F>(&mut self, period: std::time::Duration, mut next: F)
-    where
-        F: FnMut() -> Option<CallEvent> + Send + 'static,
-    {
-        let events = self.events_tx.downgrade();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(period).await;
-                let (Some(tx), Some(ev)) = (events.upgrade(), next()) else {
-                    return;
-                };
-                if tx.send(ev).is_err() {
-                    return;
-                }
-            }
-        });
-        self.timers.retain(|t| !t.is_finished());
-        self.timers.push(task.abort_handle());
     }
 
     async fn finish(&mut self) {

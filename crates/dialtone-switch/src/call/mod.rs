@@ -36,6 +36,8 @@ mod queue;
 mod record;
 mod registry;
 mod session_timer;
+mod settle;
+mod timers;
 mod transfer;
 
 use std::sync::atomic::AtomicU64;

@@ -155,38 +155,51 @@ pub fn trunk_matches(trunk: &Trunk, ip: std::net::IpAddr) -> bool {
 
 /// Whether `ip` is `spec`: an address, or in a CIDR block.
 pub fn ip_in(spec: &str, ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    let (addr, bits) = match spec.split_once('/') {
-        Some((a, b)) => (a, b.parse::<u32>().ok()),
-        None => (spec, None),
-    };
-    let Ok(net) = addr.trim().parse::<IpAddr>() else {
-        return false;
-    };
-    match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(n) & mask == u32::from(i) & mask
+    Net::parse(spec).is_some_and(|n| n.contains(ip))
+}
+
+/// An address or CIDR block, parsed once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Net {
+    addr: std::net::IpAddr,
+    /// The prefix length, capped to the family's width.
+    bits: u32,
+}
+
+impl Net {
+    /// "10.0.0.0/8", "::1", "192.0.2.7"; None when it is neither. A prefix
+    /// that is not a number counts as the whole address; one too long is
+    /// capped.
+    pub fn parse(spec: &str) -> Option<Net> {
+        let (addr, bits) = match spec.split_once('/') {
+            Some((a, b)) => (a, b.trim().parse::<u32>().ok()),
+            None => (spec, None),
+        };
+        let addr: std::net::IpAddr = addr.trim().parse().ok()?;
+        let width = if addr.is_ipv4() { 32 } else { 128 };
+        Some(Net {
+            addr,
+            bits: bits.unwrap_or(width).min(width),
+        })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = u32::MAX.checked_shl(32 - self.bits).unwrap_or(0);
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = u128::MAX.checked_shl(128 - self.bits).unwrap_or(0);
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            // An IPv4-mapped IPv6 source matches an IPv4 block.
+            (IpAddr::V4(_), IpAddr::V6(i)) => i
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+            _ => false,
         }
-        (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(n) & mask == u128::from(i) & mask
-        }
-        // An IPv4-mapped IPv6 source matches an IPv4 spec.
-        (IpAddr::V4(_), IpAddr::V6(i)) => i
-            .to_ipv4_mapped()
-            .is_some_and(|v4| ip_in(spec, IpAddr::V4(v4))),
-        _ => false,
     }
 }
 
