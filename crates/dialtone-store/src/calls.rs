@@ -246,22 +246,33 @@ impl<'a> Calls<'a> {
     /// with outcome "failed", cause "node restart", side "system"; returns how many.
     /// Other nodes' calls and calls already ended are untouched.
     pub async fn close_orphans(&self, node: &str, now_ms: i64) -> Result<u64, StoreError> {
-        let closed = sqlx::query(
+        let closed = self.close_open(node, now_ms, ORPHAN_CAUSE).await?;
+        if closed > 0 {
+            tracing::info!(node, closed, "closed call records left open by a restart");
+        }
+        Ok(closed)
+    }
+
+    /// Closes `node`'s open rows (outcome "failed", side "system") with
+    /// `cause`; returns how many.
+    pub(crate) async fn close_open(
+        &self,
+        node: &str,
+        now_ms: i64,
+        cause: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
             "UPDATE calls SET ended_at = $2, outcome = $3, hangup_cause = $4, hangup_side = $5 \
              WHERE node = $1 AND ended_at IS NULL",
         )
         .bind(node)
         .bind(now_ms)
         .bind(ORPHAN_OUTCOME)
-        .bind(ORPHAN_CAUSE)
+        .bind(cause)
         .bind(ORPHAN_SIDE)
         .execute(self.store.pool())
         .await?
-        .rows_affected();
-        if closed > 0 {
-            tracing::info!(node, closed, "closed call records left open by a restart");
-        }
-        Ok(closed)
+        .rows_affected())
     }
 
     /// Calls without ended_at, on every node.

@@ -23,6 +23,7 @@ mod error;
 mod hours;
 mod leads;
 mod limits;
+mod nodes;
 mod numbers;
 mod persona_mcp_servers;
 mod persona_tools;
@@ -44,6 +45,7 @@ pub use error::StoreError;
 pub use hours::{check_date, check_day, weekday_name, Hours, OfficeHours, TimeRange};
 pub use leads::{Lead, LeadCase, Leads, NewCase, CLASSIFICATIONS};
 pub use limits::{format_rate, parse_max_calls, parse_max_cps, CallLimits};
+pub use nodes::{Node, Nodes, NODE_LOST_CAUSE};
 pub use numbers::{Number, Numbers, ParseTargetKindError, TargetKind};
 pub use persona_mcp_servers::{
     check_mcp_server, check_mcp_server_name, header_env_names, split_command, McpTransport,

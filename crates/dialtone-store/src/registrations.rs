@@ -28,6 +28,9 @@ pub struct Binding {
     pub instance: Option<String>,
     /// Unix seconds of the REGISTER that last wrote this binding.
     pub updated_at: i64,
+    /// RFC 3327 Path of that REGISTER (comma-separated header value): the
+    /// route set to reach the contact through; None: sent straight to it.
+    pub path: Option<String>,
 }
 
 /// One change a REGISTER asks for.
@@ -41,6 +44,8 @@ pub enum BindingChange {
         source: String,
         user_agent: Option<String>,
         instance: Option<String>,
+        /// RFC 3327 Path header values, comma-separated; None without one.
+        path: Option<String>,
     },
     /// Remove this contact (Expires: 0).
     Remove { contact: String },
@@ -60,7 +65,7 @@ macro_rules! select_bindings {
     ($where:literal) => {
         concat!(
             "SELECT aor, contact, expires_at, q_milli, call_id, cseq, source, user_agent, \
-             instance, updated_at FROM registrations WHERE ",
+             instance, updated_at, path FROM registrations WHERE ",
             $where
         )
     };
@@ -68,13 +73,13 @@ macro_rules! select_bindings {
 
 const UPSERT: &str = "INSERT INTO registrations \
      (aor, contact, expires_at, q_milli, call_id, cseq, source, user_agent, instance, \
-      created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+      created_at, updated_at, path) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (aor, contact) DO UPDATE SET \
      expires_at = excluded.expires_at, q_milli = excluded.q_milli, \
      call_id = excluded.call_id, cseq = excluded.cseq, source = excluded.source, \
      user_agent = excluded.user_agent, instance = excluded.instance, \
-     updated_at = excluded.updated_at";
+     updated_at = excluded.updated_at, path = excluded.path";
 
 impl<'a> Registrations<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -147,6 +152,7 @@ impl<'a> Registrations<'a> {
                     source,
                     user_agent,
                     instance,
+                    path,
                 } => {
                     if *expires_at <= now {
                         // An expiry already past is a removal: storing it would only
@@ -166,6 +172,7 @@ impl<'a> Registrations<'a> {
                         .bind(instance.as_deref())
                         .bind(now)
                         .bind(now)
+                        .bind(path.as_deref())
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -295,6 +302,7 @@ fn binding_from_row(row: &AnyRow) -> Result<Binding, sqlx::Error> {
         user_agent: row.try_get("user_agent")?,
         instance: row.try_get("instance")?,
         updated_at: row.try_get("updated_at")?,
+        path: row.try_get("path")?,
     })
 }
 

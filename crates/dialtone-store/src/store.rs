@@ -14,8 +14,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 use crate::{
-    Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Numbers, PersonaMcpServers, PersonaTools,
-    Personas, Queues, Registrations, Routes, ScheduledCalls, StoreError, Trunks, Users,
+    Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Nodes, Numbers, PersonaMcpServers,
+    PersonaTools, Personas, Queues, Registrations, Routes, ScheduledCalls, StoreError, Trunks,
+    Users,
 };
 
 /// How often a migration that lost a race with another process is retried.
@@ -186,6 +187,11 @@ impl Store {
     /// Call records.
     pub fn calls(&self) -> Calls<'_> {
         Calls::new(self)
+    }
+
+    /// The nodes of a cluster sharing this database.
+    pub fn nodes(&self) -> Nodes<'_> {
+        Nodes::new(self)
     }
 
     /// Accounts' API keys (stored hashed).

@@ -25,9 +25,10 @@ use dialtone_sip::auth::ChallengeKind;
 use dialtone_sip::transaction::{tag_of, Party as TagParty};
 use rsip::headers::UntypedHeader;
 
-use crate::abuse::{AbuseConfig, Shield};
+use crate::abuse::{AbuseConfig, Shield, Trusted};
 use crate::auth_guard::{AuthGuard, GuardConfig, Lockout, Verdict};
 use crate::call::{self, AiStats, CallConfig, CallContext, CallEvent, CallRegistry, Origin};
+use crate::cluster::{Cluster, ClusterConfig};
 use crate::control::CallControl;
 use crate::registrar::{Registrar, RegistrarConfig};
 use crate::router::{self, Caller, RouteError};
@@ -55,6 +56,9 @@ pub struct SwitchConfig {
     pub abuse: AbuseConfig,
     pub purge_interval: Duration,
     pub calls: CallConfig,
+    /// SIP proxies in front (see [`crate::front_proxy`]).
+    pub front_proxies: Trusted,
+    pub cluster: ClusterConfig,
 }
 
 pub struct Switch {
@@ -92,6 +96,7 @@ impl Switch {
             uplinks: Arc::default(),
             probes: Arc::default(),
             admission: Arc::default(),
+            cluster: Arc::new(Cluster::new(cfg.cluster.clone())),
         });
         let guard = AuthGuard::new(digest, store.clone(), cfg.guard.clone());
         let shield = Arc::new(Shield::new(
@@ -175,6 +180,11 @@ impl Switch {
             self.cfg.calls.node.clone(),
             shutdown.clone(),
         ));
+        let heartbeat = tokio::spawn(crate::cluster::run_heartbeat(
+            self.calls.cluster.clone(),
+            self.store.clone(),
+            shutdown.clone(),
+        ));
         let mut purge = tokio::time::interval(self.cfg.purge_interval);
         self.refresh_trunks().await;
         loop {
@@ -209,6 +219,7 @@ impl Switch {
             }
         }
         uplinks.abort();
+        heartbeat.abort();
         // No new scheduled calls once shutting down (it finishes those it
         // is placing).
         let _ = tokio::time::timeout(Duration::from_secs(3), &mut scheduler).await;
@@ -224,6 +235,12 @@ impl Switch {
             }
         })
         .await;
+    }
+
+    /// The caller's address: the packet's source, or the one a front proxy
+    /// relayed for.
+    fn caller_ip(&self, tx: &ServerTransaction) -> std::net::IpAddr {
+        crate::front_proxy::caller_ip(tx.request(), tx.source().addr.ip(), &self.cfg.front_proxies)
     }
 
     fn call_of(&self, headers: &rsip::Headers) -> Option<crate::call::CallHandle> {
@@ -254,7 +271,10 @@ impl Switch {
             return;
         }
         match tx.request().method {
-            Method::Register => self.registrar.handle(tx, &self.guard).await,
+            Method::Register => {
+                let source = self.caller_ip(&tx);
+                self.registrar.handle(tx, &self.guard, source).await
+            }
             Method::Invite => self.on_invite(tx).await,
             Method::Options => {
                 let _ = tx.respond(self.options(&tx));
@@ -280,7 +300,7 @@ impl Switch {
     /// A new call: who is calling (a trunk by source address, else a user
     /// by digest), where it goes, and a Call actor to carry it.
     async fn on_invite(&self, tx: ServerTransaction) {
-        let source = tx.source().addr.ip();
+        let source = self.caller_ip(&tx);
         let trunk = match self.store.trunks().list().await {
             Ok(trunks) => trunks
                 .into_iter()

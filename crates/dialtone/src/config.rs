@@ -22,6 +22,7 @@ pub struct Config {
     pub database: Database,
     pub http: Http,
     pub mcp: Mcp,
+    pub cluster: Cluster,
     pub log: Log,
 }
 
@@ -34,6 +35,10 @@ pub struct Sip {
     pub t2_ms: u64,
     pub t4_ms: u64,
     pub user_agent: String,
+    /// SIP proxies in front (Kamailio, an SBC): a request relayed by one is
+    /// taken as from the address on the Via below the proxy's (trunk match,
+    /// digest bans), and the proxies are exempt from the request rates.
+    pub front_proxies: Vec<String>,
 }
 
 impl Default for Sip {
@@ -45,6 +50,7 @@ impl Default for Sip {
             t2_ms: 4000,
             t4_ms: 5000,
             user_agent: format!("dialtone/{}", env!("CARGO_PKG_VERSION")),
+            front_proxies: Vec::new(),
         }
     }
 }
@@ -358,6 +364,68 @@ impl Default for Log {
     }
 }
 
+/// Several nodes on one PostgreSQL database behind a SIP load balancer.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    pub enabled: bool,
+    /// This node's id, unique in the cluster (default: calls.node, else the
+    /// host name); it names the owner of every call row.
+    pub node: String,
+    /// Shared by every node: forwarded tool calls must carry it.
+    pub secret: String,
+    /// The URL the other nodes reach this node's HTTP server at (default
+    /// http://<http.listen>, which must then be a specific address).
+    pub advertise_http: String,
+    pub heartbeat_ms: u64,
+    /// A node whose heartbeat is older than this is dead: its calls are
+    /// marked ended by the survivors.
+    pub dead_after_ms: u64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            enabled: false,
+            node: String::new(),
+            secret: String::new(),
+            advertise_http: String::new(),
+            heartbeat_ms: 2000,
+            dead_after_ms: 10_000,
+        }
+    }
+}
+
+impl Cluster {
+    fn validate(&self, database_url: &str, http_listen: &str) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.secret.len() < 16 {
+            bail!("cluster.secret must be set (16 characters or more) when cluster.enabled");
+        }
+        if !database_url.starts_with("postgres") {
+            bail!("cluster.enabled needs a database the nodes share: database.url must be postgres://…");
+        }
+        if self.heartbeat_ms == 0 || self.dead_after_ms < 2 * self.heartbeat_ms {
+            bail!("cluster.dead_after_ms must be at least twice cluster.heartbeat_ms (above 0)");
+        }
+        let unspecified = http_listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_unspecified());
+        if self.advertise_http.is_empty() && unspecified {
+            bail!("cluster.advertise_http must be set: http.listen {http_listen} is no address another node can reach");
+        }
+        if !self.advertise_http.is_empty() && !self.advertise_http.starts_with("http") {
+            bail!(
+                "cluster.advertise_http must be an http:// or https:// URL, not {:?}",
+                self.advertise_http
+            );
+        }
+        Ok(())
+    }
+}
+
 const ENV_PREFIX: &str = "DIALTONE_";
 
 impl Config {
@@ -398,6 +466,10 @@ impl Config {
         }
         dialtone_switch::abuse::Trusted::parse(&self.abuse.trusted)
             .map_err(|e| anyhow::anyhow!("abuse.trusted: {e}"))?;
+        dialtone_switch::abuse::Trusted::parse(&self.sip.front_proxies)
+            .map_err(|e| anyhow::anyhow!("sip.front_proxies: {e}"))?;
+        self.cluster
+            .validate(&self.database.url, &self.http.listen)?;
         let rates = [
             (
                 "register",
@@ -583,6 +655,42 @@ mod tests {
         assert_eq!(cfg.mcp.allowed_hosts, vec!["a", "b:8080"]);
         assert_eq!(cfg.mcp.allowed_origins, vec!["https://app.example:*"]);
         assert!(!cfg.mcp.enabled);
+        Ok(())
+    }
+
+    #[test]
+    fn a_cluster_needs_a_secret_postgres_and_a_reachable_address() -> Result<()> {
+        let pg = ("DIALTONE_DATABASE__URL", "postgres://127.0.0.1/test");
+        let on = ("DIALTONE_CLUSTER__ENABLED", "true");
+        let secret = ("DIALTONE_CLUSTER__SECRET", "0123456789abcdef");
+        let cfg = load_with(
+            "",
+            &[
+                pg,
+                on,
+                secret,
+                ("DIALTONE_SIP__FRONT_PROXIES", "[\"10.0.0.10\"]"),
+            ],
+        )?;
+        assert!(cfg.cluster.enabled);
+        assert_eq!(cfg.sip.front_proxies, vec!["10.0.0.10"]);
+        let err = |vars: &[(&str, &str)]| match load_with("", vars) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        assert!(err(&[pg, on]).contains("cluster.secret"));
+        assert!(err(&[on, secret]).contains("postgres"));
+        assert!(
+            err(&[pg, on, secret, ("DIALTONE_CLUSTER__DEAD_AFTER_MS", "3000")])
+                .contains("dead_after_ms")
+        );
+        assert!(
+            err(&[pg, on, secret, ("DIALTONE_HTTP__LISTEN", "0.0.0.0:8080")])
+                .contains("advertise_http")
+        );
+        assert!(err(&[("DIALTONE_SIP__FRONT_PROXIES", "[\"kamailio\"]")]).contains("front_proxies"));
+        // Off, none of it is needed.
+        load_with("", &[("DIALTONE_HTTP__LISTEN", "0.0.0.0:8080")])?;
         Ok(())
     }
 }

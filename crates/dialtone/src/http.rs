@@ -1,5 +1,6 @@
 //! The HTTP listener: `/healthz`, `/metrics` (Prometheus text),
-//! `/api/v1/calls` (in `api.rs`) and `/mcp` (the MCP server, from
+//! `/api/v1/calls` (in `api.rs`), the cluster's node-to-node
+//! `/cluster/v1` (in `cluster.rs`) and `/mcp` (the MCP server, from
 //! `dialtone-mcp`). Connections carry their peer address, which the
 //! API-key checks log and rate-limit failures by.
 
@@ -41,6 +42,7 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
+        .merge(crate::cluster::routes())
         .with_state(state);
     if let Some(mcp) = mcp {
         app = app.merge(mcp);
@@ -140,6 +142,7 @@ async fn metrics(
     );
     calls.ai.render(&mut out);
     calls.admission.render(&mut out);
+    calls.cluster.render(&mut out, calls.registry.len());
     state.switch.shield().render(&mut out);
     (
         StatusCode::OK,

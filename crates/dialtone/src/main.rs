@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod cluster;
 mod config;
 mod http;
 mod run;
@@ -80,6 +81,9 @@ enum Command {
     /// Leads the agents recorded, and their cases.
     #[command(subcommand)]
     Leads(cli::LeadsCommand),
+    /// The nodes of a cluster sharing this database.
+    #[command(subcommand)]
+    Nodes(cli::NodesCommand),
     /// An MCP server on stdin/stdout (for Claude Desktop and other stdio
     /// clients) that proxies to a running dialtone's /mcp.
     #[command(name = "mcp-stdio")]
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
             Command::ApiKey(c) => cli::provisioning(&cfg, cli::Provisioning::ApiKey(c)).await,
             Command::Hours(c) => cli::provisioning(&cfg, cli::Provisioning::Hours(c)).await,
             Command::Leads(c) => cli::provisioning(&cfg, cli::Provisioning::Leads(c)).await,
+            Command::Nodes(c) => cli::provisioning(&cfg, cli::Provisioning::Nodes(c)).await,
             Command::McpStdio(a) => stdio::run(&cfg.http.listen, a).await,
         }
     });

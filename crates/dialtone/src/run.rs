@@ -15,6 +15,7 @@ use dialtone_store::Store;
 use dialtone_switch::abuse::{AbuseConfig, OverRate, Rate, Trusted};
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
 use dialtone_switch::call::{AgentSettings, CallConfig, RecordingPolicy, TimerPolicy};
+use dialtone_switch::cluster::ClusterConfig;
 use dialtone_switch::registrar::RegistrarConfig;
 use dialtone_switch::{Switch, SwitchConfig};
 use std::net::IpAddr;
@@ -129,9 +130,12 @@ fn media_config(cfg: &Config) -> Result<MediaConfig> {
     })
 }
 
-fn node_name(cfg: &Config) -> String {
-    if !cfg.calls.node.is_empty() {
-        return cfg.calls.node.clone();
+/// This node's id: cluster.node, else calls.node, else the host name.
+pub(crate) fn node_name(cfg: &Config) -> String {
+    for n in [&cfg.cluster.node, &cfg.calls.node] {
+        if !n.is_empty() {
+            return n.clone();
+        }
     }
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
@@ -140,12 +144,7 @@ fn node_name(cfg: &Config) -> String {
         .unwrap_or_else(|| "dialtone".into())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use dialtone_switch::registrar::unix_now_ms as now_ms;
 
 fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
     Ok(SwitchConfig {
@@ -199,14 +198,36 @@ fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
             },
         },
         purge_interval: Duration::from_secs(cfg.registrar.purge_interval_secs.max(1)),
+        front_proxies: Trusted::parse(&cfg.sip.front_proxies)
+            .map_err(|e| anyhow::anyhow!("sip.front_proxies: {e}"))?,
+        cluster: cluster_config(cfg, &node_name(cfg)),
     })
+}
+
+fn cluster_config(cfg: &Config, node: &str) -> ClusterConfig {
+    let c = &cfg.cluster;
+    ClusterConfig {
+        enabled: c.enabled,
+        node: node.to_string(),
+        secret: c.secret.clone(),
+        advertise_http: if c.advertise_http.is_empty() {
+            format!("http://{}", cfg.http.listen)
+        } else {
+            c.advertise_http.clone()
+        },
+        advertise_sip: cfg.sip.listen.first().cloned().unwrap_or_default(),
+        heartbeat: Duration::from_millis(c.heartbeat_ms),
+        dead_after: Duration::from_millis(c.dead_after_ms),
+    }
 }
 
 fn abuse_config(cfg: &Config) -> Result<AbuseConfig> {
     let a = &cfg.abuse;
     let rate = |per_sec, burst| Rate { per_sec, burst };
     Ok(AbuseConfig {
-        trusted: Trusted::parse(&a.trusted).map_err(|e| anyhow::anyhow!("abuse.trusted: {e}"))?,
+        // The front proxies relay everyone's requests: never rate-limited.
+        trusted: Trusted::parse(&[a.trusted.as_slice(), cfg.sip.front_proxies.as_slice()].concat())
+            .map_err(|e| anyhow::anyhow!("abuse.trusted: {e}"))?,
         // In Class::ALL order.
         rates: [
             rate(a.register_rate, a.register_burst),

@@ -19,7 +19,7 @@ backend_tests!(
 /// Unix milliseconds.
 const T0: i64 = 1_700_000_000_000;
 
-fn call(id: &str, node: &str, started_at: i64) -> CallRecord {
+pub fn call(id: &str, node: &str, started_at: i64) -> CallRecord {
     CallRecord {
         id: id.to_owned(),
         node: node.to_owned(),

@@ -75,6 +75,7 @@ async fn data_survives_reopen(db: TestDb) {
         source: "udp:127.0.0.1:5062".to_owned(),
         user_agent: Some("softphone".to_owned()),
         instance: None,
+        path: None,
     };
     let bound = db
         .store

@@ -8,7 +8,7 @@
 //! migrated store).
 //! `sqlite_only` covers what only exists on SQLite.
 //! `contacts`, `queues`, `persona_tools`, `persona_mcp_servers` and
-//! `scheduled_calls` run on both backends too; `phone`
+//! `scheduled_calls` and `nodes` run on both backends too; `phone`
 //! needs no database.
 
 #[macro_use]
@@ -23,6 +23,7 @@ mod leads;
 mod lifecycle;
 mod limits;
 mod migrations;
+mod nodes;
 mod numbers;
 mod persona_mcp_servers;
 mod persona_tools;

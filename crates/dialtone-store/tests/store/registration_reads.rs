@@ -106,6 +106,7 @@ async fn q_values_round_trip(db: TestDb) {
             source: "udp:127.0.0.1:5062".to_owned(),
             user_agent: None,
             instance: None,
+            path: None,
         })
         .collect();
     let bound = apply(&db.store, "call-a", 1, &changes, NOW)

@@ -26,6 +26,7 @@ pub fn upsert(contact: &str, expires_at: i64) -> BindingChange {
         source: "udp:127.0.0.1:5062".to_owned(),
         user_agent: None,
         instance: None,
+        path: None,
     }
 }
 
@@ -60,6 +61,7 @@ async fn upsert_then_refresh(db: TestDb) {
         source: "udp:10.0.0.1:5062".to_owned(),
         user_agent: Some("Phone/1.0".to_owned()),
         instance: Some("<urn:uuid:00000000-0000-0000-0000-000000000001>".to_owned()),
+        path: Some("<sip:edge.example.net;lr;received=sip:10.0.0.1:5062>".to_owned()),
     };
     let bound = apply(&db.store, "call-a", 1, &[full], NOW)
         .await
@@ -74,6 +76,7 @@ async fn upsert_then_refresh(db: TestDb) {
         source: "udp:10.0.0.1:5062".to_owned(),
         user_agent: Some("Phone/1.0".to_owned()),
         instance: Some("<urn:uuid:00000000-0000-0000-0000-000000000001>".to_owned()),
+        path: Some("<sip:edge.example.net;lr;received=sip:10.0.0.1:5062>".to_owned()),
         updated_at: NOW,
     };
     assert_eq!(bound, vec![expected.clone()]);
@@ -91,6 +94,7 @@ async fn upsert_then_refresh(db: TestDb) {
         source: "udp:10.0.0.9:6000".to_owned(),
         user_agent: None,
         instance: None,
+        path: None,
     };
     let bound = apply(&db.store, "call-a", 2, &[refresh], later)
         .await
@@ -102,6 +106,7 @@ async fn upsert_then_refresh(db: TestDb) {
         source: "udp:10.0.0.9:6000".to_owned(),
         user_agent: None,
         instance: None,
+        path: None,
         updated_at: later,
         ..expected
     };

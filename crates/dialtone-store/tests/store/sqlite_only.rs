@@ -15,6 +15,7 @@ fn upsert(contact: String) -> BindingChange {
         source: "udp:127.0.0.1:5062".to_owned(),
         user_agent: None,
         instance: None,
+        path: None,
     }
 }
 

@@ -96,6 +96,7 @@ fn upsert(contact: &str) -> BindingChange {
         source: "udp:127.0.0.1:5062".to_owned(),
         user_agent: None,
         instance: None,
+        path: None,
     }
 }
 

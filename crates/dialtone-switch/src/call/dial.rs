@@ -14,12 +14,15 @@ use super::actor::{Call, CallState, Dial, DialPurpose};
 use super::event::{CallEvent, LegId, Pending};
 use super::leg::{set_sdp_body, Leg, LegState, Role};
 use super::progress::outcome_for;
-use crate::registrar::unix_now;
+use crate::registrar::{path, unix_now};
 use crate::router::{Caller, Target};
 
 /// One INVITE to place.
 pub struct Fork {
+    /// Where the INVITE goes: the contact, or the first hop of `route`.
     pub peer: Peer,
+    /// Route header values (a registration's Path, RFC 3327); empty: none.
+    pub route: Vec<String>,
     pub request_uri: String,
     pub to: String,
     pub label: String,
@@ -60,19 +63,28 @@ impl Call {
                     .list(name, unix_now())
                     .await
                     .map_err(|_| (500, "Database Unavailable"))?;
-                let forks: Vec<Fork> = bindings
-                    .iter()
-                    .filter_map(|b| {
-                        Some(Fork {
-                            peer: parse_peer(&b.source)?,
-                            request_uri: b.contact.clone(),
-                            to: format!("<sip:{name}@{domain}>"),
-                            label: format!("user:{name}"),
-                            credentials: None,
-                            who: Caller::User(name.clone()),
-                        })
-                    })
-                    .collect();
+                let mut forks = Vec::with_capacity(bindings.len());
+                for b in &bindings {
+                    let route = b.path.as_deref().map(path::route_set).unwrap_or_default();
+                    let peer = if route.is_empty() {
+                        parse_peer(&b.source)
+                    } else {
+                        path::first_hop(&route)
+                            .await
+                            .map_err(|e| tracing::warn!(user = %name, error = %e, "Path unusable"))
+                            .ok()
+                    };
+                    let Some(peer) = peer else { continue };
+                    forks.push(Fork {
+                        peer,
+                        route,
+                        request_uri: b.contact.clone(),
+                        to: format!("<sip:{name}@{domain}>"),
+                        label: format!("user:{name}"),
+                        credentials: None,
+                        who: Caller::User(name.clone()),
+                    });
+                }
                 if forks.is_empty() {
                     return Err((480, "Temporarily Unavailable"));
                 }
@@ -86,6 +98,7 @@ impl Call {
                 let host = trunk.host.clone().unwrap_or_default();
                 Ok(vec![Fork {
                     peer,
+                    route: Vec::new(),
                     request_uri: format!("sip:{number}@{host}"),
                     to: format!("<sip:{number}@{host}>"),
                     label: format!("trunk:{}", trunk.name),
@@ -304,6 +317,9 @@ impl Call {
             .ok()?
             .uri;
         let mut headers: rsip::Headers = Default::default();
+        for r in &fork.route {
+            headers.push(Header::Route(h::Route::from(r.clone())));
+        }
         headers.push(Header::MaxForwards(h::MaxForwards::from(
             max_forwards.to_string(),
         )));

@@ -112,6 +112,8 @@ pub struct CallContext {
     pub probes: Arc<probe::ProbeStats>,
     /// The call limits' counters (see [`crate::admission`]).
     pub admission: Arc<Admission>,
+    /// This node in the cluster (forwarding, heartbeat counters).
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 /// Who placed an inbound call: for the record, and the authority its

@@ -28,12 +28,7 @@ pub struct Record {
     caller_label: String,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::registrar::unix_now_ms as now_ms;
 
 fn user_of(headers: &rsip::Headers, pick: fn(&Header) -> Option<&str>) -> (String, String) {
     let value = headers.iter().find_map(pick).unwrap_or_default();

@@ -16,7 +16,7 @@ use std::time::Duration;
 use dialtone_sip::message::headers::ReferTo;
 use dialtone_sip::message::{header, NameAddr};
 use dialtone_sip::transaction::ServerTransaction;
-use dialtone_sip::transport::{Peer, Protocol};
+use dialtone_sip::transport::Protocol;
 use rsip::{Header, Method};
 use tokio::sync::oneshot;
 
@@ -230,19 +230,12 @@ impl Call {
     async fn uri_forks(&self, u: &str) -> Result<Vec<Fork>, (u16, &'static str)> {
         let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
         let host = dialtone_sip::message::uri::format_uri(&na.uri);
-        let hostport = na.uri.host_with_port.to_string();
-        let with_port = if na.uri.host_with_port.port.is_some() {
-            hostport
-        } else {
-            format!("{hostport}:5060")
-        };
-        let addr = tokio::net::lookup_host(with_port)
+        let peer = crate::router::resolve_peer(&na.uri.host_with_port.to_string(), Protocol::Udp)
             .await
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or((404, "Not Found"))?;
+            .map_err(|_| (404, "Not Found"))?;
         Ok(vec![Fork {
-            peer: Peer::new(Protocol::Udp, addr),
+            peer,
+            route: Vec::new(),
             request_uri: host.clone(),
             to: format!("<{host}>"),
             label: format!("uri:{host}"),

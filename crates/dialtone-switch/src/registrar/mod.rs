@@ -3,9 +3,13 @@
 //! Contact changes (refresh, `expires=0`, `Contact: *`) with the Call-ID and
 //! CSeq ordering rule in one store transaction, and answers 200 with every
 //! current binding. Bindings live in the store and are purged on expiry.
+//! The Path of a REGISTER that came through proxies (RFC 3327) is kept with
+//! its bindings ([`path`]).
 
 mod contact;
+pub mod path;
 
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dialtone_sip::auth::ChallengeKind;
@@ -52,6 +56,14 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Unix milliseconds (call records, node heartbeats).
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// How a REGISTER ends, before it is turned into a response.
 enum Outcome {
     Ok(Vec<Binding>),
@@ -67,8 +79,10 @@ impl Registrar {
     }
 
     /// Handles one REGISTER to the end (response sent).
-    pub async fn handle(&self, tx: ServerTransaction, guard: &AuthGuard) {
-        let outcome = self.process(&tx, guard).await;
+    /// Answers a REGISTER; `source` is the phone's address (behind a front
+    /// proxy, not the packet's), for the digest failure bans.
+    pub async fn handle(&self, tx: ServerTransaction, guard: &AuthGuard, source: IpAddr) {
+        let outcome = self.process(&tx, guard, source).await;
         let resp = match outcome {
             Outcome::Silence => return,
             Outcome::Ok(bindings) => self.ok(&tx, &bindings),
@@ -92,12 +106,9 @@ impl Registrar {
         let _ = tx.respond(resp);
     }
 
-    async fn process(&self, tx: &ServerTransaction, guard: &AuthGuard) -> Outcome {
+    async fn process(&self, tx: &ServerTransaction, guard: &AuthGuard, source: IpAddr) -> Outcome {
         let req = tx.request();
-        let user = match guard
-            .check(req, ChallengeKind::Www, tx.source().addr.ip())
-            .await
-        {
+        let user = match guard.check(req, ChallengeKind::Www, source).await {
             Verdict::Authenticated(u) => u,
             Verdict::Challenge { stale } => return Outcome::Challenge { stale },
             Verdict::Failed => return Outcome::Challenge { stale: false },
@@ -179,6 +190,7 @@ impl Registrar {
             Err(_) => return Err(Outcome::Reply(400, "Bad Contact")),
         };
         let user_agent = req.user_agent_header().map(|u| u.value().to_string());
+        let route = path::of_request(req);
         let now = unix_now();
         let mut out = Vec::with_capacity(list.len());
         for c in list {
@@ -201,6 +213,7 @@ impl Registrar {
                 source: source.clone(),
                 user_agent: user_agent.clone(),
                 instance: c.instance,
+                path: route.clone(),
             });
         }
         Ok(Some(out))
@@ -217,6 +230,11 @@ impl Registrar {
             }
             r.headers
                 .push(Header::Contact(rsip::headers::Contact::new(v)));
+        }
+        if path::supported(tx.request()) {
+            if let Some(p) = path::of_request(tx.request()) {
+                r.headers.push(Header::Other("Path".into(), p));
+            }
         }
         r.headers
             .push(Header::Date(rsip::headers::Date::new(httpdate(

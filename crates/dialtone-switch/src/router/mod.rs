@@ -127,9 +127,17 @@ pub fn match_route<'a>(routes: &'a [Route], dialled: &str) -> Option<(&'a Route,
 /// Where requests to a trunk go: its host (port 5060 when none is given,
 /// resolved by A/AAAA; no SRV yet) and transport.
 pub async fn trunk_peer(trunk: &Trunk) -> Result<dialtone_sip::transport::Peer, String> {
-    use dialtone_sip::transport::{Peer, Protocol};
+    use dialtone_sip::transport::Protocol;
     let host = trunk.host.as_deref().ok_or("trunk has no host")?;
-    let protocol: Protocol = trunk.transport.parse().unwrap_or(Protocol::Udp);
+    resolve_peer(host, trunk.transport.parse().unwrap_or(Protocol::Udp)).await
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` (port 5060 when none) as a
+/// peer on `protocol`, resolving a name.
+pub async fn resolve_peer(
+    host: &str,
+    protocol: dialtone_sip::transport::Protocol,
+) -> Result<dialtone_sip::transport::Peer, String> {
     let has_port = host
         .rsplit_once(':')
         .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
@@ -144,7 +152,7 @@ pub async fn trunk_peer(trunk: &Trunk) -> Result<dialtone_sip::transport::Peer, 
         .map_err(|e| format!("resolving {hostport}: {e}"))?
         .next()
         .ok_or_else(|| format!("{hostport} does not resolve"))?;
-    Ok(Peer::new(protocol, addr))
+    Ok(dialtone_sip::transport::Peer::new(protocol, addr))
 }
 
 /// Whether a source IP belongs to a trunk's `inbound_ips` (addresses or

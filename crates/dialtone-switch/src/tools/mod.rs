@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::call::CallHandle;
@@ -66,7 +66,7 @@ pub struct ToolSpec {
 }
 
 /// Whom and what a tool call acts for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolContext {
     /// The tenant; None: the operator (sees every call).
     pub account_id: Option<String>,
@@ -136,7 +136,7 @@ impl ToolContext {
 }
 
 /// A tool's answer: text for the model, and the same as JSON.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolOutput {
     pub text: String,
     pub structured: Option<Value>,
@@ -159,7 +159,8 @@ impl ToolOutput {
 }
 
 /// Why a tool call failed; every message is one a model can act on.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", content = "message", rename_all = "snake_case")]
 pub enum ToolError {
     #[error("unknown tool {0:?}")]
     UnknownTool(String),
@@ -326,8 +327,29 @@ impl ToolRegistry {
         self.tools.iter().find(|t| t.spec().name == name)
     }
 
-    /// Calls tool `name` with `args` in `ctx`.
+    /// Calls tool `name` with `args` in `ctx`: on the node that owns the
+    /// call it names when that is another node of the cluster, else here.
     pub async fn call(
+        &self,
+        control: &CallControl,
+        ctx: &ToolContext,
+        name: &str,
+        args: Value,
+    ) -> Result<ToolOutput, ToolError> {
+        if !args.is_object() && !args.is_null() {
+            return Err(ToolError::InvalidArguments(
+                "arguments must be a JSON object".into(),
+            ));
+        }
+        let cluster = &control.context().cluster;
+        if let Some(answer) = cluster.forward(control, ctx, name, &args).await {
+            return answer;
+        }
+        self.call_here(control, ctx, name, args).await
+    }
+
+    /// Calls tool `name` on this node (a forwarded tool call lands here).
+    pub async fn call_here(
         &self,
         control: &CallControl,
         ctx: &ToolContext,

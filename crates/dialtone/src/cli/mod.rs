@@ -9,6 +9,7 @@ pub(crate) mod contacts;
 mod hours;
 pub(crate) mod leads;
 mod limits;
+mod nodes;
 mod personas;
 pub(crate) mod queues;
 mod routing;
@@ -21,6 +22,7 @@ pub use calls::{json_of as call_json, CallsCommand};
 pub use contacts::ContactCommand;
 pub use hours::HoursCommand;
 pub use leads::LeadsCommand;
+pub use nodes::NodesCommand;
 pub use personas::PersonaCommand;
 pub use queues::QueueCommand;
 pub use routing::{NumberCommand, RouteCommand, TrunkCommand};
@@ -192,6 +194,7 @@ pub async fn provisioning(cfg: &Config, cmd: Provisioning) -> Result<()> {
         Provisioning::ApiKey(c) => apikeys::apikey(&store, c).await,
         Provisioning::Hours(c) => hours::hours(&store, c).await,
         Provisioning::Leads(c) => leads::leads(&store, c).await,
+        Provisioning::Nodes(c) => nodes::nodes(&store, c, cfg.cluster.dead_after_ms).await,
     };
     store.close().await;
     result
@@ -211,4 +214,5 @@ pub enum Provisioning {
     ApiKey(ApiKeyCommand),
     Hours(HoursCommand),
     Leads(LeadsCommand),
+    Nodes(NodesCommand),
 }
