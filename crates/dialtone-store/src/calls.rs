@@ -136,6 +136,31 @@ impl<'a> Calls<'a> {
         }
     }
 
+    /// Writes the record whether or not its row exists yet: inserted, or
+    /// every field but `id`, `node` and `started_at` overwritten. For a
+    /// record whose earlier write may or may not have happened (retried
+    /// after the database was unreachable).
+    pub async fn upsert(&self, rec: &CallRecord) -> Result<(), StoreError> {
+        let columns: Vec<&str> = MUTABLE_COLUMNS.split(", ").collect();
+        let placeholders: Vec<String> = (1..=3 + columns.len()).map(|n| format!("${n}")).collect();
+        let assignments: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO calls (id, node, started_at, {MUTABLE_COLUMNS}) VALUES ({}) \
+             ON CONFLICT (id) DO UPDATE SET {}",
+            placeholders.join(", "),
+            assignments.join(", ")
+        );
+        let query = sqlx::query(&sql)
+            .bind(rec.id.as_str())
+            .bind(rec.node.as_str())
+            .bind(rec.started_at);
+        bind_mutable(query, rec).execute(self.store.pool()).await?;
+        Ok(())
+    }
+
     /// Overwrites every field of the call with `rec.id` except `id`, `node` and
     /// `started_at`, which are fixed at [`Calls::start`] (answer, transfer, end).
     /// [`StoreError::NotFound`] if there is no such call.

@@ -60,6 +60,7 @@ const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
 /// WAL lets readers run beside the single writer, so a few connections help.
 const SQLITE_FILE_POOL_SIZE: u32 = 8;
 const POSTGRES_POOL_SIZE: u32 = 10;
+const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,7 +100,11 @@ impl Store {
                     AnyConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
                         reason: e.to_string(),
                     })?;
-                let pool = AnyPoolOptions::new().max_connections(POSTGRES_POOL_SIZE);
+                // A database that is down fails a query in seconds, not the
+                // default 30: a call must not wait that long to end.
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL_SIZE)
+                    .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT);
                 (Backend::Postgres, options, pool)
             }
             Target::SqliteMemory => {

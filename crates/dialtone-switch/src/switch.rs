@@ -97,6 +97,7 @@ impl Switch {
             probes: Arc::default(),
             admission: Arc::default(),
             cluster: Arc::new(Cluster::new(cfg.cluster.clone())),
+            records: Arc::default(),
         });
         let guard = AuthGuard::new(digest, store.clone(), cfg.guard.clone());
         let shield = Arc::new(Shield::new(
@@ -185,8 +186,15 @@ impl Switch {
             self.store.clone(),
             shutdown.clone(),
         ));
-        let mut purge = tokio::time::interval(self.cfg.purge_interval);
+        let records = tokio::spawn(crate::call::outbox::run(
+            self.calls.records.clone(),
+            self.store.clone(),
+            shutdown.clone(),
+        ));
         self.refresh_trunks().await;
+        // Housekeeping on its own task: with the database away its queries
+        // wait for the pool, and the requests must not wait behind them.
+        let housekeeping = tokio::spawn(self.clone().housekeeping(shutdown.clone()));
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -204,22 +212,13 @@ impl Switch {
                     }
                     None => break,
                 },
-                _ = purge.tick() => {
-                    match self.registrar.purge().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(bindings = n, "purged expired registrations"),
-                        Err(e) => tracing::warn!(error = %e, "purge of expired registrations failed"),
-                    }
-                    self.guard.purge();
-                    self.shield.purge();
-                    self.refresh_trunks().await;
-                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = shutdown.changed() => break,
             }
         }
         uplinks.abort();
         heartbeat.abort();
+        housekeeping.abort();
         // No new scheduled calls once shutting down (it finishes those it
         // is placing).
         let _ = tokio::time::timeout(Duration::from_secs(3), &mut scheduler).await;
@@ -235,6 +234,33 @@ impl Switch {
             }
         })
         .await;
+        // The records of calls that ended while the database was away.
+        records.abort();
+        self.calls
+            .records
+            .flush(&self.store, Duration::from_secs(2))
+            .await;
+    }
+
+    /// Every `purge_interval`: expired bindings, auth and abuse state, and
+    /// the trunks' addresses for the abuse limits.
+    async fn housekeeping(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut purge = tokio::time::interval(self.cfg.purge_interval);
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = purge.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            match self.registrar.purge().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(bindings = n, "purged expired registrations"),
+                Err(e) => tracing::warn!(error = %e, "purge of expired registrations failed"),
+            }
+            self.guard.purge();
+            self.shield.purge();
+            self.refresh_trunks().await;
+        }
     }
 
     /// The caller's address: the packet's source, or the one a front proxy

@@ -140,6 +140,21 @@ async fn metrics(
         "counter",
         tcp.timed_out,
     );
+    metric(
+        "dialtone_call_records_pending",
+        "Call records waiting for the database to answer again (kept in memory).",
+        "gauge",
+        calls.records.pending() as u64,
+    );
+    metric(
+        "dialtone_call_records_written_late_total",
+        "Call records written after the database answered again.",
+        "counter",
+        calls
+            .records
+            .written_late
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     calls.ai.render(&mut out);
     calls.admission.render(&mut out);
     calls.cluster.render(&mut out, calls.registry.len());

@@ -14,6 +14,7 @@ backend_tests!(
     count_active_counts_open_calls_on_every_node,
     recording_path_is_written_at_start_and_by_update,
     account_id_is_written_at_start_and_by_update,
+    upsert_inserts_then_overwrites_but_keeps_the_start,
 );
 
 /// Unix milliseconds.
@@ -378,4 +379,21 @@ async fn account_id_is_written_at_start_and_by_update(db: TestDb) {
     };
     calls.update(&cleared).await.expect("clear");
     assert_eq!(calls.get("acc-call-2").await.expect("get"), Some(cleared));
+}
+
+async fn upsert_inserts_then_overwrites_but_keeps_the_start(db: TestDb) {
+    let calls = db.store.calls();
+    let mut rec = call("u1", "node-a", T0);
+    calls.upsert(&rec).await.expect("insert");
+    assert_eq!(calls.get("u1").await.expect("get"), Some(rec.clone()));
+    rec.ended_at = Some(T0 + 5000);
+    rec.outcome = Some("answered".into());
+    rec.hangup_cause = Some("BYE".into());
+    // node and started_at are fixed by the first write.
+    let mut changed = rec.clone();
+    changed.node = "node-b".into();
+    changed.started_at = T0 + 1;
+    calls.upsert(&changed).await.expect("update");
+    assert_eq!(calls.get("u1").await.expect("get"), Some(rec));
+    assert_eq!(calls.list(10).await.expect("list").len(), 1);
 }

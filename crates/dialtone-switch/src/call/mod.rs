@@ -30,6 +30,7 @@ mod leg;
 mod live;
 mod media;
 mod outbound;
+pub mod outbox;
 pub mod probe;
 mod progress;
 mod queue;
@@ -112,6 +113,8 @@ pub struct CallContext {
     pub probes: Arc<probe::ProbeStats>,
     /// The call limits' counters (see [`crate::admission`]).
     pub admission: Arc<Admission>,
+    /// Call records waiting for the database to answer again.
+    pub records: Arc<outbox::RecordOutbox>,
     /// This node in the cluster (forwarding, heartbeat counters).
     pub cluster: Arc<crate::cluster::Cluster>,
 }

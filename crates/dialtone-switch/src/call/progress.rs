@@ -274,7 +274,7 @@ impl Call {
             by: label.to_string(),
         });
         self.start_recording().await;
-        self.record.save(&self.ctx.store).await;
+        self.record.save(&self.ctx.store, &self.ctx.records).await;
         if !max.is_zero() {
             self.after(max, CallEvent::MaxDuration);
         }

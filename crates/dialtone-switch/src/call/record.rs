@@ -28,6 +28,7 @@ pub struct Record {
     caller_label: String,
 }
 
+use super::outbox::RecordOutbox;
 use crate::registrar::unix_now_ms as now_ms;
 
 fn user_of(headers: &rsip::Headers, pick: fn(&Header) -> Option<&str>) -> (String, String) {
@@ -235,19 +236,11 @@ impl Record {
         }
     }
 
-    pub async fn start(&mut self, store: &Store) {
-        match store.calls().start(&self.rec).await {
-            Ok(()) => self.started = true,
-            Err(e) => tracing::error!(call = %self.rec.id, error = %e, "call record not written"),
-        }
-    }
-
-    pub async fn save(&mut self, store: &Store) {
-        if !self.started {
-            return self.start(store).await;
-        }
-        if let Err(e) = store.calls().update(&self.rec).await {
-            tracing::error!(call = %self.rec.id, error = %e, "call record not updated");
-        }
+    /// Writes the record (its first write inserts it), through `outbox`
+    /// when the database cannot take it now.
+    pub async fn save(&mut self, store: &Store, outbox: &RecordOutbox) {
+        let insert = !self.started;
+        self.started = true;
+        outbox.write(store, &self.rec, insert).await;
     }
 }
