@@ -79,11 +79,17 @@ impl Switch {
         store: Store,
         media: MediaEngine,
     ) -> Arc<Self> {
-        let digest = Arc::new(DigestServer::new(DigestConfig {
+        let digest_cfg = DigestConfig {
             realm: cfg.domain.clone(),
             nonce_ttl: cfg.nonce_ttl,
             algorithms: cfg.algorithms.clone(),
-        }));
+        };
+        let digest = Arc::new(if cfg.cluster.enabled {
+            // A challenge from this node may be answered to another.
+            DigestServer::with_shared_secret(digest_cfg, cfg.cluster.secret.as_bytes())
+        } else {
+            DigestServer::new(digest_cfg)
+        });
         let calls = Arc::new(CallContext {
             layer: layer.clone(),
             store: store.clone(),

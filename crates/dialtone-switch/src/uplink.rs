@@ -202,7 +202,7 @@ async fn register_once(
         .clone()
         .zip(trunk.password.clone())
         .ok_or("trunk has no credentials")?;
-    let peer = crate::router::trunk_peer(trunk).await?;
+    let peer = crate::router::trunk_peer(trunk, layer.transports()).await?;
     let protocol = peer.protocol;
     let local = layer
         .transports()
@@ -255,11 +255,7 @@ fn register_request(
     use rsip::headers as h;
     let uri = dialtone_sip::message::uri::parse_uri(&format!("sip:{domain}"))?.uri;
     let aor = format!("<sip:{user}@{domain}>");
-    let transport = if protocol == Protocol::Tcp {
-        ";transport=tcp"
-    } else {
-        ""
-    };
+    let transport = protocol.uri_param();
     let mut headers: rsip::Headers = Default::default();
     headers.push(Header::MaxForwards(h::MaxForwards::from("70")));
     headers.push(Header::From(h::From::from(format!("{aor};tag={tag}"))));

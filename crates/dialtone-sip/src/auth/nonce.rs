@@ -44,8 +44,14 @@ impl NonceKey {
     pub fn random() -> Self {
         let mut secret = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut secret);
+        Self::from_secret(&secret)
+    }
+
+    /// A key every holder of `secret` shares: nodes behind one load
+    /// balancer accept each other's nonces.
+    pub fn from_secret(secret: &[u8]) -> Self {
         // HMAC accepts keys of any length, so this cannot fail.
-        let keyed = HmacSha256::new_from_slice(&secret)
+        let keyed = HmacSha256::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         NonceKey { keyed }
     }

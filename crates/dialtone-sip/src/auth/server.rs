@@ -137,6 +137,16 @@ impl DigestServer {
         Self::with_clock(cfg, SystemTime::now)
     }
 
+    /// A server whose nonces every server built from the same `secret`
+    /// accepts (several nodes behind one load balancer: the answer to one
+    /// node's challenge may reach another). Replayed nonce counts are only
+    /// caught per node.
+    pub fn with_shared_secret(cfg: DigestConfig, secret: &[u8]) -> Self {
+        let mut server = Self::new(cfg);
+        server.key = NonceKey::from_secret(secret);
+        server
+    }
+
     /// As [`new`](Self::new) but reading time from `clock` (tests age nonces with it).
     pub fn with_clock(
         mut cfg: DigestConfig,

@@ -398,3 +398,24 @@ fn md5_challenge_parses_with_rsip_typed_header() {
     assert_eq!(typed.algorithm, Some(rsip::headers::auth::Algorithm::Md5));
     assert_eq!(typed.stale.as_deref(), Some("false"));
 }
+
+#[test]
+fn nodes_sharing_a_secret_accept_each_others_nonces() {
+    let cfg = || DigestConfig {
+        realm: REALM.into(),
+        nonce_ttl: Duration::from_secs(300),
+        algorithms: vec![Algorithm::Md5],
+    };
+    let a = DigestServer::with_shared_secret(cfg(), b"cluster secret 0123456789");
+    let b = DigestServer::with_shared_secret(cfg(), b"cluster secret 0123456789");
+    let stranger = DigestServer::with_shared_secret(cfg(), b"another cluster's secret");
+    let c = round_trip(&a, ChallengeKind::Proxy, 1);
+    assert_eq!(b.verify(&c, &rsip::Method::Register, &ha1_for(&c)), Ok(()));
+    assert!(stranger
+        .verify(&c, &rsip::Method::Register, &ha1_for(&c))
+        .is_err());
+    // Separate processes without a shared secret: each its own nonces.
+    assert!(DigestServer::new(cfg())
+        .verify(&c, &rsip::Method::Register, &ha1_for(&c))
+        .is_err());
+}

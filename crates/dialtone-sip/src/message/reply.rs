@@ -43,6 +43,21 @@ pub fn response_to(req: &Request, status: u16, reason: Option<&str>) -> Response
     if status == 100 {
         headers.extend(first(|h| matches!(h, Header::Timestamp(_))));
     }
+    // §12.1.1: a response that establishes a dialog (early or confirmed)
+    // carries the request's Record-Route, in order, so the caller's route
+    // set goes through the proxies that asked to stay on the path.
+    let creates_dialog = matches!(
+        req.method,
+        rsip::Method::Invite | rsip::Method::Subscribe | rsip::Method::Refer
+    );
+    if creates_dialog && (101..300).contains(&status) {
+        headers.extend(
+            req.headers
+                .iter()
+                .filter(|h| matches!(h, Header::RecordRoute(_)))
+                .cloned(),
+        );
+    }
     headers.push(Header::ContentLength(h::ContentLength::new("0")));
     Response {
         status_code,
@@ -290,6 +305,39 @@ mod tests {
                 value: Cow::Borrowed(v.as_bytes()),
             })
             .collect()
+    }
+
+    #[test]
+    fn dialog_creating_responses_carry_the_record_route() {
+        let raw = "INVITE sip:5001@dialtone SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.4:5060;branch=z9hG4bKk\r\n\
+            Record-Route: <sip:127.0.0.4:5060;lr=on;ftag=1>\r\n\
+            Record-Route: <sip:edge.example.net;lr>\r\n\
+            From: <sip:a@x>;tag=1\r\nTo: <sip:5001@dialtone>\r\nCall-ID: c\r\n\
+            CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let req = Request::try_from(raw).unwrap_or_else(|e| panic!("{e}"));
+        let rr = |r: &Response| {
+            r.headers
+                .iter()
+                .filter_map(|h| match h {
+                    Header::RecordRoute(v) => Some(v.value().to_string()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        for status in [180, 183, 200] {
+            assert_eq!(
+                rr(&response_to(&req, status, None)),
+                [
+                    "<sip:127.0.0.4:5060;lr=on;ftag=1>",
+                    "<sip:edge.example.net;lr>"
+                ],
+                "{status}"
+            );
+        }
+        for status in [100, 486, 503] {
+            assert!(rr(&response_to(&req, status, None)).is_empty(), "{status}");
+        }
     }
 
     #[test]

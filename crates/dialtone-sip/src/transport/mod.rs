@@ -1,14 +1,17 @@
-//! Transports (RFC 3261 §18): UDP and TCP sockets on the configured
-//! addresses, IPv4 and IPv6. Incoming bytes are framed and parsed here and
+//! Transports (RFC 3261 §18): UDP, TCP and TLS (§26.2) sockets on the
+//! configured addresses, IPv4 and IPv6. Incoming bytes are framed and parsed here and
 //! handed up as [`Incoming`] messages; requests get `received`/`rport`
 //! stamped on their top Via (RFC 3581). Outgoing messages go to a [`Peer`]:
-//! over the TCP connection to that address when one is open (so responses
-//! return on the connection their request came on), over a new connection
-//! otherwise, or as a UDP datagram.
+//! over the TCP or TLS connection to that address when one is open (so
+//! responses return on the connection their request came on), over a new
+//! connection otherwise, or as a UDP datagram.
 
 mod tcp;
+mod tls;
 mod udp;
 pub mod via;
+
+pub use tls::TlsSetup;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,13 +30,24 @@ use tokio_util_shim::TaskSet;
 pub enum Protocol {
     Udp,
     Tcp,
+    Tls,
 }
 
 impl Protocol {
     /// Reliable transports need no retransmissions (RFC 3261 §17: Timers A, E, G
     /// only run on unreliable ones; D, I, J, K are zero on reliable ones).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Protocol::Tcp)
+        matches!(self, Protocol::Tcp | Protocol::Tls)
+    }
+
+    /// The URI parameter that asks for this transport (`;transport=tcp`);
+    /// empty for UDP, the default.
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Protocol::Udp => "",
+            Protocol::Tcp => ";transport=tcp",
+            Protocol::Tls => ";transport=tls",
+        }
     }
 
     /// The token used in a Via header's sent-protocol.
@@ -41,6 +55,7 @@ impl Protocol {
         match self {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
+            Protocol::Tls => "TLS",
         }
     }
 }
@@ -50,6 +65,7 @@ impl std::fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
         })
     }
 }
@@ -60,15 +76,16 @@ impl std::str::FromStr for Protocol {
         match s.to_ascii_lowercase().as_str() {
             "udp" => Ok(Protocol::Udp),
             "tcp" => Ok(Protocol::Tcp),
+            "tls" => Ok(Protocol::Tls),
             other => Err(TransportError::Config(format!(
-                "unknown transport {other:?} (udp or tcp)"
+                "unknown transport {other:?} (udp, tcp or tls)"
             ))),
         }
     }
 }
 
 /// The far end of a message: which transport, and the remote address
-/// (for TCP, the remote address identifies the connection).
+/// (for TCP and TLS, the two identify the connection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Peer {
     pub protocol: Protocol,
@@ -202,9 +219,13 @@ pub struct Transports {
 
 struct Inner {
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
-    tcp_listen: Vec<SocketAddr>,
-    /// Open TCP connections by remote address: a writer channel per connection.
-    tcp_conns: DashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    /// TCP and TLS listeners.
+    stream_listen: Vec<(Protocol, SocketAddr)>,
+    /// Open TCP and TLS connections by peer: a writer channel per connection.
+    tcp_conns: DashMap<Peer, mpsc::UnboundedSender<Bytes>>,
+    tls: Option<TlsSetup>,
+    /// The name a TLS server at an address is checked against.
+    tls_names: DashMap<SocketAddr, String>,
     tcp_limits: TcpLimits,
     /// Accepted connections open, by source address (for `per_source`).
     tcp_sources: DashMap<IpAddr, usize>,
@@ -234,6 +255,17 @@ impl Transports {
         incoming: mpsc::Sender<Incoming>,
         tcp_limits: TcpLimits,
     ) -> Result<Transports, TransportError> {
+        Self::bind_secure(listen, incoming, tcp_limits, None).await
+    }
+
+    /// [`bind_with`](Self::bind_with) and TLS: `tls:` listeners need
+    /// `tls.server`; connections to TLS peers use `tls.client`.
+    pub async fn bind_secure(
+        listen: &[Listen],
+        incoming: mpsc::Sender<Incoming>,
+        tcp_limits: TcpLimits,
+        tls: Option<TlsSetup>,
+    ) -> Result<Transports, TransportError> {
         let mut udp = Vec::new();
         let mut tcp_listeners = Vec::new();
         for l in listen {
@@ -246,27 +278,37 @@ impl Transports {
                     })?;
                     udp.push((local, Arc::new(sock)));
                 }
-                Protocol::Tcp => {
+                Protocol::Tcp | Protocol::Tls => {
+                    if l.protocol == Protocol::Tls
+                        && tls.as_ref().and_then(|t| t.server.as_ref()).is_none()
+                    {
+                        return Err(TransportError::Config(format!(
+                            "tls:{} needs a certificate and private key",
+                            l.addr
+                        )));
+                    }
                     let listener =
                         tokio::net::TcpListener::bind(l.addr)
                             .await
                             .map_err(|source| TransportError::Bind {
-                                addr: format!("tcp:{}", l.addr),
+                                addr: format!("{}:{}", l.protocol, l.addr),
                                 source,
                             })?;
-                    tcp_listeners.push(listener);
+                    tcp_listeners.push((l.protocol, listener));
                 }
             }
         }
-        let tcp_listen = tcp_listeners
+        let stream_listen = tcp_listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|(p, l)| Some((*p, l.local_addr().ok()?)))
             .collect();
         let t = Transports {
             inner: Arc::new(Inner {
                 udp,
-                tcp_listen,
+                stream_listen,
                 tcp_conns: DashMap::new(),
+                tls,
+                tls_names: DashMap::new(),
                 tcp_limits,
                 tcp_sources: DashMap::new(),
                 tcp_refused: AtomicU64::new(0),
@@ -282,8 +324,10 @@ impl Transports {
                 .tasks
                 .spawn(udp::recv_loop(t.clone(), sock.clone(), *local));
         }
-        for listener in tcp_listeners {
-            t.inner.tasks.spawn(tcp::accept_loop(t.clone(), listener));
+        for (protocol, listener) in tcp_listeners {
+            t.inner
+                .tasks
+                .spawn(tcp::accept_loop(t.clone(), listener, protocol));
         }
         Ok(t)
     }
@@ -298,8 +342,10 @@ impl Transports {
         let t = Transports {
             inner: Arc::new(Inner {
                 udp: Vec::new(),
-                tcp_listen: vec![local],
+                stream_listen: vec![(Protocol::Tcp, local)],
                 tcp_conns: DashMap::new(),
+                tls: None,
+                tls_names: DashMap::new(),
                 tcp_limits: TcpLimits::default(),
                 tcp_sources: DashMap::new(),
                 tcp_refused: AtomicU64::new(0),
@@ -316,8 +362,8 @@ impl Transports {
     /// The bound addresses, as `(protocol, address)`.
     pub fn local_addrs(&self) -> Vec<(Protocol, SocketAddr)> {
         let udp = self.inner.udp.iter().map(|(a, _)| (Protocol::Udp, *a));
-        let tcp = self.inner.tcp_listen.iter().map(|a| (Protocol::Tcp, *a));
-        udp.chain(tcp).collect()
+        udp.chain(self.inner.stream_listen.iter().copied())
+            .collect()
     }
 
     /// The address to put in a Via's sent-by or a Contact for messages to `peer`:
@@ -326,13 +372,19 @@ impl Transports {
         let same_family = |a: &SocketAddr| a.is_ipv4() == peer.addr.is_ipv4();
         match peer.protocol {
             Protocol::Udp => self.inner.udp.iter().map(|(a, _)| *a).find(same_family),
-            Protocol::Tcp => self.inner.tcp_listen.iter().copied().find(same_family),
+            p => self
+                .inner
+                .stream_listen
+                .iter()
+                .filter(|(lp, _)| *lp == p)
+                .map(|(_, a)| *a)
+                .find(same_family),
         }
         .or_else(|| {
             self.inner
                 .sink
                 .as_ref()
-                .and(self.inner.tcp_listen.first().copied())
+                .and(self.inner.stream_listen.first().map(|(_, a)| *a))
         })
     }
 
@@ -360,8 +412,14 @@ impl Transports {
                         source,
                     })
             }
-            Protocol::Tcp => tcp::send(self, bytes, *peer).await,
+            Protocol::Tcp | Protocol::Tls => tcp::send(self, bytes, *peer).await,
         }
+    }
+
+    /// The name a TLS server at `addr` must prove (its certificate's DNS
+    /// name), e.g. a trunk's host name; without one, its IP address.
+    pub fn set_tls_name(&self, addr: SocketAddr, name: &str) {
+        self.inner.tls_names.insert(addr, name.to_string());
     }
 
     /// Puts `gate` before the answers to malformed requests; set once

@@ -1,15 +1,17 @@
-//! The TCP transport: accepted and outbound connections, each with a reader
-//! that frames messages by Content-Length (RFC 3261 §18.3) and a writer fed
-//! by a channel, registered by remote address so that responses and later
-//! requests to that address reuse the connection. [`TcpLimits`] bound the
-//! connections one source may hold and how long a message may take.
+//! The stream transports, TCP and TLS: accepted and outbound connections
+//! (TLS ones through a rustls handshake first), each with a reader that
+//! frames messages by Content-Length (RFC 3261 §18.3) and a writer fed by a
+//! channel, registered by peer so that responses and later requests to that
+//! peer reuse the connection. [`TcpLimits`] bound the connections one source
+//! may hold and how long a message (or a TLS handshake) may take.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -21,18 +23,60 @@ use crate::message::framing::{frame, FrameResult};
 const MAX_BUFFERED: usize = 256 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
+pub(super) async fn accept_loop(t: Transports, listener: TcpListener, protocol: Protocol) {
+    let acceptor = t
+        .inner
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.server.clone())
+        .map(tokio_rustls::TlsAcceptor::from);
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let Some(slot) = SourceSlot::take(&t, remote.ip()) else {
                     t.inner.tcp_refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%remote, limit = t.inner.tcp_limits.per_source, "tcp connection refused: too many from this source");
+                    tracing::info!(%remote, %protocol, limit = t.inner.tcp_limits.per_source, "connection refused: too many from this source");
                     drop(stream);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                start(&t, stream, remote, Some(slot));
+                let local = stream.local_addr().unwrap_or(remote);
+                match (protocol, &acceptor) {
+                    (Protocol::Tls, Some(acceptor)) => {
+                        let (t, acceptor) = (t.clone(), acceptor.clone());
+                        // The handshake is due as a message is (slowloris).
+                        let limit = t.inner.tcp_limits.message_timeout;
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => {
+                                    start(
+                                        &t,
+                                        tls,
+                                        Peer::new(Protocol::Tls, remote),
+                                        local,
+                                        Some(slot),
+                                    );
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::info!(%remote, error = %e, "tls handshake failed");
+                                }
+                                Err(_) => {
+                                    t.inner.tcp_timed_out.fetch_add(1, Ordering::Relaxed);
+                                    tracing::info!(%remote, "tls handshake not finished in time");
+                                }
+                            }
+                        });
+                    }
+                    _ => {
+                        start(
+                            &t,
+                            stream,
+                            Peer::new(Protocol::Tcp, remote),
+                            local,
+                            Some(slot),
+                        );
+                    }
+                }
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -45,21 +89,42 @@ pub(super) async fn accept_loop(t: Transports, listener: TcpListener) {
 
 /// Sends over the open connection to `peer`, connecting first if there is none.
 pub(super) async fn send(t: &Transports, bytes: Bytes, peer: Peer) -> Result<(), TransportError> {
-    if let Some(tx) = t.inner.tcp_conns.get(&peer.addr).map(|c| c.clone()) {
+    if let Some(tx) = t.inner.tcp_conns.get(&peer).map(|c| c.clone()) {
         if tx.send(bytes.clone()).is_ok() {
             return Ok(());
         }
-        t.inner.tcp_conns.remove(&peer.addr);
+        t.inner.tcp_conns.remove(&peer);
     }
+    let timed_out = |what: &str| TransportError::Io {
+        peer,
+        source: std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what} timed out")),
+    };
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer.addr))
         .await
-        .map_err(|_| TransportError::Io {
-            peer,
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-        })?
+        .map_err(|_| timed_out("connect"))?
         .map_err(|source| TransportError::Io { peer, source })?;
     let _ = stream.set_nodelay(true);
-    let tx = start(t, stream, peer.addr, None);
+    let local = stream.local_addr().unwrap_or(peer.addr);
+    let tx = if peer.protocol == Protocol::Tls {
+        let tls = t
+            .inner
+            .tls
+            .as_ref()
+            .ok_or(TransportError::NoTransport(Protocol::Tls, peer.addr))?;
+        let name = match t.inner.tls_names.get(&peer.addr) {
+            Some(n) => ServerName::try_from(n.clone())
+                .map_err(|e| TransportError::Config(format!("tls name {:?}: {e}", n.as_str())))?,
+            None => ServerName::IpAddress(peer.addr.ip().into()),
+        };
+        let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+            .await
+            .map_err(|_| timed_out("tls handshake"))?
+            .map_err(|source| TransportError::Io { peer, source })?;
+        start(t, stream, peer, local, None)
+    } else {
+        start(t, stream, peer, local, None)
+    };
     tx.send(bytes).map_err(|_| TransportError::Closed(peer))
 }
 
@@ -92,35 +157,35 @@ impl Drop for SourceSlot {
     }
 }
 
-fn start(
+fn start<S>(
     t: &Transports,
-    stream: TcpStream,
-    remote: SocketAddr,
+    stream: S,
+    peer: Peer,
+    local: SocketAddr,
     slot: Option<SourceSlot>,
-) -> mpsc::UnboundedSender<Bytes> {
-    let local = stream.local_addr().unwrap_or(remote);
-    let (reader, writer) = stream.into_split();
+) -> mpsc::UnboundedSender<Bytes>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
-    t.inner.tcp_conns.insert(remote, tx.clone());
+    t.inner.tcp_conns.insert(peer, tx.clone());
     tokio::spawn(write_loop(writer, rx));
     let t2 = t.clone();
     let tx2 = tx.clone();
     tokio::spawn(async move {
         let accepted = slot.is_some();
-        read_loop(&t2, reader, remote, local, &tx2, accepted).await;
+        read_loop(&t2, reader, peer, local, &tx2, accepted).await;
         drop(slot);
         // Only forget the connection if it is still this one.
         t2.inner
             .tcp_conns
-            .remove_if(&remote, |_, v| v.same_channel(&tx2));
+            .remove_if(&peer, |_, v| v.same_channel(&tx2));
     });
     tx
 }
 
-async fn write_loop(
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-) {
+async fn write_loop(mut w: impl AsyncWrite + Unpin, mut rx: mpsc::UnboundedReceiver<Bytes>) {
     while let Some(b) = rx.recv().await {
         if let Err(e) = w.write_all(&b).await {
             tracing::debug!(error = %e, "tcp write failed");
@@ -132,13 +197,12 @@ async fn write_loop(
 
 async fn read_loop(
     t: &Transports,
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    remote: SocketAddr,
+    mut r: impl AsyncRead + Unpin,
+    peer: Peer,
     local: SocketAddr,
     tx: &mpsc::UnboundedSender<Bytes>,
     accepted: bool,
 ) {
-    let peer = Peer::new(Protocol::Tcp, remote);
     let limits: &TcpLimits = &t.inner.tcp_limits;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];

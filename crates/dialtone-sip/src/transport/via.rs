@@ -153,7 +153,7 @@ impl ViaValue {
 /// Reliable transports answer on the same connection; UDP answers to
 /// `received` and `rport` when present, else to the sent-by port.
 pub fn response_target(req: &Request, from: &Peer) -> Peer {
-    if from.protocol == Protocol::Tcp {
+    if from.protocol.is_reliable() {
         return *from;
     }
     let Some(via) = ViaValue::top(&req.headers) else {

@@ -6,7 +6,7 @@
 //! the caller gets the most telling final response.
 
 use dialtone_sip::message::{new_call_id, new_tag, NameAddr};
-use dialtone_sip::transport::{Peer, Protocol};
+use dialtone_sip::transport::Peer;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request};
 
@@ -91,10 +91,12 @@ impl Call {
                 Ok(forks)
             }
             Target::Trunk { trunk, number } => {
-                let peer = crate::router::trunk_peer(trunk).await.map_err(|e| {
-                    tracing::warn!(trunk = %trunk.name, error = %e, "trunk unreachable");
-                    (503, "Trunk Unreachable")
-                })?;
+                let peer = crate::router::trunk_peer(trunk, self.ctx.layer.transports())
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(trunk = %trunk.name, error = %e, "trunk unreachable");
+                        (503, "Trunk Unreachable")
+                    })?;
                 let host = trunk.host.clone().unwrap_or_default();
                 Ok(vec![Fork {
                     peer,
@@ -359,10 +361,7 @@ impl Call {
         let host = local
             .map(|a| a.to_string())
             .unwrap_or_else(|| self.ctx.cfg.domain.clone());
-        match peer.protocol {
-            Protocol::Tcp => format!("<sip:dialtone@{host};transport=tcp>"),
-            Protocol::Udp => format!("<sip:dialtone@{host}>"),
-        }
+        format!("<sip:dialtone@{host}{}>", peer.protocol.uri_param())
     }
 
     /// Sends an INVITE (a template without Via) on a leg; false on failure.
@@ -386,6 +385,7 @@ impl Call {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dialtone_sip::transport::Protocol;
 
     #[test]
     fn binding_source_is_a_peer() {
@@ -393,6 +393,8 @@ mod tests {
         assert_eq!(p.addr.port(), 5062);
         assert_eq!(p.protocol, Protocol::Udp);
         assert!(parse_peer("tcp:[::1]:5070").is_some());
+        let tls = parse_peer("tls:127.0.0.1:5061").unwrap_or_else(|| panic!());
+        assert_eq!(tls.protocol, Protocol::Tls);
         assert!(parse_peer("nonsense").is_none());
     }
 }

@@ -46,11 +46,12 @@ impl ForwardReply {
     }
 }
 
-/// The call id a tool call is about: its `call_id` argument, else the
-/// context's call.
+/// The call id a tool call is about: its `callId` (management tools) or
+/// `call_id` argument, else the context's call.
 fn named_call<'a>(ctx: &'a ToolContext, args: &'a Value) -> Option<&'a str> {
-    args.get("call_id")
-        .and_then(Value::as_str)
+    ["callId", "call_id"]
+        .iter()
+        .find_map(|k| args.get(k).and_then(Value::as_str))
         .or(ctx.call_id.as_deref())
         .filter(|id| !id.is_empty())
 }
@@ -158,6 +159,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(named_call(&ctx, &json!({"call_id": "arg"})), Some("arg"));
+        assert_eq!(named_call(&ctx, &json!({"callId": "mgmt"})), Some("mgmt"));
         assert_eq!(named_call(&ctx, &json!({})), Some("ctx"));
         assert_eq!(
             named_call(&ToolContext::default(), &json!({"call_id": ""})),

@@ -41,25 +41,17 @@ pub fn route_set(path: &str) -> Vec<String> {
 }
 
 /// Where a request with this route set goes: the first hop's host and
-/// port, over its `transport` parameter (UDP without one).
+/// port, over its `transport` parameter (without one: TLS for a `sips:`
+/// URI, else UDP).
 pub async fn first_hop(route: &[String]) -> Result<Peer, String> {
     let first = route.first().ok_or("empty Path")?;
     let na = NameAddr::parse(first).map_err(|e| format!("bad Path entry {first:?}: {e}"))?;
-    let protocol = na
-        .uri
-        .params
-        .iter()
-        .find_map(|p| match p {
-            rsip::Param::Transport(t) => Some(t.to_string().to_ascii_lowercase()),
-            _ => None,
-        })
-        .map_or(Protocol::Udp, |t| {
-            if t == "tcp" {
-                Protocol::Tcp
-            } else {
-                Protocol::Udp
-            }
-        });
+    let transport = na.uri.params.iter().find_map(|p| match p {
+        rsip::Param::Transport(t) => t.to_string().parse::<Protocol>().ok(),
+        _ => None,
+    });
+    let sips = matches!(na.uri.scheme, Some(rsip::Scheme::Sips));
+    let protocol = transport.unwrap_or(if sips { Protocol::Tls } else { Protocol::Udp });
     crate::router::resolve_peer(&na.uri.host_with_port.to_string(), protocol).await
 }
 

@@ -126,14 +126,36 @@ pub fn match_route<'a>(routes: &'a [Route], dialled: &str) -> Option<(&'a Route,
 
 /// Where requests to a trunk go: its host (port 5060 when none is given,
 /// resolved by A/AAAA; no SRV yet) and transport.
-pub async fn trunk_peer(trunk: &Trunk) -> Result<dialtone_sip::transport::Peer, String> {
+pub async fn trunk_peer(
+    trunk: &Trunk,
+    transports: &dialtone_sip::transport::Transports,
+) -> Result<dialtone_sip::transport::Peer, String> {
     use dialtone_sip::transport::Protocol;
     let host = trunk.host.as_deref().ok_or("trunk has no host")?;
-    resolve_peer(host, trunk.transport.parse().unwrap_or(Protocol::Udp)).await
+    let peer = resolve_peer(host, trunk.transport.parse().unwrap_or(Protocol::Udp)).await?;
+    if peer.protocol == Protocol::Tls {
+        // The certificate must be for the name the trunk was given as.
+        let name = host_name(host);
+        if name.parse::<std::net::IpAddr>().is_err() {
+            transports.set_tls_name(peer.addr, name);
+        }
+    }
+    Ok(peer)
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port` (port 5060 when none) as a
-/// peer on `protocol`, resolving a name.
+/// The host of `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.contains(':') => h,
+        _ => host,
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` (port 5060 when none, 5061
+/// for TLS) as a peer on `protocol`, resolving a name.
 pub async fn resolve_peer(
     host: &str,
     protocol: dialtone_sip::transport::Protocol,
@@ -144,6 +166,8 @@ pub async fn resolve_peer(
         && !host.ends_with(']');
     let hostport = if has_port {
         host.to_string()
+    } else if protocol == dialtone_sip::transport::Protocol::Tls {
+        format!("{host}:5061")
     } else {
         format!("{host}:5060")
     };

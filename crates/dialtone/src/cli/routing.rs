@@ -9,10 +9,12 @@ pub enum TrunkCommand {
     /// Add a SIP trunk (a carrier or another PBX).
     Add {
         name: String,
-        /// Where calls to the trunk go: HOST:PORT (port 5060 if omitted).
+        /// Where calls to the trunk go: HOST:PORT (port 5060 if omitted, 5061 over TLS).
         #[arg(long)]
         host: Option<String>,
-        #[arg(long, default_value = "udp", value_parser = ["udp", "tcp"])]
+        /// tls: the trunk's certificate is checked for HOST against tls.ca_file
+        /// (or the public roots).
+        #[arg(long, default_value = "udp", value_parser = ["udp", "tcp", "tls"])]
         transport: String,
         /// A source address (or CIDR) calls from this trunk come from; repeatable.
         #[arg(long = "inbound-ip")]
