@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -157,6 +158,10 @@ class SipClient:
     # The local address to send from (another loopback address stands in
     # for another machine); default: host.
     bind_host: str | None = None
+    # transport "TLS": the client context (CA to check the switch against)
+    # and the name to check it for.
+    tls_context: "ssl.SSLContext | None" = field(default=None, repr=False)
+    tls_name: str | None = None
     sock: socket.socket | None = field(default=None, repr=False)
     _buf: bytes = b""
 
@@ -171,6 +176,9 @@ class SipClient:
             self.sock.settimeout(5)
             self.sock.bind((local, 0))
             self.sock.connect((self.host, self.port))
+            if self.transport == "TLS":
+                ctx = self.tls_context or ssl.create_default_context()
+                self.sock = ctx.wrap_socket(self.sock, server_hostname=self.tls_name or self.host)
         self.local_port = self.sock.getsockname()[1]
         self.call_seq = 0
 

@@ -23,6 +23,7 @@ pub struct Config {
     pub http: Http,
     pub mcp: Mcp,
     pub cluster: Cluster,
+    pub tls: Tls,
     pub log: Log,
 }
 
@@ -364,6 +365,34 @@ impl Default for Log {
     }
 }
 
+/// SIP over TLS: the certificate `tls:` listeners present, and what the
+/// servers dialtone connects to (trunks with transport "tls") are checked
+/// against.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain (leaf first); with `private_key`, needed by a
+    /// `tls:` listener.
+    pub certificate: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: String,
+    /// PEM CA certificates a TLS trunk's certificate must chain to; empty:
+    /// the public web roots (webpki-roots).
+    pub ca_file: String,
+}
+
+impl Tls {
+    fn validate(&self, listen: &[String]) -> Result<()> {
+        if self.certificate.is_empty() != self.private_key.is_empty() {
+            bail!("tls.certificate and tls.private_key go together");
+        }
+        if self.certificate.is_empty() && listen.iter().any(|l| l.starts_with("tls:")) {
+            bail!("a tls: entry in sip.listen needs tls.certificate and tls.private_key");
+        }
+        Ok(())
+    }
+}
+
 /// Several nodes on one PostgreSQL database behind a SIP load balancer.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -470,6 +499,7 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("sip.front_proxies: {e}"))?;
         self.cluster
             .validate(&self.database.url, &self.http.listen)?;
+        self.tls.validate(&self.sip.listen)?;
         let rates = [
             (
                 "register",
@@ -691,6 +721,27 @@ mod tests {
         assert!(err(&[("DIALTONE_SIP__FRONT_PROXIES", "[\"kamailio\"]")]).contains("front_proxies"));
         // Off, none of it is needed.
         load_with("", &[("DIALTONE_HTTP__LISTEN", "0.0.0.0:8080")])?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_tls_listener_needs_a_certificate_and_key() -> Result<()> {
+        let tls_listen = ("DIALTONE_SIP__LISTEN", "[\"tls:127.0.0.1:5061\"]");
+        let err = |vars: &[(&str, &str)]| match load_with("", vars) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        assert!(err(&[tls_listen]).contains("tls.certificate"));
+        assert!(err(&[("DIALTONE_TLS__CERTIFICATE", "/etc/c.pem")]).contains("go together"));
+        let cfg = load_with(
+            "",
+            &[
+                tls_listen,
+                ("DIALTONE_TLS__CERTIFICATE", "/etc/c.pem"),
+                ("DIALTONE_TLS__PRIVATE_KEY", "/etc/k.pem"),
+            ],
+        )?;
+        assert_eq!(cfg.tls.private_key, "/etc/k.pem");
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use dialtone_mcp::{KeyAuth, McpConfig};
 use dialtone_media::{MediaConfig, MediaEngine};
 use dialtone_sip::transaction::{TimerConfig, TransactionLayer};
-use dialtone_sip::transport::{Listen, TcpLimits, Transports};
+use dialtone_sip::transport::{Listen, TcpLimits, TlsSetup, Transports};
 use dialtone_store::Store;
 use dialtone_switch::abuse::{AbuseConfig, OverRate, Rate, Trusted};
 use dialtone_switch::auth_guard::{GuardConfig, Lockout};
@@ -47,7 +47,8 @@ pub async fn run(cfg: Config) -> Result<()> {
             Arc::new(move |ip| trusted.contains(ip))
         },
     };
-    let transports = Transports::bind_with(&listen, in_tx, tcp_limits).await?;
+    let transports =
+        Transports::bind_secure(&listen, in_tx, tcp_limits, Some(tls_setup(&cfg)?)).await?;
     for (proto, addr) in transports.local_addrs() {
         tracing::info!(%proto, %addr, "SIP listening");
     }
@@ -109,6 +110,16 @@ pub async fn run(cfg: Config) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The TLS listeners' certificate (when configured) and the roots TLS
+/// trunks are checked against.
+fn tls_setup(cfg: &Config) -> Result<TlsSetup> {
+    let t = &cfg.tls;
+    let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+    let (cert, key, ca) = (path(&t.certificate), path(&t.private_key), path(&t.ca_file));
+    let pair = cert.as_deref().zip(key.as_deref());
+    Ok(TlsSetup::from_pem_files(pair, ca.as_deref())?)
 }
 
 fn media_config(cfg: &Config) -> Result<MediaConfig> {
