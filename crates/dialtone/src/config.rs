@@ -40,6 +40,10 @@ pub struct Sip {
     /// taken as from the address on the Via below the proxy's (trunk match,
     /// digest bans), and the proxies are exempt from the request rates.
     pub front_proxies: Vec<String>,
+    /// The address written in Via and Contact for listeners on 0.0.0.0 or
+    /// [::] (a public address in front of NAT); empty: the local address
+    /// the system routes each destination from.
+    pub advertise: String,
 }
 
 impl Default for Sip {
@@ -52,6 +56,7 @@ impl Default for Sip {
             t4_ms: 5000,
             user_agent: format!("dialtone/{}", env!("CARGO_PKG_VERSION")),
             front_proxies: Vec::new(),
+            advertise: String::new(),
         }
     }
 }
@@ -500,6 +505,13 @@ impl Config {
         self.cluster
             .validate(&self.database.url, &self.http.listen)?;
         self.tls.validate(&self.sip.listen)?;
+        if !self.sip.advertise.is_empty() && self.sip.advertise.parse::<std::net::IpAddr>().is_err()
+        {
+            bail!(
+                "sip.advertise must be an IP address, not {:?}",
+                self.sip.advertise
+            );
+        }
         let rates = [
             (
                 "register",

@@ -49,6 +49,9 @@ pub async fn run(cfg: Config) -> Result<()> {
     };
     let transports =
         Transports::bind_secure(&listen, in_tx, tcp_limits, Some(tls_setup(&cfg)?)).await?;
+    if let Ok(ip) = cfg.sip.advertise.parse() {
+        transports.set_advertise(ip);
+    }
     for (proto, addr) in transports.local_addrs() {
         tracing::info!(%proto, %addr, "SIP listening");
     }

@@ -206,6 +206,9 @@ pub struct TcpStats {
     pub timed_out: u64,
 }
 
+/// Destinations whose route source is remembered (beyond it, looked up each time).
+const ROUTE_CACHE_MAX: usize = 4096;
+
 /// Whether a malformed request (or one with an unknown method) from this
 /// address may be answered: such requests never reach the transaction
 /// layer's gate, but a flood of them must be limited too.
@@ -226,6 +229,10 @@ struct Inner {
     tls: Option<TlsSetup>,
     /// The name a TLS server at an address is checked against.
     tls_names: DashMap<SocketAddr, String>,
+    /// Written for listeners on the unspecified address.
+    advertise: OnceLock<IpAddr>,
+    /// The local address each destination is routed from.
+    route_sources: DashMap<IpAddr, IpAddr>,
     tcp_limits: TcpLimits,
     /// Accepted connections open, by source address (for `per_source`).
     tcp_sources: DashMap<IpAddr, usize>,
@@ -309,6 +316,8 @@ impl Transports {
                 tcp_conns: DashMap::new(),
                 tls,
                 tls_names: DashMap::new(),
+                advertise: OnceLock::new(),
+                route_sources: DashMap::new(),
                 tcp_limits,
                 tcp_sources: DashMap::new(),
                 tcp_refused: AtomicU64::new(0),
@@ -346,6 +355,8 @@ impl Transports {
                 tcp_conns: DashMap::new(),
                 tls: None,
                 tls_names: DashMap::new(),
+                advertise: OnceLock::new(),
+                route_sources: DashMap::new(),
                 tcp_limits: TcpLimits::default(),
                 tcp_sources: DashMap::new(),
                 tcp_refused: AtomicU64::new(0),
@@ -367,10 +378,13 @@ impl Transports {
     }
 
     /// The address to put in a Via's sent-by or a Contact for messages to `peer`:
-    /// the first listener of that protocol in the peer's address family.
+    /// the first listener of that protocol in the peer's address family. A
+    /// listener on the unspecified address (`0.0.0.0`, `[::]`) is written as
+    /// the advertised address ([`set_advertise`](Self::set_advertise)), else
+    /// as the local address the system routes to `peer` from.
     pub fn local_for(&self, peer: &Peer) -> Option<SocketAddr> {
         let same_family = |a: &SocketAddr| a.is_ipv4() == peer.addr.is_ipv4();
-        match peer.protocol {
+        let bound = match peer.protocol {
             Protocol::Udp => self.inner.udp.iter().map(|(a, _)| *a).find(same_family),
             p => self
                 .inner
@@ -385,7 +399,41 @@ impl Transports {
                 .sink
                 .as_ref()
                 .and(self.inner.stream_listen.first().map(|(_, a)| *a))
-        })
+        })?;
+        if !bound.ip().is_unspecified() {
+            return Some(bound);
+        }
+        let ip = match self.inner.advertise.get() {
+            Some(ip) if ip.is_ipv4() == peer.addr.is_ipv4() => *ip,
+            _ => self.route_source(peer.addr.ip()).unwrap_or(bound.ip()),
+        };
+        Some(SocketAddr::new(ip, bound.port()))
+    }
+
+    /// The address written for listeners on `0.0.0.0`/`[::]` (the public
+    /// address of a host behind NAT); set once.
+    pub fn set_advertise(&self, ip: IpAddr) -> bool {
+        self.inner.advertise.set(ip).is_ok()
+    }
+
+    /// The local address the system would send to `dest` from (a connected
+    /// UDP socket sends nothing), remembered per destination.
+    fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
+        if let Some(ip) = self.inner.route_sources.get(&dest) {
+            return Some(*ip);
+        }
+        let any: SocketAddr = if dest.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = std::net::UdpSocket::bind(any).ok()?;
+        sock.connect((dest, 5060)).ok()?;
+        let ip = sock.local_addr().ok()?.ip();
+        if self.inner.route_sources.len() < ROUTE_CACHE_MAX {
+            self.inner.route_sources.insert(dest, ip);
+        }
+        Some(ip)
     }
 
     /// Sends one message to `peer`.
@@ -517,5 +565,36 @@ impl Transports {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listener_on_any_address_is_written_as_a_reachable_one() {
+        let (tx, _rx) = mpsc::channel(1);
+        let listen: Listen = "udp:0.0.0.0:0".parse().unwrap_or_else(|e| panic!("{e}"));
+        let t = Transports::bind(&[listen], tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let peer = Peer::new(
+            Protocol::Udp,
+            "127.0.0.9:5060".parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        let local = t
+            .local_for(&peer)
+            .unwrap_or_else(|| panic!("no local address"));
+        assert!(!local.ip().is_unspecified(), "{local}");
+        assert!(local.ip().is_loopback(), "{local}");
+        assert_ne!(local.port(), 0);
+        // An advertised address wins (a host behind NAT).
+        assert!(t.set_advertise("203.0.113.7".parse().unwrap_or_else(|e| panic!("{e}"))));
+        let local = t
+            .local_for(&peer)
+            .unwrap_or_else(|| panic!("no local address"));
+        assert_eq!(local.ip().to_string(), "203.0.113.7");
+        t.shutdown();
     }
 }
