@@ -36,7 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Dialtone, base_config, deep_merge, free_port
+from conftest import (REPO, Dialtone, base_config, deep_merge, free_port, stop_process_group,
+                      wait_until)
 
 ADMIN_URL = os.environ.get("DIALTONE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 KAMAILIO_CFG = REPO / "config" / "kamailio" / "kamailio.cfg"
@@ -247,14 +248,7 @@ class Front:
                              f"{timeout} s: {state}\n{self.log()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            # the whole process group: kamailio forks its workers
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_process_group(self.proc)
         if hasattr(self, "logf"):
             self.logf.close()
 
@@ -361,15 +355,3 @@ class Cluster:
         if self.front:
             self.front.stop()
         self.db.drop()
-
-
-def wait_until(pred, timeout: float, what: str, interval: float = 0.2):
-    """pred()'s first truthy value; AssertionError naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)

@@ -68,6 +68,31 @@ def _port_is_free(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
+def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
+    """pred()'s first truthy value; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_process_group(proc: "subprocess.Popen | None") -> None:
+    """SIGTERM to the process's group (Kamailio forks its workers), SIGKILL
+    after 10 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 def free_port(consecutive: int = 1, host: str = LOOPBACK) -> int:
     """A port P such that P..P+consecutive-1 are free on `host` for UDP and
     TCP, and were not handed out before in this session. Ports are picked in
@@ -975,14 +1000,7 @@ class Kamailio:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            # the whole process group: kamailio forks its workers
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_process_group(self.proc)
         if hasattr(self, "logf"):
             self.logf.close()
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import LOOPBACK, free_port
+from conftest import LOOPBACK, free_port, wait_until
 from realtime_peer import RealtimeServer
 from siptool import (RtpPeer, SipUA, answer_call, dominant_frequency, place_call, rms, sdp_offer,
                      ulaw_samples, ulaw_tone, write_tone_wav)
@@ -124,14 +124,6 @@ def ai_pbx(dialtone_factory):
         p.close()
 
 
-def wait_until(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def clean(conn) -> None:

@@ -12,21 +12,13 @@ from __future__ import annotations
 
 import time
 
-from conftest import received_messages
+from conftest import received_messages, wait_until
 from private_pg import private_pg  # noqa: F401 (fixture)
 from test_calls import N_BOB, PW, Pbx
 
 CALLS = 10
 
 
-def wait_until(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_calls_survive_postgres_restart_and_their_records_are_written_after(
@@ -38,7 +30,7 @@ def test_calls_survive_postgres_restart_and_their_records_are_written_after(
                             duration_ms=6000, background=True)
     wait_until(lambda: d.metrics().get("dialtone_calls_active") == CALLS, 10, "ten calls up")
     wait_until(lambda: sum(1 for r in d.calls() if r.get("answered_at")) == CALLS, 10,
-               "ten answered records")
+               "ten answered records", interval=0.25)
 
     private_pg.stop()
     outage = time.monotonic()

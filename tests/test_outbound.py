@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import LOOPBACK, free_port, received_messages
+from conftest import LOOPBACK, free_port, received_messages, wait_until
 from realtime_peer import RealtimeServer, decode_audio, tone
 from test_api import api
 from test_mcp import (_inspector_skip_reason, call_tool_text, inspector, new_key, run, session,
@@ -49,14 +49,6 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def wait_until(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def rms(samples: list[int]) -> float:

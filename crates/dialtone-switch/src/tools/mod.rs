@@ -336,11 +336,6 @@ impl ToolRegistry {
         name: &str,
         args: Value,
     ) -> Result<ToolOutput, ToolError> {
-        if !args.is_object() && !args.is_null() {
-            return Err(ToolError::InvalidArguments(
-                "arguments must be a JSON object".into(),
-            ));
-        }
         let cluster = &control.context().cluster;
         if let Some(answer) = cluster.forward(control, ctx, name, &args).await {
             return answer;
