@@ -22,7 +22,7 @@ CALLS = 10
 
 
 def test_calls_survive_postgres_restart_and_their_records_are_written_after(
-        dialtone_factory, sipp, private_pg):  # noqa: F811 (fixture)
+        private_pg, dialtone_factory, sipp):  # noqa: F811 (fixture; first: torn down last)
     d = dialtone_factory(config={"database": {"url": private_pg.url}})
     pbx = Pbx(d, sipp)
     phone = pbx.phone("bob", calls=CALLS, timeout=60)

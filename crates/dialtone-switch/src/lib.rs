@@ -16,6 +16,7 @@ pub mod call;
 pub mod cluster;
 pub mod control;
 pub mod front_proxy;
+mod outage;
 pub mod registrar;
 pub mod router;
 pub mod scheduler;

@@ -38,6 +38,7 @@ pub async fn run(control: CallControl, node: String, mut shutdown: watch::Receiv
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut placing = JoinSet::new();
+    let mut outage = crate::outage::Outage::new("scheduled calls: claiming");
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -49,13 +50,9 @@ pub async fn run(control: CallControl, node: String, mut shutdown: watch::Receiv
         while placing.try_join_next().is_some() {}
         // Claim until nothing is due, so a burst is placed in one go.
         loop {
-            let due = match rows.claim_due(unix_now_ms(), &node, BATCH).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::warn!(error = %e, "scheduled calls: claiming failed");
-                    break;
-                }
-            };
+            let claimed = rows.claim_due(unix_now_ms(), &node, BATCH).await;
+            outage.note(&claimed);
+            let Ok(due) = claimed else { break };
             let full = due.len() >= BATCH as usize;
             for call in due {
                 let control = control.clone();

@@ -151,15 +151,11 @@ impl Switch {
 
     /// Trunks' inbound addresses are trusted by the request rates: read
     /// them again (at start and on every purge tick).
-    async fn refresh_trunks(&self) {
-        match self.store.trunks().list().await {
-            Ok(trunks) => self
-                .shield
-                .set_trunks(trunks.into_iter().flat_map(|t| t.inbound_ips).collect()),
-            Err(e) => {
-                tracing::warn!(error = %e, "trunk addresses not refreshed for the abuse limits")
-            }
-        }
+    async fn refresh_trunks(&self) -> Result<(), dialtone_store::StoreError> {
+        let trunks = self.store.trunks().list().await?;
+        self.shield
+            .set_trunks(trunks.into_iter().flat_map(|t| t.inbound_ips).collect());
+        Ok(())
     }
 
     /// The facade every front end acts on calls through.
@@ -197,7 +193,9 @@ impl Switch {
             self.store.clone(),
             shutdown.clone(),
         ));
-        self.refresh_trunks().await;
+        if let Err(e) = self.refresh_trunks().await {
+            tracing::warn!(error = %e, "trunk addresses not read for the abuse limits");
+        }
         // Housekeeping on its own task: with the database away its queries
         // wait for the pool, and the requests must not wait behind them.
         let housekeeping = tokio::spawn(self.clone().housekeeping(shutdown.clone()));
@@ -253,19 +251,22 @@ impl Switch {
     async fn housekeeping(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut purge = tokio::time::interval(self.cfg.purge_interval);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage =
+            crate::outage::Outage::new("housekeeping (expired bindings, trunk addresses)");
         loop {
             tokio::select! {
                 _ = purge.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            match self.registrar.purge().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(bindings = n, "purged expired registrations"),
-                Err(e) => tracing::warn!(error = %e, "purge of expired registrations failed"),
+            let purged = self.registrar.purge().await;
+            if let Ok(n @ 1..) = purged {
+                tracing::info!(bindings = n, "purged expired registrations");
             }
             self.guard.purge();
             self.shield.purge();
-            self.refresh_trunks().await;
+            let refreshed = self.refresh_trunks().await;
+            // One database: one outage to log (its first error, its end).
+            outage.note(&purged.and(refreshed));
         }
     }
 

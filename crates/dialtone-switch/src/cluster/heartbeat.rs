@@ -2,7 +2,7 @@
 //! refreshed every `heartbeat`; on each beat the node counts its live peers
 //! and closes the call rows of nodes silent for `dead_after` (every node
 //! does; a row is closed once). A database that cannot be reached is logged
-//! once when it goes and once when it comes back.
+//! once when it goes and once when it comes back ([`crate::outage`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,7 +21,8 @@ pub async fn run(cluster: Arc<Cluster>, store: Store, mut shutdown: watch::Recei
     }
     let cfg = cluster.config().clone();
     let mut joined = false;
-    let mut failing = false;
+    let mut outage =
+        crate::outage::Outage::new("cluster heartbeat (a node without one is taken for dead)");
     let mut tick = tokio::time::interval(cfg.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -29,19 +30,7 @@ pub async fn run(cluster: Arc<Cluster>, store: Store, mut shutdown: watch::Recei
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let result = beat(&cluster, &store, &mut joined).await;
-        match result {
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!(node = %cfg.node, "cluster heartbeat written again");
-            }
-            Ok(()) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::error!(node = %cfg.node, error = %e, "cluster heartbeat failed: the other nodes will take this node for dead");
-            }
-            Err(_) => {}
-        }
+        outage.note(&beat(&cluster, &store, &mut joined).await);
     }
 }
 
