@@ -178,6 +178,9 @@ class Node(Dialtone):
 class Front:
     """Kamailio in front of the nodes, on KAM_IP:port."""
 
+    # shared memory (MB): enough for the tests; the benchmark raises it
+    SHM_MB = 64
+
     def __init__(self, workdir: Path, node_uris: list[str], port: int | None = None):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +194,8 @@ class Front:
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        return ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "64", "-M", "8", "-n", "2",
+        return ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.SHM_MB), "-M", "8",
+                "-n", "2",
                 "-A", f"LISTEN_IP={self.host}", "-A", f"LISTEN_PORT={self.port}",
                 "-A", f'DS_LIST="{self.ds_list}"', "-A", f"PROBE_SECS={PROBE_SECS}",
                 "-A", f"FR_TIMER_MS={FR_TIMER_MS}",
@@ -257,12 +261,14 @@ class Front:
 # the whole cluster
 
 class Cluster:
-    """Kamailio + node-1 + node-2 on a fresh shared database. `extra` is
-    merged into both nodes' config."""
+    """Kamailio + node-1 + node-2 (or only node-1: count=1, for the
+    benchmark's baseline) on a fresh shared database. `extra` is merged
+    into every node's config."""
 
-    def __init__(self, workdir: Path, extra: dict | None = None):
+    def __init__(self, workdir: Path, extra: dict | None = None, count: int = 2):
         self.dir = workdir
         self.extra = extra or {}
+        self.count = count
         self.db = SharedDatabase()
         self.nodes: list[Node] = []
         self.front: Front | None = None
@@ -287,7 +293,7 @@ class Cluster:
 
     def start(self) -> "Cluster":
         self.db.create()
-        for i, ip in enumerate(NODE_IPS):
+        for i, ip in enumerate(NODE_IPS[:self.count]):
             workdir = self.dir / NODE_IDS[i]
             workdir.mkdir(parents=True)
             sip_port, http_port = free_port(host=ip), free_port(host=ip)

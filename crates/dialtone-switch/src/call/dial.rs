@@ -266,30 +266,31 @@ impl Call {
     /// The From of the legs we place for `leg`'s party: its display name and
     /// user, at our domain.
     fn caller_identity(&self, leg: LegId) -> String {
-        let req_from = self.legs[leg]
+        let l = &self.legs[leg];
+        // The party is the From of a request we received (UAS leg) and the
+        // To of one we sent (UAC leg): from the request while it is still
+        // held, else from the established dialog's remote party (an answered
+        // caller's transaction is gone by the time it is transferred).
+        let from_request = l
             .uas
             .as_ref()
             .map(|t| t.request().headers.clone())
-            .or_else(|| {
-                self.legs[leg]
-                    .invite_template
-                    .as_ref()
-                    .map(|r| r.headers.clone())
-            });
-        let user = req_from
-            .as_ref()
+            .or_else(|| l.invite_template.as_ref().map(|r| r.headers.clone()))
             .and_then(|h| {
                 h.iter().find_map(|h| match h {
-                    Header::From(f) if self.legs[leg].role == Role::Uas => {
-                        NameAddr::parse(f.value()).ok()
-                    }
-                    Header::To(t) if self.legs[leg].role == Role::Uac => {
-                        NameAddr::parse(t.value()).ok()
-                    }
+                    Header::From(f) if l.role == Role::Uas => NameAddr::parse(f.value()).ok(),
+                    Header::To(t) if l.role == Role::Uac => NameAddr::parse(t.value()).ok(),
                     _ => None,
                 })
-            })
-            .map(|na| {
+            });
+        let party = from_request.or_else(|| {
+            l.dialog
+                .as_ref()
+                .and_then(|d| NameAddr::parse(&d.remote_party).ok())
+        });
+        let domain = &self.ctx.cfg.domain;
+        match party {
+            Some(na) => {
                 let user = na
                     .uri
                     .auth
@@ -297,11 +298,12 @@ impl Call {
                     .map(|a| a.user.clone())
                     .unwrap_or_else(|| "anonymous".into());
                 match na.display_name {
-                    Some(d) => format!("{d} <sip:{user}@{}>", self.ctx.cfg.domain),
-                    None => format!("<sip:{user}@{}>", self.ctx.cfg.domain),
+                    Some(d) => format!("{d} <sip:{user}@{domain}>"),
+                    None => format!("<sip:{user}@{domain}>"),
                 }
-            });
-        user.unwrap_or_else(|| format!("<sip:anonymous@{}>", self.ctx.cfg.domain))
+            }
+            None => format!("<sip:anonymous@{domain}>"),
+        }
     }
 
     /// The INVITE for a fork, without Via (the transaction layer adds it).
