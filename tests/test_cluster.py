@@ -108,6 +108,18 @@ class Pbx:
         assert wait_bound(port, host=ip), run_.wait(1)
         return port, run_
 
+    def hairpin_load(self, sipp, calls: int, *, rate: int, hold_ms: int) -> list[dict]:
+        """`calls` carrier calls to N_OUT through Kamailio (the trunk calls
+        the carrier back); every one must complete. Their records."""
+        before = self.ids()
+        uas = self.carrier_callee(sipp, calls=calls, timeout=40)
+        r = self.carrier_calls(sipp, N_OUT, calls=calls, rate=rate, limit=10,
+                               duration_ms=hold_ms, timeout=40, trace_msg=False)
+        assert r.ok(calls), r
+        u = uas.wait(20)
+        assert u.ok(calls), u
+        return self.new_records(before, calls)
+
     def ids(self) -> set[str]:
         return {r["id"] for r in self.c.calls()}
 
@@ -184,15 +196,8 @@ def test_both_nodes_join_and_kamailio_probes_them(cluster):
 # 2. load through Kamailio, spread over both nodes
 
 def test_load_through_kamailio_is_spread_over_both_nodes_and_every_call_completes(pbx, sipp):
-    before = pbx.ids()
     calls = 30
-    uas = pbx.carrier_callee(sipp, calls=calls, timeout=40)
-    r = pbx.carrier_calls(sipp, N_OUT, calls=calls, rate=10, limit=10, duration_ms=500,
-                          timeout=40, trace_msg=False)
-    assert r.ok(calls), r
-    u = uas.wait(20)
-    assert u.ok(calls), u
-    recs = pbx.new_records(before, calls)
+    recs = pbx.hairpin_load(sipp, calls, rate=10, hold_ms=500)
     assert len(recs) == calls, json.dumps(recs, indent=1)
     assert all(x["outcome"] == "answered" and x["ended_at"] for x in recs), json.dumps(recs, indent=1)
     spread = pbx.c.by_node(recs)
@@ -489,13 +494,7 @@ def test_kill_9_under_load_fails_over_and_the_node_rejoins(pbx, sipp):
           f"({time.time() - t_back:.1f} s in all)")
     wait_until(lambda: {n["id"]: n["alive"] for n in survivor.nodes()}.get(victim.node_id),
                10, f"{victim.node_id} alive again in nodes list")
-    before = pbx.ids()
     calls = 10
-    uas = pbx.carrier_callee(sipp, calls=calls, timeout=40)
-    r = pbx.carrier_calls(sipp, N_OUT, calls=calls, rate=5, limit=10, duration_ms=300,
-                          timeout=40, trace_msg=False)
-    assert r.ok(calls), r
-    assert uas.wait(20).ok(calls)
-    spread = c.by_node(pbx.new_records(before, calls))
+    spread = c.by_node(pbx.hairpin_load(sipp, calls, rate=5, hold_ms=300))
     print(f"after the rejoin: {spread}")
     assert spread.get(victim.node_id, 0) >= 3, f"{victim.node_id} takes calls again: {spread}"

@@ -38,6 +38,15 @@ async fn fork_to_bob(h: &mut Harness) -> Forked {
     }
 }
 
+/// Both of bob's phones ring; the caller hears it.
+async fn both_ring(h: &mut Harness, f: &Forked) {
+    h.inject(&f.first.ua.peer, &f.first.reply(180, "Ringing"))
+        .await;
+    h.inject(&f.second.ua.peer, &f.second.reply(180, "Ringing"))
+        .await;
+    h.wait(resp(&trunk(), 180, Method::Invite)).await;
+}
+
 /// bob's first phone answers: it is ACKed and its answer relayed.
 async fn first_answers(h: &mut Harness, f: &Forked) -> Dlg {
     let trunk = trunk();
@@ -97,11 +106,7 @@ async fn the_first_200_wins_and_the_ringing_fork_is_cancelled_and_its_487_acked(
     let mut h = Harness::new().await;
     let f = fork_to_bob(&mut h).await;
     let trunk = trunk();
-    h.inject(&f.first.ua.peer, &f.first.reply(180, "Ringing"))
-        .await;
-    h.inject(&f.second.ua.peer, &f.second.reply(180, "Ringing"))
-        .await;
-    h.wait(resp(&trunk, 180, Method::Invite)).await;
+    both_ring(&mut h, &f).await;
     // Two RTP pairs: the caller's, and the one the forks share.
     h.wait_media(2).await;
     let mut caller = first_answers(&mut h, &f).await;
@@ -147,11 +152,7 @@ async fn a_200_from_the_loser_that_crossed_the_cancel_is_acked_and_byed() {
     let mut h = Harness::new().await;
     let f = fork_to_bob(&mut h).await;
     let trunk = trunk();
-    h.inject(&f.first.ua.peer, &f.first.reply(180, "Ringing"))
-        .await;
-    h.inject(&f.second.ua.peer, &f.second.reply(180, "Ringing"))
-        .await;
-    h.wait(resp(&trunk, 180, Method::Invite)).await;
+    both_ring(&mut h, &f).await;
     let mut caller = first_answers(&mut h, &f).await;
     let cancel = h
         .wait(req(&f.second.ua, Method::Cancel).in_call(&f.second.call_id()))

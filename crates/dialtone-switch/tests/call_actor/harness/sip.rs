@@ -257,40 +257,30 @@ pub struct OutCall {
 impl OutCall {
     /// §9.1: the CANCEL of our INVITE (same branch, Call-ID, From, To, CSeq number).
     pub fn cancel(&self) -> String {
-        format!(
-            "CANCEL {uri} SIP/2.0\r\n\
-             Via: {via}\r\n\
-             Max-Forwards: 70\r\n\
-             From: {from};tag={tag}\r\n\
-             To: {to}\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: 1 CANCEL\r\n\
-             Content-Length: 0\r\n\r\n",
-            uri = self.uri,
-            via = self.ua.via(&self.branch),
-            from = self.from,
-            tag = self.from_tag,
-            to = self.to,
-            cid = self.call_id,
-        )
+        self.same_transaction("CANCEL", &self.to)
     }
 
     /// §17.1.1.3: the ACK of a non-2xx final response (same branch, its To).
     pub fn ack_non2xx(&self, resp: &SipMessage) -> String {
+        self.same_transaction("ACK", &resp.header("To").unwrap_or_default())
+    }
+
+    /// A request of the INVITE's transaction: its URI, branch, From,
+    /// Call-ID and CSeq number, with `method` and `to`.
+    fn same_transaction(&self, method: &str, to: &str) -> String {
         format!(
-            "ACK {uri} SIP/2.0\r\n\
+            "{method} {uri} SIP/2.0\r\n\
              Via: {via}\r\n\
              Max-Forwards: 70\r\n\
              From: {from};tag={tag}\r\n\
              To: {to}\r\n\
              Call-ID: {cid}\r\n\
-             CSeq: 1 ACK\r\n\
+             CSeq: 1 {method}\r\n\
              Content-Length: 0\r\n\r\n",
             uri = self.uri,
             via = self.ua.via(&self.branch),
             from = self.from,
             tag = self.from_tag,
-            to = resp.header("To").unwrap_or_default(),
             cid = self.call_id,
         )
     }
