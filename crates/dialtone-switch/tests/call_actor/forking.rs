@@ -105,7 +105,6 @@ fn legs(rec: &dialtone_store::CallRecord) -> Vec<(String, Option<String>)> {
 async fn the_first_200_wins_and_the_ringing_fork_is_cancelled_and_its_487_acked() {
     let mut h = Harness::new().await;
     let f = fork_to_bob(&mut h).await;
-    let trunk = trunk();
     both_ring(&mut h, &f).await;
     // Two RTP pairs: the caller's, and the one the forks share.
     h.wait_media(2).await;
