@@ -1,12 +1,12 @@
-//! The Call actor's task: its state, the loop that reads its one channel,
+//! The Call actor's task: its state, the loop that reads its one channel
+//! (how a call is started and fed: [`super::launch`]),
 //! and how a call ends — every live leg released (BYE, CANCEL or a final
 //! response), the AI agent closed, media freed, the record completed, the
 //! registry entries gone.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use dialtone_sip::transaction::{ClientEvent, ClientTransaction, ServerEvent, ServerTransaction};
+use dialtone_sip::transaction::{ClientEvent, ServerEvent, ServerTransaction};
 use rsip::Method;
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,6 +14,7 @@ use super::agent::AgentLeg;
 use super::command::{CommandOutcome, CommandResult};
 use super::event::{CallEvent, LegId, Pending};
 use super::ids::Legs;
+use super::launch::Start;
 use super::leg::{request_sdp, Leg, LegState, MediaPlan, Role};
 use super::live::{CallNotice, Live};
 use super::media::{CallMedia, Slot};
@@ -21,15 +22,7 @@ use super::record::Record;
 use super::registry::CallHandle;
 use super::{CallContext, Origin};
 use crate::admission::Permits;
-use crate::router::{Routed, Target};
 pub(crate) use crate::with_reason;
-
-/// Sends `ev` to a call through a weak sender: the tasks that forward a
-/// transaction's or the media's events to the call must not keep an ended
-/// call's channel (and what it holds) alive. False once the call is gone.
-fn send_weak(to: &mpsc::WeakUnboundedSender<CallEvent>, ev: CallEvent) -> bool {
-    to.upgrade().is_some_and(|tx| tx.send(ev).is_ok())
-}
 
 /// The call's life, RFC 3261 terms where they apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,140 +161,8 @@ pub struct Call {
     pub timers: Vec<tokio::task::AbortHandle>,
 }
 
-/// How a call starts. Made once per call and consumed at once: its size
-/// does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Start {
-    /// An INVITE came in, routed to `target`.
-    Inbound {
-        invite: ServerTransaction,
-        target: Target,
-    },
-    /// dialtone places it.
-    Outbound(Box<super::outbound::Outbound>),
-}
-
-pub fn spawn(
-    ctx: Arc<CallContext>,
-    invite: ServerTransaction,
-    origin: Origin,
-    routed: Routed,
-    permits: Permits,
-) -> CallHandle {
-    let Routed {
-        target,
-        record: record_flag,
-    } = routed;
-    let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
-    let record = Record::new(&id, &ctx.cfg.node, invite.request(), &origin, &target);
-    let record_audio = record_flag || ctx.cfg.recording.all;
-    launch(
-        ctx,
-        id,
-        record,
-        origin,
-        record_audio,
-        Start::Inbound { invite, target },
-        permits,
-    )
-}
-
-pub fn spawn_outbound(
-    ctx: Arc<CallContext>,
-    out: super::outbound::Outbound,
-    permits: Permits,
-) -> CallHandle {
-    let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string().as_str());
-    let origin = Origin {
-        label: "dialtone".into(),
-        from_trunk: false,
-        caller: out.who.clone(),
-        account_id: out.account_id.clone(),
-    };
-    let from = out.from_number.clone().unwrap_or_else(|| "dialtone".into());
-    let record = Record::outbound(
-        &id,
-        &ctx.cfg.node,
-        &origin,
-        &from,
-        &out.customer_label,
-        &ctx.cfg.domain,
-    );
-    let record_audio = ctx.cfg.recording.all;
-    launch(
-        ctx,
-        id,
-        record,
-        origin,
-        record_audio,
-        Start::Outbound(Box::new(out)),
-        permits,
-    )
-}
-
-/// Registers a new call and starts its actor.
-fn launch(
-    ctx: Arc<CallContext>,
-    id: Arc<str>,
-    record: Record,
-    origin: Origin,
-    record_audio: bool,
-    start: Start,
-    permits: Permits,
-) -> CallHandle {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (mut live, handle) = Live::new(id.clone(), tx.clone(), &record);
-    live.set_account(origin.account_id.clone());
-    ctx.registry.insert(handle.clone());
-    ctx.total.fetch_add(1, Ordering::Relaxed);
-    let h = handle.clone();
-    tokio::spawn(async move {
-        let (media_tx, mut media_rx) = mpsc::unbounded_channel();
-        let fwd = tx.downgrade();
-        tokio::spawn(async move {
-            while let Some(ev) = media_rx.recv().await {
-                if !send_weak(&fwd, CallEvent::Media(ev)) {
-                    break;
-                }
-            }
-        });
-        let media = CallMedia::new(ctx.media.clone(), media_tx);
-        let mut call = Call {
-            id,
-            ctx,
-            handle: h,
-            events_tx: tx,
-            legs: Legs::default(),
-            parties: Parties {
-                a: LegId(0),
-                b: None,
-            },
-            dial: None,
-            in_flight: InFlight::default(),
-            media,
-            agent: None,
-            state: CallState::Dialing,
-            record,
-            origin,
-            next_attempt: 0,
-            record_audio,
-            live,
-            queue_member: None,
-            placed: matches!(start, Start::Outbound(_)),
-            from_identity: None,
-            probe: None,
-            then_dial: None,
-            permits,
-            transfer_permits: None,
-            timers: Vec::new(),
-        };
-        call.run(start, rx).await;
-    });
-    handle
-}
-
 impl Call {
-    async fn run(&mut self, start: Start, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
+    pub(super) async fn run(&mut self, start: Start, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
         match start {
             Start::Inbound { invite, target } => {
                 if self.accept_caller(invite).await {
@@ -531,37 +392,6 @@ impl Call {
                 }
             }
         }
-    }
-
-    /// Watches a server transaction's events (CANCEL, ACK, timeouts).
-    pub fn watch_server(&self, leg: LegId, tx: &mut ServerTransaction) {
-        if let Some(mut events) = tx.take_events() {
-            let out = self.events_tx.downgrade();
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    if !send_weak(&out, CallEvent::Server { leg, event }) {
-                        break;
-                    }
-                }
-            });
-        }
-    }
-
-    /// Watches a client transaction's responses.
-    pub fn watch_client(&self, leg: LegId, pending: Pending, mut tx: ClientTransaction) {
-        let out = self.events_tx.downgrade();
-        tokio::spawn(async move {
-            while let Some(event) = tx.next_event().await {
-                let event = CallEvent::Client {
-                    leg,
-                    pending,
-                    event,
-                };
-                if !send_weak(&out, event) {
-                    break;
-                }
-            }
-        });
     }
 
     /// Answers the caller's pending INVITE with a failure.

@@ -26,6 +26,7 @@ mod dial;
 mod event;
 mod ids;
 mod in_dialog;
+mod launch;
 mod leg;
 mod live;
 mod media;
@@ -147,7 +148,7 @@ pub async fn start_inbound(
         target: Some(&routed.target),
     };
     match admission::admit(&ctx.admission, &ctx.store, &ask, &Permits::default()).await {
-        Ok(permits) => Some(actor::spawn(ctx, invite, origin, routed, permits)),
+        Ok(permits) => Some(launch::spawn(ctx, invite, origin, routed, permits)),
         Err(refusal) => {
             let _ = invite.respond(refusal.response(&invite));
             None
@@ -174,5 +175,5 @@ pub async fn start_outbound(
     let permits = admission::admit(&ctx.admission, &ctx.store, &ask, &Permits::default())
         .await
         .map_err(|r| CommandError::Refused(r.detail))?;
-    Ok(actor::spawn_outbound(ctx, out, permits))
+    Ok(launch::spawn_outbound(ctx, out, permits))
 }
