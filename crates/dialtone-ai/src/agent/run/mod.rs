@@ -2,6 +2,8 @@
 //! model's events, the caller's audio, finished tools, a session being
 //! (re)opened, and a 20 ms tick for its timers (barge-in guard, idle
 //! re-prompt, keypad pauses, fillers, hangup after playout, renewal).
+//! Tool calls and their fillers are in [`tool_calls`]; reopening and
+//! renewing the session in [`renewal`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -12,6 +14,10 @@ use std::time::{Duration, Instant};
 use dialtone_media::{PortEvent, PortFrame, PortPlayer};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+
+mod renewal;
+mod tool_calls;
+use tool_calls::{RunningTool, ToolDone};
 
 use super::keys::Keys;
 use super::playout::Playout;
@@ -26,13 +32,9 @@ use crate::session::{connect, ConnectError, SessionHandle};
 const HISTORY_KEPT: usize = 40;
 const REPROMPT: &str = "The caller has been silent for a while. Ask briefly, in one short \
     sentence, whether they are still there.";
-const FILLER: &str = "A tool you called is still running. Tell the caller in one short \
-    sentence that you are working on it; say nothing else.";
 /// How long a response we asked for may take to start before the commands
 /// held for it go anyway (the model may have refused it).
 const CREATE_WAIT: Duration = Duration::from_secs(2);
-/// How long a renewed session may wait for a quiet moment to take over.
-const SWITCH_WAIT: Duration = Duration::from_secs(30);
 
 type Events = mpsc::UnboundedReceiver<ServerEvent>;
 type Connected = Result<(SessionHandle, Events), ConnectError>;
@@ -48,15 +50,6 @@ enum Purpose {
 }
 
 type Opening = Pin<Box<dyn Future<Output = (Purpose, Connected)> + Send>>;
-
-struct RunningTool {
-    name: String,
-    started: Instant,
-    filler: bool,
-}
-
-/// A tool call's end: its id, name, answer, and outcome for the stats.
-type ToolDone = (String, String, ToolReply, &'static str);
 
 pub(super) async fn run(
     mut cfg: AgentConfig,
@@ -564,59 +557,6 @@ impl Agent {
         }
     }
 
-    fn start_tool(&mut self, call_id: String, name: String, arguments: String) {
-        self.activity();
-        tracing::debug!(%name, %call_id, "tool call");
-        let fut = self.tools.call(&name, &arguments);
-        let limit = self.tools.timeout(&name).unwrap_or(self.cfg.tool_timeout);
-        self.in_flight.insert(
-            call_id.clone(),
-            RunningTool {
-                name: name.clone(),
-                started: Instant::now(),
-                filler: false,
-            },
-        );
-        self.running.spawn(async move {
-            match tokio::time::timeout(limit, fut).await {
-                Ok(reply) => {
-                    let outcome = if reply.ok { "ok" } else { "error" };
-                    (call_id, name, reply, outcome)
-                }
-                Err(_) => {
-                    let reply = ToolReply {
-                        output: format!(
-                            "error: the tool {name} did not answer within {} s",
-                            limit.as_secs()
-                        ),
-                        ok: false,
-                    };
-                    (call_id, name, reply, "timeout")
-                }
-            }
-        });
-    }
-
-    fn on_tool_done(&mut self, (call_id, name, reply, outcome): ToolDone) {
-        self.in_flight.remove(&call_id);
-        self.stats.tool(&name, outcome);
-        self.activity();
-        tracing::debug!(%name, %call_id, outcome, output = %reply.output, "tool answered");
-        if self.cancelled.remove(&call_id) {
-            return;
-        }
-        if self.in_flight.is_empty() {
-            if let (Some(_), Some(p)) = (self.holding.take(), &self.player) {
-                p.clear();
-            }
-        }
-        self.send_when_idle(ClientCommand::ToolResult {
-            call_id,
-            name,
-            output: reply.output,
-        });
-    }
-
     fn on_idle(&mut self) {
         if self.ending || self.player.is_none() {
             return;
@@ -672,140 +612,5 @@ impl Agent {
             self.open(Purpose::Renew);
         }
         self.maybe_switch(now);
-    }
-
-    /// A filler for tools that run long: a short line from OpenAI's model,
-    /// hold beeps for Gemini (it waits for the tool's answer).
-    fn fillers(&mut self, now: Instant) {
-        if self.cfg.filler_after.is_zero() || self.ending {
-            return;
-        }
-        let slow = self
-            .in_flight
-            .values()
-            .any(|t| now.duration_since(t.started) >= self.cfg.filler_after);
-        if !slow {
-            return;
-        }
-        match self.provider {
-            Provider::OpenAi => {
-                let quiet = !self.generating() && self.queued().is_zero();
-                let first = self
-                    .in_flight
-                    .values_mut()
-                    .find(|t| !t.filler && now.duration_since(t.started) >= self.cfg.filler_after);
-                if let (true, Some(t)) = (quiet, first) {
-                    t.filler = true;
-                    tracing::debug!(tool = %t.name, "filler line while a tool runs");
-                    self.send_creating(ClientCommand::Respond {
-                        instructions: Some(FILLER.into()),
-                    });
-                }
-            }
-            Provider::Gemini => {
-                let Some(p) = self.player.clone() else { return };
-                if p.queued() < Duration::from_millis(200) {
-                    let _ = p.play(hold::beeps(self.cfg.session.output));
-                    self.holding.get_or_insert(now);
-                }
-            }
-        }
-    }
-
-    /// Opens a new session carrying the conversation over.
-    fn open(&mut self, purpose: Purpose) {
-        if self.opening.is_some() {
-            return;
-        }
-        let mut cfg = self.cfg.session.clone();
-        cfg.history = self.history.clone();
-        cfg.resume_handle = self.resume_handle.clone();
-        self.opening = Some(Box::pin(async move { (purpose, connect(cfg).await) }));
-    }
-
-    /// The connection is gone: reconnect once, else give up.
-    fn lost(&mut self, reason: &str) -> bool {
-        self.events = None;
-        self.response_active = false;
-        self.requested = None;
-        self.deferred.clear();
-        if let Some((s, e, _)) = self.standby.take() {
-            // A renewed session is ready: it takes over at once.
-            self.session = s;
-            self.events = Some(e);
-            self.session_started = Instant::now();
-            self.stats.renewed();
-            return true;
-        }
-        if self.reconnects_left == 0 {
-            self.stats.failed();
-            self.emit(AgentEvent::Failed {
-                reason: format!("the model connection was lost: {reason}"),
-            });
-            return false;
-        }
-        tracing::info!(%reason, "realtime connection lost: reconnecting");
-        self.reconnects_left -= 1;
-        // A renewal in progress becomes the reconnection.
-        if self.opening.is_none() {
-            self.open(Purpose::Reconnect);
-        }
-        true
-    }
-
-    fn on_opened(&mut self, purpose: Purpose, result: Connected) -> bool {
-        let dead = self.events.is_none();
-        match (result, dead) {
-            (Ok((s, e)), true) => {
-                self.session = s;
-                self.events = Some(e);
-                self.session_started = Instant::now();
-                self.stats.reconnected();
-                self.emit(AgentEvent::Reconnected);
-                true
-            }
-            (Ok((s, e)), false) => {
-                self.standby = Some((s, e, Instant::now()));
-                true
-            }
-            (Err(e), true) => {
-                self.stats.failed();
-                self.emit(AgentEvent::Failed {
-                    reason: format!(
-                        "the model connection was lost and could not be re-established: {e}"
-                    ),
-                });
-                false
-            }
-            (Err(e), false) => {
-                tracing::warn!(error = %e, ?purpose, "session renewal failed; keeping the current one");
-                // Try again later, not at every tick.
-                self.session_started = Instant::now();
-                true
-            }
-        }
-    }
-
-    /// A renewed session takes over at a quiet moment (no response, no
-    /// audio queued, no tool running), or after [`SWITCH_WAIT`] anyway.
-    fn maybe_switch(&mut self, now: Instant) {
-        let Some((_, _, since)) = &self.standby else {
-            return;
-        };
-        let quiet = !self.speaking() && self.in_flight.is_empty();
-        if !quiet && now.duration_since(*since) < SWITCH_WAIT {
-            return;
-        }
-        let Some((s, e, _)) = self.standby.take() else {
-            return;
-        };
-        let old = std::mem::replace(&mut self.session, s);
-        let _ = old.send(ClientCommand::Close);
-        self.events = Some(e);
-        self.session_started = now;
-        self.response_active = false;
-        self.requested = None;
-        self.stats.renewed();
-        tracing::info!("realtime session renewed");
     }
 }
