@@ -907,10 +907,17 @@ class Connection:
         text frame, bytes as a binary frame, untouched."""
         self._send_sync(obj)
 
-    def answer_setup(self) -> None:
+    def answer_setup(self, *, then_say: bytes | None = None) -> None:
         """Answer the session set-up by hand (with server.auto_answer = False):
-        OpenAI session.updated with the effective session, Gemini setupComplete."""
-        self.server._call(self._answer_setup(), 5.0)
+        OpenAI session.updated with the effective session, Gemini setupComplete.
+        `then_say`: a response (output_format audio, sent at once) follows in
+        the same event-loop step, before the client can act on the answer."""
+        async def answer() -> None:
+            await self._answer_setup()
+            if then_say is not None:
+                item_id = _new_id("item_") if self.kind == "openai" else f"turn_{self._next_turn()}"
+                await self._say(then_say, item_id, None, 100, 0.0, self.output_format)
+        self.server._call(answer(), 10.0)
 
     # --- internals (event loop thread)
 

@@ -230,6 +230,28 @@ def test_hangup_call_lets_the_last_words_play_then_sends_bye(ai_pbx):
     clean(conn)
 
 
+def test_model_audio_sent_before_the_call_is_answered_is_played_not_lost(ai_pbx):
+    """The model speaks the moment its session is set up: dialtone answers
+    the caller only then, so those first words reach the agent before the
+    call's audio port exists; they must be kept and played, not dropped."""
+    p = ai_pbx("openai")
+    p.server.auto_answer = False
+    sent = threading.Event()
+
+    def model_speaks_at_once() -> None:
+        conn = p.server.wait_connection(ready=False)
+        conn.wait_message("session.update")
+        conn.answer_setup(then_say=ulaw_tone(500) * 50)    # 1 s, at once
+        sent.set()
+
+    threading.Thread(target=model_speaks_at_once, daemon=True).start()
+    with p.caller() as (ua, dlg, rtp):
+        assert sent.wait(10), "the scripted model never spoke"
+        wait_until(lambda: len(loud_since(rtp, 0)) >= 48, 5,
+                   "the model's first second of audio at the caller")
+    clean(p.server.wait_connection())
+
+
 # --------------------------------------------------------------------------
 # transfers
 

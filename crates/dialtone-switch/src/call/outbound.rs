@@ -123,10 +123,8 @@ impl Call {
         let ready = agent.is_ready();
         let formats = agent.formats();
         self.parties.b = Some(Connected::Agent);
-        self.call_answered(&label, max).await;
-        if ready {
-            self.attach_agent_audio(formats.0, formats.1).await;
-        }
+        self.answered_with(&label, max, ready.then_some(formats))
+            .await;
     }
 
     /// A test call was answered: tone out, listen for the echo.

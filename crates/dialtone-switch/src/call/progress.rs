@@ -3,6 +3,7 @@
 //! CANCELled, the parties bridged), a trunk's challenge answered once, the
 //! ring timeout, and the choice of final response when every fork failed.
 
+use dialtone_ai::AudioFormat;
 use dialtone_sip::auth;
 use dialtone_sip::dialog::Dialog;
 use dialtone_sip::transaction::ClientEvent;
@@ -264,6 +265,18 @@ impl Call {
     /// The call is answered by `label`: its state, record, recording, and
     /// its end after `max` (ZERO: never).
     pub(super) async fn call_answered(&mut self, label: &str, max: std::time::Duration) {
+        self.answered_with(label, max, None).await;
+    }
+
+    /// [`Self::call_answered`] for a call an AI agent answers: its audio
+    /// port is up before the record's write is awaited, so the model's
+    /// first words never wait on the database.
+    pub(super) async fn answered_with(
+        &mut self,
+        label: &str,
+        max: std::time::Duration,
+        agent_audio: Option<(AudioFormat, AudioFormat)>,
+    ) {
         self.state = CallState::Answered;
         self.record.answered(label);
         self.record.rec.account_id = self.live.account().map(str::to_string);
@@ -273,11 +286,17 @@ impl Call {
         self.notify(CallNotice::Answered {
             by: label.to_string(),
         });
-        self.start_recording().await;
-        self.record.save(&self.ctx.store, &self.ctx.records).await;
         if !max.is_zero() {
             self.after(max, CallEvent::MaxDuration);
         }
+        self.start_recording().await;
+        if let Some((input, output)) = agent_audio {
+            self.attach_agent_audio(input, output).await;
+            if self.state == CallState::Ended {
+                return;
+            }
+        }
+        self.record.save(&self.ctx.store, &self.ctx.records).await;
     }
 
     /// ACKs a 2xx to our INVITE (§13.2.2.4: end to end, with the INVITE's

@@ -35,6 +35,9 @@ const REPROMPT: &str = "The caller has been silent for a while. Ask briefly, in 
 /// How long a response we asked for may take to start before the commands
 /// held for it go anyway (the model may have refused it).
 const CREATE_WAIT: Duration = Duration::from_secs(2);
+/// The most of the model's audio kept while the call's audio port is not
+/// up yet.
+const EARLY_KEPT: Duration = Duration::from_secs(20);
 
 type Events = mpsc::UnboundedReceiver<ServerEvent>;
 type Connected = Result<(SessionHandle, Events), ConnectError>;
@@ -133,19 +136,25 @@ async fn opened(o: &mut Option<Opening>) -> (Purpose, Connected) {
 
 /// The model's audio as a playout frame, and how long it lasts.
 fn to_frame(format: AudioFormat, data: Vec<u8>) -> (PortFrame, Duration) {
+    let len = audio_len(format, data.len());
+    let frame = match format {
+        AudioFormat::Pcm16 { .. } => PortFrame::Pcm(
+            data.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+        ),
+        AudioFormat::Pcmu | AudioFormat::Pcma => PortFrame::G711(data),
+    };
+    (frame, len)
+}
+
+/// How long `bytes` of the model's audio play.
+fn audio_len(format: AudioFormat, bytes: usize) -> Duration {
     match format {
         AudioFormat::Pcm16 { rate } => {
-            let pcm: Vec<i16> = data
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            let d = Duration::from_micros(pcm.len() as u64 * 1_000_000 / u64::from(rate.max(1)));
-            (PortFrame::Pcm(pcm), d)
+            Duration::from_micros((bytes / 2) as u64 * 1_000_000 / u64::from(rate.max(1)))
         }
-        AudioFormat::Pcmu | AudioFormat::Pcma => {
-            let d = Duration::from_micros(data.len() as u64 * 125);
-            (PortFrame::G711(data), d)
-        }
+        AudioFormat::Pcmu | AudioFormat::Pcma => Duration::from_micros(bytes as u64 * 125),
     }
 }
 
@@ -174,6 +183,10 @@ struct Agent {
     history: Vec<HistoryItem>,
     player: Option<PortPlayer>,
     frames: Option<mpsc::Receiver<PortEvent>>,
+    /// The model's audio that arrived before the call's audio port was up
+    /// (the model may speak the moment it connects): played when it is.
+    early: Vec<(Option<String>, Vec<u8>)>,
+    early_len: Duration,
     playout: Playout,
     /// A model response is being generated.
     response_active: bool,
@@ -225,6 +238,8 @@ impl Agent {
             history: Vec::new(),
             player: None,
             frames: None,
+            early: Vec::new(),
+            early_len: Duration::ZERO,
             playout: Playout::default(),
             response_active: false,
             requested: None,
@@ -362,6 +377,10 @@ impl Agent {
                 self.player = Some(player);
                 self.frames = Some(frames);
                 self.activity();
+                self.early_len = Duration::ZERO;
+                for (item_id, data) in std::mem::take(&mut self.early) {
+                    self.on_audio(item_id, data);
+                }
                 if let Some(g) = self.cfg.greeting.clone() {
                     self.send_when_idle(ClientCommand::Respond {
                         instructions: Some(format!(
@@ -498,6 +517,7 @@ impl Agent {
             return;
         }
         let Some(player) = self.player.clone() else {
+            self.keep_early(item_id, data);
             return;
         };
         if let Some(since) = self.holding.take() {
@@ -514,6 +534,17 @@ impl Agent {
         self.activity();
     }
 
+    /// Keeps audio that came before the port, up to [`EARLY_KEPT`].
+    fn keep_early(&mut self, item_id: Option<String>, data: Vec<u8>) {
+        let len = audio_len(self.cfg.session.output, data.len());
+        if self.ending || self.early_len + len > EARLY_KEPT {
+            tracing::debug!(?len, "agent audio before the audio port dropped");
+            return;
+        }
+        self.early_len += len;
+        self.early.push((item_id, data));
+    }
+
     /// The caller talks over the agent: stop its voice at once, and tell
     /// the model what was heard. `server_cancels`: the provider stops the
     /// response itself.
@@ -523,6 +554,8 @@ impl Agent {
             return;
         }
         let Some(player) = self.player.clone() else {
+            self.early.clear();
+            self.early_len = Duration::ZERO;
             return;
         };
         player.clear();

@@ -282,8 +282,7 @@ impl Call {
             return;
         }
         self.parties.b = Some(Connected::Agent);
-        self.call_answered(&label, max).await;
-        self.attach_agent_audio(input, output).await;
+        self.answered_with(&label, max, Some((input, output))).await;
     }
 
     /// Starts the audio port on the caller's slot and hands it to the agent.
