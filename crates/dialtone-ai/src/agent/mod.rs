@@ -27,6 +27,8 @@ mod keys;
 mod playout;
 mod run;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
