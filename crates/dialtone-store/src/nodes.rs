@@ -38,6 +38,11 @@ pub struct Nodes<'a> {
     store: &'a Store,
 }
 
+/// A node's row with its live call count.
+const SELECT_NODE: &str = "SELECT n.id, n.sip, n.http, n.started_at, n.heartbeat_at, \
+     (SELECT COUNT(*) FROM calls c WHERE c.node = n.id AND c.ended_at IS NULL) AS live \
+     FROM nodes n";
+
 /// What [`Nodes::close_calls_of_dead`] writes into a dead node's calls.
 pub const NODE_LOST_CAUSE: &str = "node lost";
 
@@ -83,22 +88,25 @@ impl<'a> Nodes<'a> {
 
     /// Every node, with its live call count, by id.
     pub async fn list(&self) -> Result<Vec<Node>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT n.id, n.sip, n.http, n.started_at, n.heartbeat_at, \
-             (SELECT COUNT(*) FROM calls c WHERE c.node = n.id AND c.ended_at IS NULL) AS live \
-             FROM nodes n ORDER BY n.id",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = sqlx::query(&format!("{SELECT_NODE} ORDER BY n.id"))
+            .fetch_all(self.store.pool())
+            .await?;
         rows.iter()
             .map(node_from_row)
             .collect::<Result<_, _>>()
             .map_err(Into::into)
     }
 
-    /// One node by id.
+    /// One node by id (a forwarded tool call looks up its owner).
     pub async fn get(&self, id: &str) -> Result<Option<Node>, StoreError> {
-        Ok(self.list().await?.into_iter().find(|n| n.id == id))
+        let row = sqlx::query(&format!("{SELECT_NODE} WHERE n.id = $1"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        row.as_ref()
+            .map(node_from_row)
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// Closes the live call rows of every node other than `me` whose

@@ -60,6 +60,7 @@ async fn join_heartbeat_and_list(db: TestDb) {
         (b.sip.as_str(), b.started_at, b.heartbeat_at),
         ("udp:127.0.0.9:5060", T0 + 9000, T0 + 9000)
     );
+    assert_eq!(nodes.get("nobody").await.expect("get"), None);
 }
 
 async fn a_dead_nodes_open_calls_are_closed_once(db: TestDb) {
