@@ -42,12 +42,7 @@ impl RecordOutbox {
     /// is still waiting. An error that retrying cannot mend (a duplicate
     /// id) is logged and dropped.
     pub async fn write(&self, store: &Store, rec: &CallRecord, insert: bool) {
-        if self.replace_waiting(rec) {
-            return;
-        }
-        if self.pending() > 0 {
-            // The database is away: do not make this call wait for it too.
-            self.keep(rec.clone());
+        if self.queue_behind_waiting(rec) {
             return;
         }
         let write = async {
@@ -76,19 +71,25 @@ impl RecordOutbox {
         self.waiting.lock().map(|w| w.len()).unwrap_or(0)
     }
 
-    /// Puts `rec` in place of its call's waiting version; false when none
+    /// While anything waits (the database is away), `rec` waits too — in
+    /// place of its call's waiting version, or behind the others — so this
+    /// call does not wait for the database as well; false when nothing
     /// waits.
-    fn replace_waiting(&self, rec: &CallRecord) -> bool {
+    fn queue_behind_waiting(&self, rec: &CallRecord) -> bool {
         let Ok(mut w) = self.waiting.lock() else {
             return false;
         };
-        match w.iter_mut().find(|r| r.id == rec.id) {
-            Some(slot) => {
-                *slot = rec.clone();
-                true
-            }
-            None => false,
+        if w.is_empty() {
+            return false;
         }
+        match w.iter_mut().find(|r| r.id == rec.id) {
+            Some(slot) => *slot = rec.clone(),
+            None => {
+                w.push_back(rec.clone());
+                self.wake.notify_one();
+            }
+        }
+        true
     }
 
     /// Keeps `rec` (after any version already waiting); returns how many wait.
