@@ -19,6 +19,7 @@ from siptool import SipClient, parse_response
 
 PW = "abuse-pw-1"
 ATTACKER = "127.0.0.5"
+API_TOKEN = "test-token-0123456789"
 
 
 def untrusted(**abuse) -> dict:
@@ -124,6 +125,38 @@ def test_repeated_digest_failures_ban_the_source_for_every_request(dialtone_fact
     assert m["dialtone_abuse_bans_total"] == 1, m
     assert m['dialtone_abuse_refused_total{reason="banned",method="options"}'] >= 1, m
     assert "source banned" in d.log()
+
+
+def test_the_operator_lists_and_lifts_a_ban(dialtone_factory):
+    from test_api import api
+    d = dialtone_factory(config={"auth": {"max_failures": 2, "ban_secs": 600},
+                                 "http": {"api_token": API_TOKEN}, **untrusted()})
+    d.add_user("bob", PW)
+    key = d.cli("apikey", "create", "--account", "acme").stdout.strip().splitlines()[-1]
+    status, body = api(d, "GET", "/api/v1/bans", token=API_TOKEN)
+    assert (status, body) == (200, {"bans": []}), body
+    with SipClient(d.sip_port, bind_host=ATTACKER) as bad:
+        for _ in range(2):
+            bad.register("bob", "wrong-" + PW, d.domain)
+        r = bad.options()
+        assert r is not None and r.code == 403, r
+        status, body = api(d, "GET", "/api/v1/bans", token=API_TOKEN)
+        assert status == 200 and [b["address"] for b in body["bans"]] == [ATTACKER], body
+        assert 590 <= body["bans"][0]["secondsLeft"] <= 600, body
+        # An account's key neither sees nor lifts bans: they concern everyone.
+        assert api(d, "GET", "/api/v1/bans", token=key)[0] == 403
+        assert api(d, "DELETE", f"/api/v1/bans/{ATTACKER}", token=key)[0] == 403
+        assert api(d, "DELETE", "/api/v1/bans/not-an-address", token=API_TOKEN)[0] == 400
+        assert api(d, "DELETE", "/api/v1/bans/192.0.2.1", token=API_TOKEN)[0] == 404
+        status, body = api(d, "DELETE", f"/api/v1/bans/{ATTACKER}", token=API_TOKEN)
+        assert (status, body) == (200, {"address": ATTACKER, "lifted": True}), body
+        # Served again at once, and its failures count from zero.
+        r = bad.options()
+        assert r is not None and r.code == 200, r
+        first, second = bad.register("bob", PW, d.domain)
+        assert second is not None and second.code == 200, (first, second)
+    assert api(d, "GET", "/api/v1/bans", token=API_TOKEN)[1] == {"bans": []}
+    assert "ban lifted" in d.log()
 
 
 def test_scanner_user_agents_are_dropped(dialtone_factory):

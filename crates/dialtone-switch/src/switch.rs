@@ -90,6 +90,7 @@ impl Switch {
         } else {
             DigestServer::new(digest_cfg)
         });
+        let guard = AuthGuard::new(digest, store.clone(), cfg.guard.clone());
         let calls = Arc::new(CallContext {
             layer: layer.clone(),
             store: store.clone(),
@@ -104,8 +105,8 @@ impl Switch {
             admission: Arc::default(),
             cluster: Arc::new(Cluster::new(cfg.cluster.clone())),
             records: Arc::default(),
+            bans: guard.bans().clone(),
         });
-        let guard = AuthGuard::new(digest, store.clone(), cfg.guard.clone());
         let shield = Arc::new(Shield::new(
             cfg.abuse.clone(),
             guard.bans().clone(),

@@ -1,7 +1,9 @@
 //! The ban list (fail2ban's idea): a source that fails digest
 //! authentication `max_failures` times within `window` is banned for
 //! `ban_for`; while banned, every new request it sends is refused at the
-//! gate. Bans expire on their own.
+//! gate. Bans expire on their own, or an operator lifts one
+//! ([`Bans::lift`]: the `lift_ban` tool, `DELETE /api/v1/bans/IP`). They
+//! live in this process: in a cluster each node keeps its own.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -83,6 +85,34 @@ impl Bans {
         self.banned.iter().filter(|e| now < *e.value()).count()
     }
 
+    /// The sources banned now, with how long each ban has left, longest
+    /// first.
+    pub fn list(&self) -> Vec<(IpAddr, Duration)> {
+        let now = Instant::now();
+        let mut v: Vec<_> = self
+            .banned
+            .iter()
+            .filter_map(|e| {
+                let left = e.value().saturating_duration_since(now);
+                (!left.is_zero()).then_some((*e.key(), left))
+            })
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Lifts the ban of `ip` and forgets its failures; false when it was
+    /// not banned.
+    pub fn lift(&self, ip: IpAddr) -> bool {
+        self.failures.remove(&ip);
+        let was = self.is_banned(ip);
+        self.banned.remove(&ip);
+        if was {
+            tracing::info!(source = %ip, "ban lifted");
+        }
+        was
+    }
+
     /// Bans given since the start.
     pub fn total(&self) -> u64 {
         self.total.load(Relaxed)
@@ -112,6 +142,36 @@ mod tests {
         assert!(b.banned_at(ip, t0 + Duration::from_secs(599)));
         assert!(!b.banned_at(ip, t0 + Duration::from_secs(602)));
         assert_eq!(b.total(), 1);
+    }
+
+    #[test]
+    fn a_lifted_ban_is_gone_and_its_failures_count_afresh() {
+        let b = bans();
+        let ip: IpAddr = "192.0.2.8".parse().unwrap_or_else(|_| unreachable!());
+        let other: IpAddr = "192.0.2.9".parse().unwrap_or_else(|_| unreachable!());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            b.failed_at(ip, t0);
+            b.failed_at(other, t0 + Duration::from_secs(1));
+        }
+        let listed: Vec<IpAddr> = b.list().into_iter().map(|(ip, _)| ip).collect();
+        assert_eq!(
+            listed,
+            vec![other, ip],
+            "the ban given last has the most left"
+        );
+        assert!(b
+            .list()
+            .iter()
+            .all(|(_, left)| *left <= Duration::from_secs(601)));
+        assert!(b.lift(ip));
+        assert!(!b.lift(ip), "lifted twice");
+        assert!(!b.is_banned(ip) && b.is_banned(other));
+        assert!(
+            !b.failed(ip) && !b.failed(ip),
+            "its failures count from zero"
+        );
+        assert!(b.failed(ip), "and the third bans it again");
     }
 
     #[test]

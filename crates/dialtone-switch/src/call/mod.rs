@@ -118,6 +118,8 @@ pub struct CallContext {
     pub records: Arc<outbox::RecordOutbox>,
     /// This node in the cluster (forwarding, heartbeat counters).
     pub cluster: Arc<crate::cluster::Cluster>,
+    /// Sources banned for repeated digest failures (shared with the gate).
+    pub bans: Arc<crate::abuse::Bans>,
 }
 
 /// Who placed an inbound call: for the record, and the authority its

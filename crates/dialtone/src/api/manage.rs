@@ -49,6 +49,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/api/v1/registrations", get(list_registrations))
         .route("/api/v1/statistics", get(statistics))
+        .route("/api/v1/bans", get(list_bans))
+        .route("/api/v1/bans/{address}", delete(lift_ban))
 }
 
 /// What a refused request answers.
@@ -66,6 +68,7 @@ fn status_of(e: &ManageError) -> StatusCode {
         ManageError::NotFound(_) => StatusCode::NOT_FOUND,
         ManageError::Conflict(_) => StatusCode::CONFLICT,
         ManageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ManageError::Forbidden(_) => StatusCode::FORBIDDEN,
     }
 }
 
@@ -367,6 +370,32 @@ pub async fn list_registrations(
         StatusCode::OK,
     )
     .await
+}
+
+#[utoipa::path(get, path = "/api/v1/bans", tag = "security",
+    responses((status = 200, body = dialtone_switch::tools::manage::BanList),
+              (status = 403, body = ApiError)))]
+pub async fn list_bans(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+) -> Reply {
+    run(&s, &h, peer, "list_bans", json!({}), StatusCode::OK).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/bans/{address}", tag = "security",
+    params(("address" = String, Path, description = "The banned source's IP address")),
+    responses((status = 200, body = dialtone_switch::tools::manage::LiftedBan),
+              (status = 400, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError)))]
+pub async fn lift_ban(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(address): Path<String>,
+) -> Reply {
+    let args = json!({ "address": address });
+    run(&s, &h, peer, "lift_ban", args, StatusCode::OK).await
 }
 
 /// The period (RFC 3339 times; default the last 24 hours).

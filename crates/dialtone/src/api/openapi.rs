@@ -38,6 +38,8 @@ use utoipa::{Modify, OpenApi};
         super::manage::delete_tool,
         super::manage::list_registrations,
         super::manage::statistics,
+        super::manage::list_bans,
+        super::manage::lift_ban,
         super::objects::list_leads,
         super::objects::get_lead,
         super::objects::list_contacts,
@@ -52,6 +54,7 @@ use utoipa::{Modify, OpenApi};
         (name = "numbers", description = "Phone numbers and registrations"),
         (name = "tools", description = "The personas' own tools"),
         (name = "listings", description = "What the tools work with: leads, contacts, queues"),
+        (name = "security", description = "This node's ban list (operator only)"),
     )
 )]
 pub struct ApiDoc;

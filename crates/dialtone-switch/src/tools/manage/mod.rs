@@ -17,6 +17,7 @@
 //! unknown ones; the operator (no account) sees everything.
 
 mod assistants;
+mod bans;
 mod calls;
 mod custom_tools;
 mod numbers;
@@ -36,6 +37,7 @@ use super::{ToolAnnotations, ToolContext, ToolError, ToolFuture, ToolOutput, Too
 use crate::control::{CallControl, Scope};
 
 pub use assistants::{CreateAssistant, UpdateAssistant};
+pub use bans::{Ban, BanAddress, BanList, LiftedBan};
 pub use calls::{call_from_record, call_from_snapshot};
 pub use custom_tools::{CreateTool, UpdateTool};
 pub use outbound::{
@@ -59,6 +61,9 @@ pub enum ManageError {
     /// The database or the switch could not do it now (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Not for this principal: the operator's alone (403).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<ManageError> for ToolError {
@@ -185,6 +190,7 @@ pub fn operations() -> Vec<Operation> {
     all.extend(calls::operations());
     all.extend(outbound::operations());
     all.extend(custom_tools::operations());
+    all.extend(bans::operations());
     all.push(stats::operation());
     all
 }
@@ -342,6 +348,8 @@ mod tests {
             "delete_tool",
             "list_registrations",
             "get_call_statistics",
+            "list_bans",
+            "lift_ban",
         ] {
             assert!(names.contains(n), "{n} missing");
         }
