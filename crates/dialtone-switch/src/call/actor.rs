@@ -20,6 +20,7 @@ use super::live::{CallNotice, Live};
 use super::media::{CallMedia, Slot};
 use super::record::Record;
 use super::registry::CallHandle;
+use super::transfer::ReferSub;
 use super::{CallContext, Origin};
 use crate::admission::Permits;
 pub(crate) use crate::with_reason;
@@ -74,8 +75,9 @@ pub enum DialPurpose {
     Transfer {
         keep: LegId,
         reply: Option<oneshot::Sender<CommandResult>>,
-        /// The REFER leg to report progress to with NOTIFY, if any.
-        notify: Option<LegId>,
+        /// The REFER subscription to report progress to with NOTIFY, if
+        /// any.
+        notify: Option<ReferSub>,
     },
 }
 

@@ -1,10 +1,13 @@
 //! Requests inside a call's dialogs (RFC 3261 §12.2.2): BYE ends the call;
 //! re-INVITE, UPDATE and INFO are relayed to the other party with the SDP
 //! rewritten to dialtone's media address (one relay at a time: a second
-//! gets 491); REFER starts a transfer; anything else is answered here.
+//! gets 491, or 500 with Retry-After when it is a re-INVITE from a party
+//! whose own re-INVITE is still unanswered, RFC 3261 §14.2); REFER starts
+//! a transfer; anything else is answered here.
 
 use dialtone_sip::dialog::{DialogError, DialogId};
 use dialtone_sip::transaction::{ClientEvent, ServerTransaction};
+use rand::Rng;
 use rsip::{Header, Method};
 
 use super::actor::{with_reason, Call, Connected, Relay};
@@ -94,7 +97,7 @@ impl Call {
             return;
         };
         if self.in_flight.busy() {
-            let _ = tx.respond(with_reason(tx.response(491), "Request Pending"));
+            let _ = tx.respond(self.busy_response(from, &tx));
             return;
         }
         let method = tx.request().method;
@@ -143,6 +146,33 @@ impl Call {
                 let _ = tx.reply(503);
             }
         }
+    }
+
+    /// The answer to a request from `from` that cannot be relayed because
+    /// another is in flight (RFC 3261 §14.2). A re-INVITE from the party
+    /// whose own re-INVITE we have not answered yet is a second INVITE on
+    /// that dialog before the final response to the first (lower CSeq):
+    /// 500 with a Retry-After of 0 to 10 seconds, chosen at random.
+    /// Otherwise 491: dialtone has an INVITE of its own in progress on that
+    /// dialog (the relay of the other party's re-INVITE, or a re-INVITE
+    /// dialtone sent: true glare, §14.2), or another request is being
+    /// relayed and this one has to wait.
+    fn busy_response(&self, from: LegId, tx: &ServerTransaction) -> rsip::Response {
+        let second_invite = tx.request().method == Method::Invite
+            && self
+                .in_flight
+                .relay
+                .as_ref()
+                .is_some_and(|r| r.from == from && r.method == Method::Invite);
+        if !second_invite {
+            return with_reason(tx.response(491), "Request Pending");
+        }
+        let mut r = tx.response(500);
+        r.headers
+            .push(Header::RetryAfter(rsip::headers::RetryAfter::from(
+                rand::thread_rng().gen_range(0..=10u32).to_string(),
+            )));
+        r
     }
 
     pub async fn on_relay_event(&mut self, leg: LegId, event: ClientEvent) {

@@ -80,6 +80,9 @@ pub struct Leg {
     /// Who this leg's party is, for the transfers it asks for (REFER): a
     /// user dials with its own rights, a trunk's party reaches numbers only.
     pub who: Caller,
+    /// How many REFERs this leg's party has sent in its dialog: from the
+    /// second on, their NOTIFYs carry an Event id (RFC 3515 §2.4.6).
+    pub refers: u32,
 }
 
 impl Leg {
@@ -116,6 +119,7 @@ impl Leg {
             ack_body: None,
             codec: None,
             who,
+            refers: 0,
         }
     }
 

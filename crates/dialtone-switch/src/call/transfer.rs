@@ -38,6 +38,17 @@ pub fn authority_caller(by: &Authority) -> Caller {
     }
 }
 
+/// The implicit subscription a REFER creates (RFC 3515 §2.4.4): the leg
+/// the REFER came on, and the Event id its NOTIFYs carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReferSub {
+    pub leg: LegId,
+    /// The REFER's CSeq number for the second and later REFERs in the
+    /// dialog, None for the first (RFC 3515 §2.4.6: NOTIFYs for the second
+    /// and subsequent REFERs MUST carry `id`, the first's MAY).
+    pub id: Option<u32>,
+}
+
 /// How long a call waits for another to hand a leg over.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(2);
 
@@ -70,7 +81,7 @@ impl Call {
         to: Destination,
         who: Caller,
         reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
+        notify: Option<ReferSub>,
     ) {
         self.transfer_admitted(keep, to, who, reply, notify, false)
             .await;
@@ -84,7 +95,7 @@ impl Call {
         to: Destination,
         who: Caller,
         reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
+        notify: Option<ReferSub>,
         admitted: bool,
     ) {
         if self.dial.is_some() {
@@ -161,7 +172,7 @@ impl Call {
         keep: LegId,
         plan: Result<TransferPlan, PlanError>,
         reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
+        notify: Option<ReferSub>,
     ) {
         let TransferPlan { how, permits } = match plan {
             Ok(p) => p,
@@ -251,7 +262,7 @@ impl Call {
         keep: LegId,
         new: LegId,
         reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
+        notify: Option<ReferSub>,
     ) {
         let released = if keep == self.a() {
             self.parties.b
@@ -298,7 +309,7 @@ impl Call {
         code: u16,
         reason: &str,
         reply: Option<oneshot::Sender<CommandResult>>,
-        notify: Option<LegId>,
+        notify: Option<ReferSub>,
     ) {
         tracing::info!(call = %self.id, code, reason, "transfer failed");
         // What the attempt held of the call limits goes back.
@@ -317,6 +328,12 @@ impl Call {
     /// REFER from a party (RFC 3515): blind transfer of the other party to
     /// the Refer-To target.
     pub async fn on_refer(&mut self, from: LegId, tx: ServerTransaction) {
+        // Every REFER received in the dialog counts (RFC 3515 §2.4.6).
+        self.legs[from].refers += 1;
+        let sub = ReferSub {
+            leg: from,
+            id: (self.legs[from].refers > 1).then(|| cseq_of(tx.request())),
+        };
         let refer_to = match header::<ReferTo>(&tx.request().headers) {
             Some(Ok(r)) => r,
             Some(Err(_)) | None => {
@@ -338,13 +355,13 @@ impl Call {
                 return;
             };
             let _ = tx.reply_sent(202).await;
-            self.notify_refer(from, 100, "Trying", false).await;
+            self.notify_refer(sub, 100, "Trying", false).await;
             let pick = Pick::OtherThan {
                 call_id: replaces.call_id.clone(),
                 tags: (replaces.to_tag.clone(), replaces.from_tag.clone()),
             };
             let _ = self
-                .bridge_calls(keep, &replaces.call_id, pick, Some(from))
+                .bridge_calls(keep, &replaces.call_id, pick, Some(sub))
                 .await;
             return;
         }
@@ -375,16 +392,23 @@ impl Call {
             return;
         }
         let _ = tx.reply_sent(202).await;
-        self.notify_refer(from, 100, "Trying", false).await;
+        self.notify_refer(sub, 100, "Trying", false).await;
         match plan {
-            Some(plan) => self.carry_out_transfer(keep, plan, None, Some(from)).await,
-            None => self.transfer(keep, dest, who, None, Some(from)).await,
+            Some(plan) => self.carry_out_transfer(keep, plan, None, Some(sub)).await,
+            None => self.transfer(keep, dest, who, None, Some(sub)).await,
         }
     }
 
     /// NOTIFY for a REFER's implicit subscription, with a sipfrag body;
     /// returns once it has gone to the transport, so NOTIFYs leave in order.
-    pub(super) async fn notify_refer(&mut self, leg: LegId, code: u16, reason: &str, last: bool) {
+    pub(super) async fn notify_refer(
+        &mut self,
+        sub: ReferSub,
+        code: u16,
+        reason: &str,
+        last: bool,
+    ) {
+        let leg = sub.leg;
         if self.legs[leg].state != LegState::Connected {
             return;
         }
@@ -393,8 +417,12 @@ impl Call {
             return;
         };
         let mut req = dialog.request(Method::Notify);
+        let event = match sub.id {
+            Some(id) => format!("refer;id={id}"),
+            None => "refer".to_string(),
+        };
         req.headers
-            .push(Header::Event(rsip::headers::Event::from("refer")));
+            .push(Header::Event(rsip::headers::Event::from(event)));
         let state = if last {
             "terminated;reason=noresource"
         } else {
@@ -425,7 +453,7 @@ impl Call {
         keep: LegId,
         other_call: &str,
         pick: Pick,
-        notify: Option<LegId>,
+        notify: Option<ReferSub>,
     ) -> CommandResult {
         let Some(other) = self
             .ctx
@@ -511,4 +539,15 @@ impl Call {
         self.record.cause("transferred");
         self.hangup("transferred", "system", 487).await;
     }
+}
+
+/// The sequence number of a request's CSeq (0 when it has none usable).
+fn cseq_of(req: &rsip::Request) -> u32 {
+    req.headers
+        .iter()
+        .find_map(|h| match h {
+            Header::CSeq(c) => c.seq().ok(),
+            _ => None,
+        })
+        .unwrap_or(0)
 }

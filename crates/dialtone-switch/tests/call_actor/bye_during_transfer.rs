@@ -117,9 +117,13 @@ async fn a_second_refer_while_one_is_pending_gets_491_and_the_first_completes() 
     let (a, c, trunk) = (alice(), carol(), trunk());
     h.inject(&c.peer, &target.reply(180, "Ringing")).await;
     // Accepted, then failed at once by NOTIFY: one transfer at a time.
-    referred(&mut h, &mut e.callee, &a, N_BOB).await;
+    let second = referred(&mut h, &mut e.callee, &a, N_BOB).await;
     let refused = notify(&mut h, &a).await;
     assert_sipfrag(&refused, "SIP/2.0 491", true);
+    // Each NOTIFY says which REFER it reports on (RFC 3515 §2.4.6): the
+    // second's carry its CSeq as Event id, the first's stay plain.
+    let event = |n: &rsip::SipMessage| n.header("Event").unwrap_or_default().replace(' ', "");
+    assert_eq!(event(&refused), format!("refer;id={}", second.cseq));
     h.expect_none(req(&c, Method::Cancel), QUIET).await;
     // carol answers the first: the kept party is bridged to her, alice
     // hears 200 OK and is released.
@@ -127,6 +131,7 @@ async fn a_second_refer_while_one_is_pending_gets_491_and_the_first_completes() 
     h.wait(req(&c, Method::Ack)).await;
     let done = notify(&mut h, &a).await;
     assert_sipfrag(&done, "SIP/2.0 200", true);
+    assert_eq!(event(&done), "refer");
     let bye = h.wait(req(&a, Method::Bye)).await;
     h.inject(&a.peer, &reply(&bye, 200, "OK", None, &[], None))
         .await;

@@ -157,10 +157,9 @@ async fn a_bye_crossing_a_relayed_reinvite_ends_the_call_and_the_reinvite_gets_4
 /// the final response to a first INVITE with a lower CSeq sequence number
 /// on the same dialog MUST return a 500 (Server Internal Error) response
 /// to the second INVITE and MUST include a Retry-After header field with
-/// a randomly chosen value of between 0 and 10 seconds." dialtone answers
-/// 491 (in_dialog.rs: one relay at a time, whoever asks).
+/// a randomly chosen value of between 0 and 10 seconds." (in_dialog.rs,
+/// `busy_response`: 491 stays for true glare, above.)
 #[tokio::test]
-#[ignore = "known deviation: dialtone answers 491, RFC 3261 §14.2 wants 500 with Retry-After"]
 async fn a_second_reinvite_from_the_same_party_before_the_first_is_answered_gets_500() {
     let mut h = Harness::new().await;
     let mut e = h.establish(&bob(), N_BOB).await;
