@@ -4,7 +4,8 @@
 #   - to build: libopus-dev and pkg-config (audiopus links the system libopus;
 #     without them its build falls back to compiling Opus with cmake)
 #   - Debian packages: sip-tester (SIPp), baresip-core (with its opus
-#     module), kamailio, sox
+#     module), kamailio, sox, and docker-compose when `docker compose` is
+#     not there (to validate docker-compose.yml; no daemon is needed)
 #   - with --bench also: rtpengine-daemon (the media-relay baseline of
 #     bench/rtpengine_relay.sh; the test suite never needs it)
 #   - tests/.venv: a Python virtualenv with tests/requirements.txt (pinned:
@@ -34,6 +35,13 @@ for arg in "$@"; do
 done
 
 log() { echo "setup: $*" >&2; }
+
+# tests/test_compose.py validates docker-compose.yml with `docker compose
+# config`, or Debian's docker-compose (1.29) where the plugin is absent.
+if ((!BUILD_ONLY)) && ! docker compose version >/dev/null 2>&1; then
+    APT_PACKAGES+=(docker-compose)
+    BINARIES+=(docker-compose)
+fi
 
 # --- Debian packages -------------------------------------------------------
 missing=()

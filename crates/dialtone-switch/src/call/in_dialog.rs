@@ -1,9 +1,9 @@
 //! Requests inside a call's dialogs (RFC 3261 §12.2.2): BYE ends the call;
 //! re-INVITE, UPDATE and INFO are relayed to the other party with the SDP
 //! rewritten to dialtone's media address (one relay at a time: a second
-//! gets 491, or 500 with Retry-After when it is a re-INVITE from a party
-//! whose own re-INVITE is still unanswered, RFC 3261 §14.2); REFER starts
-//! a transfer; anything else is answered here.
+//! gets 491, or 500 with Retry-After when it is a second offer from a
+//! party whose own offer is still unanswered: RFC 3261 §14.2, RFC 3311
+//! §5.2); REFER starts a transfer; anything else is answered here.
 
 use dialtone_sip::dialog::{DialogError, DialogId};
 use dialtone_sip::transaction::{ClientEvent, ServerTransaction};
@@ -149,22 +149,33 @@ impl Call {
     }
 
     /// The answer to a request from `from` that cannot be relayed because
-    /// another is in flight (RFC 3261 §14.2). A re-INVITE from the party
-    /// whose own re-INVITE we have not answered yet is a second INVITE on
-    /// that dialog before the final response to the first (lower CSeq):
-    /// 500 with a Retry-After of 0 to 10 seconds, chosen at random.
-    /// Otherwise 491: dialtone has an INVITE of its own in progress on that
-    /// dialog (the relay of the other party's re-INVITE, or a re-INVITE
-    /// dialtone sent: true glare, §14.2), or another request is being
-    /// relayed and this one has to wait.
+    /// another is in flight. 500 with a Retry-After of 0 to 10 seconds,
+    /// chosen at random, when `from` itself is still waiting for our answer
+    /// to an offer: a re-INVITE before the final response to its first
+    /// INVITE (RFC 3261 §14.2), or an UPDATE with an offer while its INVITE
+    /// or UPDATE offer is unanswered (RFC 3311 §5.2). Otherwise 491:
+    /// dialtone has an offer of its own out on that dialog (the relay of
+    /// the other party's, or a re-INVITE dialtone sent: glare), or another
+    /// request is being relayed and this one has to wait.
     fn busy_response(&self, from: LegId, tx: &ServerTransaction) -> rsip::Response {
-        let second_invite = tx.request().method == Method::Invite
-            && self
+        let offer = |r: &rsip::Request| {
+            r.method == Method::Invite || (r.method == Method::Update && !r.body.is_empty())
+        };
+        let offer_unanswered = self
+            .in_flight
+            .relay
+            .as_ref()
+            .is_some_and(|r| r.from == from && offer(r.tx.request()));
+        let second_offer = match tx.request().method {
+            Method::Invite => self
                 .in_flight
                 .relay
                 .as_ref()
-                .is_some_and(|r| r.from == from && r.method == Method::Invite);
-        if !second_invite {
+                .is_some_and(|r| r.from == from && r.method == Method::Invite),
+            Method::Update => offer(tx.request()) && offer_unanswered,
+            _ => false,
+        };
+        if !second_offer {
             return with_reason(tx.response(491), "Request Pending");
         }
         let mut r = tx.response(500);

@@ -161,17 +161,37 @@ async fn a_bye_crossing_a_relayed_reinvite_ends_the_call_and_the_reinvite_gets_4
 /// `busy_response`: 491 stays for true glare, above.)
 #[tokio::test]
 async fn a_second_reinvite_from_the_same_party_before_the_first_is_answered_gets_500() {
+    second_offer_gets_500(true).await;
+}
+
+/// RFC 3311 §5.2: "if an UPDATE is received that contains an offer, and
+/// the UAS has received an offer (in an UPDATE, PRACK, or INVITE) on that
+/// dialog to which it has not yet generated an answer, the UAS MUST reject
+/// the UPDATE with a 500 response, and MUST include a Retry-After".
+#[tokio::test]
+async fn an_update_offer_while_the_same_partys_reinvite_is_unanswered_gets_500() {
+    second_offer_gets_500(false).await;
+}
+
+/// The caller's re-INVITE is relayed to the callee, who does not answer;
+/// the caller then sends a second offer (a re-INVITE, or an UPDATE): 500
+/// with a Retry-After of at most 10 s.
+async fn second_offer_gets_500(reinvite: bool) {
     let mut h = Harness::new().await;
     let mut e = h.establish(&bob(), N_BOB).await;
     let (trunk, b) = (e.trunk.clone(), e.callee_ua.clone());
     let first = e.caller.reinvite(41000, "sendonly");
     h.inject(&trunk.peer, &first.text).await;
     h.wait(req(&b, Method::Invite)).await;
-    let second = e.caller.reinvite(41000, "sendrecv");
+    let second = if reinvite {
+        e.caller.reinvite(41000, "sendrecv")
+    } else {
+        e.caller.update(41000, "sendrecv")
+    };
     h.inject(&trunk.peer, &second.text).await;
     let (_, r) = h
         .expect(
-            Want::new("a final response to the second re-INVITE", move |p, m| {
+            Want::new("a final response to the second offer", move |p, m| {
                 *p == trunk.peer && m.code().is_some_and(|c| c >= 200) && m.cseq().0 == second.cseq
             }),
             WAIT,

@@ -507,9 +507,18 @@ impl Dlg {
 
     /// A re-INVITE with an offer whose stream is `direction`.
     pub fn reinvite(&mut self, rtp_port: u16, direction: &str) -> Req {
+        self.offer("INVITE", rtp_port, direction)
+    }
+
+    /// An UPDATE (RFC 3311) with an offer whose stream is `direction`.
+    pub fn update(&mut self, rtp_port: u16, direction: &str) -> Req {
+        self.offer("UPDATE", rtp_port, direction)
+    }
+
+    fn offer(&mut self, method: &'static str, rtp_port: u16, direction: &str) -> Req {
         let contact = format!("Contact: {}", self.ua.contact());
         let body = sdp(&self.ua.ip(), rtp_port, direction);
-        self.request("INVITE", &[contact], Some(("application/sdp", &body)))
+        self.request(method, &[contact], Some(("application/sdp", &body)))
     }
 
     /// REFER (RFC 3515) of the other party to `target` (a SIP URI).
