@@ -4,6 +4,7 @@
 //! once it does otherwise (RFC 3261 §9.1) — and a 2xx from the loser that
 //! crossed the CANCEL is ACKed and BYEd (§13.2.2.4, §15).
 
+use dialtone_sip::message::SipMessage;
 use rsip::Method;
 
 use crate::harness::*;
@@ -45,6 +46,29 @@ async fn both_ring(h: &mut Harness, f: &Forked) {
     h.inject(&f.second.ua.peer, &f.second.reply(180, "Ringing"))
         .await;
     h.wait(resp(&trunk(), 180, Method::Invite)).await;
+}
+
+/// The losing fork is CANCELled on its INVITE's branch (§9.1); it answers
+/// 200 to the CANCEL and 487 to the INVITE: (the CANCEL, the 487's ACK).
+async fn loser_cancelled(h: &mut Harness, f: &Forked) -> (SipMessage, SipMessage) {
+    let cancel = h
+        .wait(req(&f.second.ua, Method::Cancel).in_call(&f.second.call_id()))
+        .await;
+    assert_eq!(cancel.branch(), f.second.invite.branch());
+    h.inject(
+        &f.second.ua.peer,
+        &reply(&cancel, 200, "OK", None, &[], None),
+    )
+    .await;
+    h.inject(
+        &f.second.ua.peer,
+        &f.second.reply(487, "Request Terminated"),
+    )
+    .await;
+    let ack = h
+        .wait(req(&f.second.ua, Method::Ack).in_call(&f.second.call_id()))
+        .await;
+    (cancel, ack)
 }
 
 /// bob's first phone answers: it is ACKed and its answer relayed.
@@ -110,25 +134,9 @@ async fn the_first_200_wins_and_the_ringing_fork_is_cancelled_and_its_487_acked(
     h.wait_media(2).await;
     let mut caller = first_answers(&mut h, &f).await;
     // The loser is CANCELled: its INVITE's branch and CSeq number (§9.1).
-    let cancel = h
-        .wait(req(&f.second.ua, Method::Cancel).in_call(&f.second.call_id()))
-        .await;
-    assert_eq!(cancel.branch(), f.second.invite.branch());
+    let (cancel, ack) = loser_cancelled(&mut h, &f).await;
     assert_eq!(cancel.cseq(), (1, "CANCEL".into()));
-    h.inject(
-        &f.second.ua.peer,
-        &reply(&cancel, 200, "OK", None, &[], None),
-    )
-    .await;
-    h.inject(
-        &f.second.ua.peer,
-        &f.second.reply(487, "Request Terminated"),
-    )
-    .await;
     // Its 487 is ACKed by the transaction: same branch, the 487's To tag.
-    let ack = h
-        .wait(req(&f.second.ua, Method::Ack).in_call(&f.second.call_id()))
-        .await;
     assert_eq!(ack.branch(), f.second.invite.branch());
     assert_eq!(ack.to_tag().as_deref(), Some(f.second.tag.as_str()));
     // Nothing else for the loser; the caller got one answer only.
@@ -203,22 +211,7 @@ async fn a_fork_silent_when_another_answers_is_cancelled_only_once_it_rings() {
         .await;
     h.inject(&f.second.ua.peer, &f.second.reply(180, "Ringing"))
         .await;
-    let cancel = h
-        .wait(req(&f.second.ua, Method::Cancel).in_call(&f.second.call_id()))
-        .await;
-    assert_eq!(cancel.branch(), f.second.invite.branch());
-    h.inject(
-        &f.second.ua.peer,
-        &reply(&cancel, 200, "OK", None, &[], None),
-    )
-    .await;
-    h.inject(
-        &f.second.ua.peer,
-        &f.second.reply(487, "Request Terminated"),
-    )
-    .await;
-    h.wait(req(&f.second.ua, Method::Ack).in_call(&f.second.call_id()))
-        .await;
+    loser_cancelled(&mut h, &f).await;
     // A late ringing is not relayed to a caller already answered.
     h.expect_none(resp(&trunk(), 180, Method::Invite), QUIET)
         .await;
