@@ -17,6 +17,7 @@ use dialtone_sip::message::headers::ReferTo;
 use dialtone_sip::message::{header, NameAddr};
 use dialtone_sip::transaction::ServerTransaction;
 use dialtone_sip::transport::Protocol;
+use rsip::prelude::HeadersExt;
 use rsip::{Header, Method};
 use tokio::sync::oneshot;
 
@@ -332,7 +333,10 @@ impl Call {
         self.legs[from].refers += 1;
         let sub = ReferSub {
             leg: from,
-            id: (self.legs[from].refers > 1).then(|| cseq_of(tx.request())),
+            id: (self.legs[from].refers > 1).then(|| {
+                let cseq = tx.request().cseq_header().and_then(|c| c.seq());
+                cseq.unwrap_or(0)
+            }),
         };
         let refer_to = match header::<ReferTo>(&tx.request().headers) {
             Some(Ok(r)) => r,
@@ -539,15 +543,4 @@ impl Call {
         self.record.cause("transferred");
         self.hangup("transferred", "system", 487).await;
     }
-}
-
-/// The sequence number of a request's CSeq (0 when it has none usable).
-fn cseq_of(req: &rsip::Request) -> u32 {
-    req.headers
-        .iter()
-        .find_map(|h| match h {
-            Header::CSeq(c) => c.seq().ok(),
-            _ => None,
-        })
-        .unwrap_or(0)
 }
