@@ -763,18 +763,21 @@ class Baresip:
                  domain: str = LOOPBACK, transport: str = "udp", regint: int = 600,
                  form: str = "port", run_seconds: int = 60, play: Path | None = None,
                  record: bool = False, answermode: str | None = None,
-                 codecs: tuple[str, ...] = ("g711",)):
+                 codecs: tuple[str, ...] = ("g711",), mediaenc: str | None = None):
         """play: a WAV file (8 kHz mono) to send as the microphone (aufile)
         instead of the default sine. record: the sndfile module writes what
         is sent and heard into self.record_dir (dump-*-enc.wav / -dec.wav).
         answermode: "auto" answers incoming calls at once. codecs: the codec
-        modules loaded, e.g. ("opus",) for a phone that speaks only Opus."""
+        modules loaded, e.g. ("opus",) for a phone that speaks only Opus.
+        mediaenc: the account's media encryption with the srtp module loaded
+        ("srtp-mand": RTP/SAVP with SDES keys; "srtp": best effort)."""
         self.dir = tmp / f"baresip-{user}-{free_port()}"
         self.cfgdir = self.dir / "cfg"
         self.cfgdir.mkdir(parents=True)
         self.user = user
         self.play = play
         self.codecs = codecs
+        self.mediaenc = mediaenc
         self.record_dir = self.dir / "recordings" if record else None
         if self.record_dir:
             self.record_dir.mkdir()
@@ -791,7 +794,8 @@ class Baresip:
             extra = f';outbound="sip:{LOOPBACK}:{server_port};transport={transport}"'
         (self.cfgdir / "accounts").write_text(
             f"{aor};auth_pass={password};regint={regint}{extra}"
-            + (f";answermode={answermode}" if answermode else "") + "\n")
+            + (f";answermode={answermode}" if answermode else "")
+            + (f";mediaenc={mediaenc}" if mediaenc else "") + "\n")
         self.proc: subprocess.Popen | None = None
 
     def config_text(self) -> str:
@@ -799,6 +803,8 @@ class Baresip:
         wanted = [f"{c}.so" for c in self.codecs] + ["aufile.so", "aubridge.so", "ausine.so"]
         if self.record_dir:
             wanted.append("sndfile.so")
+        if self.mediaenc:
+            wanted.append("srtp.so")
         apps = ["account.so", "menu.so", "ctrl_tcp.so"]
         # no sound card: play into aubridge (a sink nobody reads); the
         # microphone is a WAV file (aufile) or a sine generator (ausine: it

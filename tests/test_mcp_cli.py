@@ -214,7 +214,7 @@ def test_hours_bad_input_is_refused_and_changes_nothing(dialtone):
 
 def dnd_column(d) -> dict[str, str]:
     lines = [line.split("\t") for line in d.cli("user", "list").stdout.splitlines()]
-    assert all(len(line) == 4 for line in lines), lines
+    assert all(len(line) == 5 for line in lines), lines  # ..., dnd, srtp=
     return {line[0]: line[3] for line in lines}
 
 

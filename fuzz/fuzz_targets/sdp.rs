@@ -1,16 +1,16 @@
 //! An SDP body from an INVITE, a re-INVITE or an answer: `Sdp::parse`, every
 //! accessor call control uses, anchoring it on our media ports, the codecs
-//! the media engine would build from it, and writing it back. Errors are
-//! expected; panics are not, and what we write must read back to the same
-//! bytes (the properties of dialtone-sip's sdp fuzz_tests, on libFuzzer's
-//! inputs).
+//! the media engine would build from it, its SDES crypto lines, and writing
+//! it back. Errors are expected; panics are not, and what we write must read
+//! back to the same bytes (the properties of dialtone-sip's sdp fuzz_tests,
+//! on libFuzzer's inputs).
 
 #![no_main]
 
 use std::net::IpAddr;
 
 use dialtone_media::codec::{Codec, OpusParams};
-use dialtone_sip::sdp::{anchor, append_formats, Direction, OriginState, Sdp};
+use dialtone_sip::sdp::{anchor, append_formats, Crypto, Direction, OriginState, Sdp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,6 +30,13 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(OpusParams::from_fmtp(&p.to_fmtp()), p, "opus fmtp {f:?}");
             }
         }
+        // SDES keys (RFC 4568): what we would write reads back the same.
+        for c in m.cryptos() {
+            assert_eq!(Crypto::parse(&c.value()), Some(c.clone()), "crypto {c:?}");
+        }
+        let mut m3 = m.clone();
+        m3.set_secure_profile(!m.is_secure_profile());
+        m3.set_cryptos(&m.cryptos());
         let formats = m.formats();
         let _ = append_formats(&formats, &formats);
         let mut m2 = m.clone();

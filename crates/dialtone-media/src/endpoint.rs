@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 
 use crate::jitter::JitterStats;
 use crate::ports::PortLease;
+use crate::protect::{Protection, SrtpMode};
 use crate::rewrite::StreamRewriter;
 use crate::stats::{Counters, EndpointStats};
 use crate::StreamFormat;
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) rtcp: UdpSocket,
     pub(crate) rtp_timeout: Duration,
     pub(crate) counters: Counters,
+    /// SRTP keys and contexts; plain unless call control keys it.
+    pub(crate) protection: Protection,
     state: Mutex<State>,
     _lease: PortLease,
 }
@@ -106,6 +109,7 @@ impl Shared {
             rtcp,
             rtp_timeout,
             counters: Counters::default(),
+            protection: Protection::default(),
             state: Mutex::new(State {
                 sdp_rtp: None,
                 sdp_rtcp: None,
@@ -212,6 +216,13 @@ impl Endpoint {
         st.format = Some(format);
     }
 
+    /// How media with the peer is protected, from the SDES exchange with
+    /// it (RFC 4568); [`SrtpMode::Off`] until set. Setting the same keys
+    /// again keeps the SRTP state (rollover counters, replay windows).
+    pub fn set_srtp(&self, mode: SrtpMode) {
+        self.shared.protection.set(self.shared.id, mode);
+    }
+
     /// The format set by [`set_format`](Self::set_format).
     pub fn format(&self) -> Option<StreamFormat> {
         self.shared.format()
@@ -233,6 +244,7 @@ impl Shared {
             s.last_rtp = st.last_rtp;
             s.jitter = st.jitter.clone();
         }
+        s.srtp = self.protection.describe();
         self.counters.fill(&mut s);
         s
     }

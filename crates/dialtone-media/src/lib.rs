@@ -25,11 +25,13 @@ pub mod packet;
 mod pipeline;
 mod port;
 mod ports;
+mod protect;
 mod record;
 mod relay;
 mod reports;
 pub mod rewrite;
 pub mod rtcp;
+pub mod srtp;
 mod stats;
 mod transcode;
 mod watchdog;
@@ -43,6 +45,7 @@ pub use format::{DtmfFormat, StreamFormat};
 pub use port::{
     AudioPort, CallerTiming, PortCodec, PortEvent, PortFormat, PortFrame, PortOptions, PortPlayer,
 };
+pub use protect::SrtpMode;
 pub use record::{Recording, RecordingInfo};
 pub use stats::EndpointStats;
 

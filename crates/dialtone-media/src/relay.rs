@@ -13,6 +13,7 @@ use tracing::{debug, trace};
 use crate::endpoint::Shared;
 use crate::format::PtMap;
 use crate::packet::{classify, is_rtcp, Datagram};
+use crate::protect::Outbound;
 use crate::record::Tap;
 use crate::stats::Counters;
 
@@ -58,7 +59,7 @@ pub(crate) async fn run(
             // always ready and would otherwise starve it.
             biased;
             _ = &mut stopped => break,
-            r = sock.recv_from(&mut buf) => match received(&from, r) {
+            r = sock.recv_from(&mut buf) => match received(&from, r, &mut buf) {
                 Some(r) => r,
                 None => continue,
             },
@@ -101,21 +102,31 @@ async fn relay_rtp_port(
     }
 }
 
-/// A receive result on one of `ep`'s sockets into a [`BUF_LEN`] buffer:
-/// the datagram's length and source, or `None` for an error (transient,
-/// e.g. an ICMP port-unreachable reported for an earlier send) or a
-/// datagram that filled the buffer (perhaps truncated by the kernel: dropped
-/// rather than passed on corrupt; RTP stays under the path MTU).
+/// A receive result on one of `ep`'s sockets into `buf` (at most
+/// [`BUF_LEN`] long): the plain datagram's length and source, or `None` for
+/// an error (transient, e.g. an ICMP port-unreachable reported for an
+/// earlier send), a datagram that filled the buffer (perhaps truncated by
+/// the kernel: dropped rather than passed on corrupt; RTP stays under the
+/// path MTU), or, on an SRTP endpoint, one that fails SRTP's checks. SRTP
+/// is verified and decrypted here, in place, so everything after sees RTP.
 pub(crate) fn received(
     ep: &Shared,
     r: std::io::Result<(usize, SocketAddr)>,
+    buf: &mut [u8],
 ) -> Option<(usize, SocketAddr)> {
     match r {
-        Ok((n, _)) if n >= BUF_LEN => {
+        Ok((n, _)) if n >= BUF_LEN.min(buf.len()) => {
             Counters::add(&ep.counters.dropped, 1);
             None
         }
-        Ok(r) => Some(r),
+        Ok((n, src)) => match ep.protection.inbound(ep.id, &mut buf[..n]) {
+            Some(n) => Some((n, src)),
+            None => {
+                Counters::add(&ep.counters.dropped, 1);
+                Counters::add(&ep.counters.srtp_rejected, 1);
+                None
+            }
+        },
         Err(e) => {
             trace!(endpoint = ep.id, error = %e, "receive error");
             None
@@ -235,8 +246,9 @@ fn latch_rtp(id: u64, slot: &mut Option<SocketAddr>, relatches: &mut u32, src: S
     }
 }
 
-/// Sends `pkt` out of `sock` (one of `to`'s sockets); counts it in `sent`,
-/// or as dropped when there is nowhere to send or the send fails.
+/// Sends `pkt` out of `sock` (one of `to`'s sockets), as SRTP if `to` is
+/// keyed for it; counts it in `sent`, or as dropped when there is nowhere
+/// to send, SRTP is refused, or the send fails.
 pub(crate) async fn send(
     to: &Shared,
     sock: &tokio::net::UdpSocket,
@@ -247,6 +259,18 @@ pub(crate) async fn send(
     let Some(dest) = dest else {
         Counters::add(&to.counters.dropped, 1);
         return false;
+    };
+    let protected;
+    let pkt = match to.protection.outbound(to.id, pkt) {
+        Outbound::Plain(pkt) => pkt,
+        Outbound::Protected(out) => {
+            protected = out;
+            &protected[..]
+        }
+        Outbound::Drop => {
+            Counters::add(&to.counters.dropped, 1);
+            return false;
+        }
     };
     match sock.send_to(pkt, dest).await {
         Ok(_) => {

@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
-use tracing::trace;
 
 use crate::endpoint::Shared;
-use crate::relay::{received_rtcp, send};
+use crate::relay::{received, received_rtcp, send};
 use crate::rtcp::{self, ReportBlock, RtcpItem, SenderInfo};
 
 /// Fixed RTP header length, taken off the byte count for the SR's octets.
@@ -70,15 +69,14 @@ pub(crate) async fn run(ep: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             biased;
             _ = &mut stopped => break,
-            r = ep.rtcp.recv_from(&mut buf) => match r {
-                Ok((n, src)) => {
-                    let pkt = &buf[..n.min(BUF_LEN)];
+            r = ep.rtcp.recv_from(&mut buf) => {
+                if let Some((n, src)) = received(&ep, r, &mut buf) {
+                    let pkt = &buf[..n];
                     if received_rtcp(&ep, pkt, src) {
                         note_sender_report(&ep, pkt);
                     }
                 }
-                Err(e) => trace!(endpoint = ep.id, error = %e, "RTCP receive error"),
-            },
+            }
         }
     }
 }

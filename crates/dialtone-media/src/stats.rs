@@ -26,6 +26,13 @@ pub struct EndpointStats {
     /// address, sending turned off, or a send error (counted on the endpoint
     /// they would have left from).
     pub dropped: u64,
+    /// SRTP/SRTCP datagrams from the peer refused: failed authentication,
+    /// replays, or any media while SRTP is required but not agreed. Also
+    /// counted in `dropped`.
+    pub srtp_rejected: u64,
+    /// The SRTP suite media with the peer is protected by (its SDP name),
+    /// `"refused"` while SRTP is required but not agreed; `None`: plain RTP.
+    pub srtp: Option<&'static str>,
     /// The address RTP from the peer last came from (what we send RTP to).
     pub latched: Option<SocketAddr>,
     /// How many times the stream this endpoint sends switched to a new source
@@ -50,6 +57,7 @@ pub(crate) struct Counters {
     pub(crate) rtcp_in: AtomicU64,
     pub(crate) rtcp_out: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) srtp_rejected: AtomicU64,
 }
 
 impl Counters {
@@ -66,5 +74,6 @@ impl Counters {
         stats.rtcp_in = self.rtcp_in.load(Relaxed);
         stats.rtcp_out = self.rtcp_out.load(Relaxed);
         stats.dropped = self.dropped.load(Relaxed);
+        stats.srtp_rejected = self.srtp_rejected.load(Relaxed);
     }
 }

@@ -83,7 +83,7 @@ impl Transcoder {
                     clock.bookkeeping(&from, now, &mut self.decoding).await;
                 }
                 r = from.rtp.recv_from(&mut buf) => {
-                    if let Some((n, src)) = received(&from, r) {
+                    if let Some((n, src)) = received(&from, r, &mut buf) {
                         self.packet(&from, &to, &mut buf[..n], src, tap.as_ref(), &mut out).await;
                     }
                 }

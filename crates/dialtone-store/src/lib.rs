@@ -33,6 +33,7 @@ mod queues;
 mod registrations;
 mod routes;
 mod scheduled_calls;
+mod srtp;
 mod store;
 mod trunks;
 mod users;
@@ -64,6 +65,7 @@ pub use routes::{Route, Routes};
 pub use scheduled_calls::{
     unix_now_ms, NewScheduledCall, ScheduledCall, ScheduledCalls, ScheduledStatus, INTERRUPTED,
 };
+pub use srtp::SrtpPolicy;
 pub use store::{Backend, Store};
 pub use trunks::{NewTrunk, Trunk, Trunks};
 pub use users::{NewUser, User, Users};

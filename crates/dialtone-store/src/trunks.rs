@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::limits::CallLimits;
 use crate::numbers::TargetKind;
+use crate::srtp::SrtpPolicy;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
 
@@ -42,6 +43,8 @@ pub struct Trunk {
     /// How many calls the trunk may carry at once (both ways), and how fast
     /// new ones may start.
     pub limits: CallLimits,
+    /// Its own SRTP policy; `None`: the configured default (`media.srtp`).
+    pub srtp: Option<SrtpPolicy>,
 }
 
 /// What [`Trunks::create`] needs. The store does not validate the fields.
@@ -63,7 +66,7 @@ pub struct Trunks<'a> {
 }
 
 const SELECT_TRUNKS: &str = "SELECT id, name, host, transport, username, password, register, \
-     created_at, max_calls, max_cps_milli FROM trunks";
+     created_at, max_calls, max_cps_milli, srtp FROM trunks";
 
 impl<'a> Trunks<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -83,6 +86,7 @@ impl<'a> Trunks<'a> {
             register: t.register,
             created_at: unix_now(),
             limits: CallLimits::default(),
+            srtp: None,
         };
         let mut tx = self.store.begin_write().await?;
         match insert(&mut tx, &trunk).await {
@@ -204,6 +208,16 @@ impl<'a> Trunks<'a> {
         crate::limits::set(self.store, "trunks", "name", name, limits).await
     }
 
+    /// Sets the trunk's SRTP policy (None: back to the configured default);
+    /// Ok(false) when there is no such trunk.
+    pub async fn set_srtp(
+        &self,
+        name: &str,
+        policy: Option<SrtpPolicy>,
+    ) -> Result<bool, StoreError> {
+        crate::srtp::set(self.store, "trunks", "name", name, policy).await
+    }
+
     /// Removes the trunk; Ok(false) when there was no such trunk.
     /// [`StoreError::Conflict`] (nothing removed) while a number targets it
     /// or a route uses it: remove or repoint those first.
@@ -318,6 +332,7 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk, sqlx::Error> {
         register: row.try_get::<i64, _>("register")? != 0,
         created_at: row.try_get("created_at")?,
         limits: CallLimits::from_row(row)?,
+        srtp: crate::srtp::from_row(row)?,
     })
 }
 

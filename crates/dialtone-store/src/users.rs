@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::limits::CallLimits;
 use crate::registrations::lock_aor;
+use crate::srtp::SrtpPolicy;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
 
@@ -29,6 +30,8 @@ pub struct User {
     pub dnd: bool,
     /// How many calls the user may place at once, and how fast.
     pub limits: CallLimits,
+    /// Its own SRTP policy; `None`: the configured default (`media.srtp`).
+    pub srtp: Option<SrtpPolicy>,
 }
 
 /// What [`Users::create`] needs.
@@ -48,7 +51,7 @@ pub struct Users<'a> {
 }
 
 const SELECT_USERS: &str = "SELECT id, account_id, username, realm, ha1_md5, ha1_sha256, \
-     created_at, dnd, max_calls, max_cps_milli FROM users";
+     created_at, dnd, max_calls, max_cps_milli, srtp FROM users";
 
 impl<'a> Users<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
@@ -68,6 +71,7 @@ impl<'a> Users<'a> {
             created_at: unix_now(),
             dnd: false,
             limits: CallLimits::default(),
+            srtp: None,
         };
         let inserted = sqlx::query(
             "INSERT INTO users (id, account_id, username, realm, ha1_md5, ha1_sha256, created_at) \
@@ -135,6 +139,16 @@ impl<'a> Users<'a> {
         crate::limits::set(self.store, "users", "username", username, limits).await
     }
 
+    /// Sets the user's SRTP policy (None: back to the configured default);
+    /// Ok(false) when there is no such user.
+    pub async fn set_srtp(
+        &self,
+        username: &str,
+        policy: Option<SrtpPolicy>,
+    ) -> Result<bool, StoreError> {
+        crate::srtp::set(self.store, "users", "username", username, policy).await
+    }
+
     /// Removes the user and all its registrations; Ok(false) when there was no such user.
     pub async fn remove(&self, username: &str) -> Result<bool, StoreError> {
         let mut tx = self.store.begin_write().await?;
@@ -173,5 +187,6 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         dnd: row.try_get::<i64, _>("dnd")? != 0,
         limits: CallLimits::from_row(row)?,
+        srtp: crate::srtp::from_row(row)?,
     })
 }

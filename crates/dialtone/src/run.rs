@@ -177,6 +177,7 @@ fn switch_config(cfg: &Config, node: String) -> Result<SwitchConfig> {
                 dir: cfg.recording.dir.clone().into(),
                 sample_rate: cfg.recording.checked_rate()?,
             },
+            srtp: cfg.media.srtp,
             ai: AgentSettings {
                 connect_timeout: Duration::from_millis(cfg.ai.connect_timeout_ms),
                 tool_timeout: Duration::from_secs(cfg.ai.tool_timeout_secs),

@@ -140,7 +140,7 @@ impl PortTask {
                     clock.bookkeeping(&ep, now, &mut self.caller).await;
                 }
                 r = ep.rtp.recv_from(&mut buf) => {
-                    if let Some((n, src)) = received(&ep, r) {
+                    if let Some((n, src)) = received(&ep, r, &mut buf) {
                         self.packet(&ep, &shared, &tx, &digits, &buf[..n], src);
                     }
                 }

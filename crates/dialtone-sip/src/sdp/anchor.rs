@@ -3,7 +3,9 @@
 //! (which terminates the media path) instead of end to end. Transport
 //! details of the far side (addresses, ports, RTCP address, ICE) are
 //! replaced or dropped; what the endpoints negotiate between themselves
-//! (codecs, fmtp, ptime, direction, crypto) passes through untouched.
+//! (codecs, fmtp, ptime, direction) passes through untouched. Crypto lines
+//! are copied too; call control replaces them with each leg's own keys,
+//! since dialtone terminates SRTP per leg (see [`super::Crypto`]).
 
 use std::net::IpAddr;
 

@@ -8,6 +8,7 @@
 //! interpret is kept verbatim, so an SDP we pass through loses nothing.
 
 mod anchor;
+mod crypto;
 mod formats;
 mod media;
 mod origin;
@@ -28,6 +29,7 @@ mod media_tests;
 mod tests;
 
 pub use anchor::anchor;
+pub use crypto::Crypto;
 pub use formats::{append_formats, Format};
 pub use origin::OriginState;
 

@@ -14,6 +14,7 @@ use super::actor::{Call, CallState, Dial, DialPurpose};
 use super::event::{CallEvent, LegId, Pending};
 use super::leg::{set_sdp_body, Leg, LegState, Role};
 use super::progress::outcome_for;
+use super::sdes::Sdes;
 use crate::registrar::{path, unix_now};
 use crate::router::{Caller, Target};
 
@@ -225,6 +226,7 @@ impl Call {
                 fork.who.clone(),
             );
             leg.credentials = fork.credentials.clone();
+            leg.sdes = Sdes::new(self.srtp_policy(&fork.who).await);
             let body = source_sdp.as_ref().map(|sdp| leg.offer_from(sdp, local));
             let template = self.invite_template(&fork, &call_id, &caller_from, max_forwards, body);
             leg.invite_template = template.clone();

@@ -109,6 +109,10 @@ impl Call {
             }
             None => None,
         };
+        if let Some(reason) = sdp.as_ref().and_then(|s| self.legs[from].refuses_offer(s)) {
+            let _ = tx.respond(with_reason(tx.response(488), reason));
+            return;
+        }
         let Some(dialog) = self.legs[to].dialog.as_mut() else {
             let _ = tx.reply(481);
             return;

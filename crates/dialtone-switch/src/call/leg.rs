@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use dialtone_media::StreamFormat;
+use dialtone_media::{SrtpMode, StreamFormat};
 use dialtone_sip::dialog::Dialog;
 use dialtone_sip::sdp::{anchor, Direction, Format, Media, OriginState, Sdp};
 use dialtone_sip::transaction::ServerTransaction;
@@ -14,6 +14,7 @@ use rsip::{Header, Request, Response};
 
 use super::codecs;
 use super::media::Slot;
+use super::sdes::Sdes;
 use crate::router::Caller;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +84,15 @@ pub struct Leg {
     /// How many REFERs this leg's party has sent in its dialog: from the
     /// second on, their NOTIFYs carry an Event id (RFC 3515 §2.4.6).
     pub refers: u32,
+    /// SRTP with this party: its policy and dialtone's keys toward it.
+    pub sdes: Sdes,
+}
+
+/// Whether dialtone's description to a party offers or answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exchange {
+    Offer,
+    Answer,
 }
 
 impl Leg {
@@ -120,6 +130,7 @@ impl Leg {
             codec: None,
             who,
             refers: 0,
+            sdes: Sdes::new(dialtone_store::SrtpPolicy::default()),
         }
     }
 
@@ -153,7 +164,7 @@ impl Leg {
         if let Some(m) = first_audio_mut(&mut s) {
             m.set_formats(&codecs::offer_formats(&m.formats()));
         }
-        self.anchored(&s, local)
+        self.anchored(&s, local, Exchange::Offer)
     }
 
     /// Our answer to this leg's offer (its `remote_sdp`), made from the
@@ -189,7 +200,7 @@ impl Leg {
                 }
             }
         }
-        self.anchored(&s, local)
+        self.anchored(&s, local, Exchange::Answer)
     }
 
     /// Our answer to this leg's offer when dialtone itself is the other
@@ -208,6 +219,7 @@ impl Leg {
         keep: Option<&Format>,
     ) -> Option<Vec<u8>> {
         let offer = self.remote_sdp.as_ref()?;
+        self.sdes.check_offer(first_audio(offer)?).ok()?;
         let mut s = offer.clone();
         let m = first_audio_mut(&mut s)?;
         let formats = codecs::agent_answer(&m.formats(), keep)?;
@@ -215,11 +227,12 @@ impl Leg {
         let dir = m.direction(offer).reversed();
         m.set_formats(&formats);
         m.set_direction(dir);
-        Some(self.anchored(&s, local))
+        Some(self.anchored(&s, local, Exchange::Answer))
     }
 
     /// This leg's party answered our offer with `answer`.
     pub fn took_answer(&mut self, answer: &Sdp) {
+        self.sdes.took_answer(first_audio(answer));
         self.codec = first_audio(answer).and_then(codecs::chosen);
     }
 
@@ -227,20 +240,30 @@ impl Leg {
     /// description and the codec agreed with it.
     pub fn media_plan(&self) -> Option<MediaPlan> {
         let sdp = self.remote_sdp.as_ref()?;
-        Some(MediaPlan::of(sdp, self.codec.as_ref()))
+        let mut plan = MediaPlan::of(sdp, self.codec.as_ref());
+        plan.srtp = Some(self.sdes.mode(first_audio(sdp)));
+        Some(plan)
     }
 
-    /// `source` with our address and this leg's port, and our o= line.
-    /// Only the first audio stream is relayed; other streams are refused
-    /// (port 0) since no endpoint carries them.
-    fn anchored(&mut self, source: &Sdp, local: SocketAddr) -> Vec<u8> {
-        let mut first_audio = true;
+    /// Why this party's offer `sdp` is refused (the reason of a 488), if it
+    /// is: its audio stream's security goes against its SRTP policy.
+    pub fn refuses_offer(&self, sdp: &Sdp) -> Option<&'static str> {
+        self.sdes.check_offer_sdp(sdp).err()
+    }
+
+    /// `source` with our address and this leg's port, and our o= line; the
+    /// audio stream's profile and keys are this leg's own (see
+    /// [`Sdes`]), never the other party's. Only the first audio stream is
+    /// relayed; other streams are refused (port 0) since no endpoint
+    /// carries them.
+    fn anchored(&mut self, source: &Sdp, local: SocketAddr, exchange: Exchange) -> Vec<u8> {
+        let mut first = true;
         let ports: Vec<u16> = source
             .media
             .iter()
             .map(|m| {
-                if m.kind.eq_ignore_ascii_case("audio") && m.port != 0 && first_audio {
-                    first_audio = false;
+                if m.kind.eq_ignore_ascii_case("audio") && m.port != 0 && first {
+                    first = false;
                     local.port()
                 } else {
                     0
@@ -248,6 +271,16 @@ impl Leg {
             })
             .collect();
         let mut sdp = anchor(source, local.ip(), &ports);
+        for m in sdp.media.iter_mut().filter(|m| m.port == 0) {
+            m.set_cryptos(&[]);
+        }
+        if let Some(m) = first_audio_mut(&mut sdp) {
+            let offer = self.remote_sdp.as_ref().and_then(first_audio);
+            match (exchange, offer) {
+                (Exchange::Answer, Some(offer)) => self.sdes.answer(offer, m),
+                _ => self.sdes.offer(m),
+            }
+        }
         self.origin.stamp(&mut sdp);
         sdp.to_bytes()
     }
@@ -295,6 +328,8 @@ pub struct MediaPlan {
     pub codec: Option<String>,
     /// The codec and payload types for the media engine.
     pub format: Option<StreamFormat>,
+    /// How media with the party is protected; `None` leaves it as it is.
+    pub srtp: Option<SrtpMode>,
 }
 
 impl MediaPlan {
@@ -312,6 +347,7 @@ impl MediaPlan {
                 clock_rate: 8000,
                 codec: None,
                 format: None,
+                srtp: None,
             },
             Some(m) => {
                 let dir = m.direction(sdp);
@@ -325,6 +361,7 @@ impl MediaPlan {
                     clock_rate: voice.as_ref().map(|r| r.clock_rate).unwrap_or(8000),
                     codec: voice.map(|r| format!("{}/{}", r.encoding, r.clock_rate)),
                     format,
+                    srtp: None,
                 }
             }
         }

@@ -37,6 +37,7 @@ mod progress;
 mod queue;
 mod record;
 mod registry;
+mod sdes;
 mod session_timer;
 mod settle;
 mod timers;
@@ -79,6 +80,8 @@ pub struct CallConfig {
     pub timers: Option<TimerPolicy>,
     /// Where and how calls are recorded.
     pub recording: RecordingPolicy,
+    /// SRTP policy of parties without their own (`media.srtp`).
+    pub srtp: dialtone_store::SrtpPolicy,
     /// How calls to personas talk to their realtime model.
     pub ai: AgentSettings,
 }

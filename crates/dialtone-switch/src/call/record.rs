@@ -195,6 +195,7 @@ impl Record {
                         "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
                         "rtcp_in": s.rtcp_in, "rtcp_out": s.rtcp_out,
                         "dropped": s.dropped,
+                        "srtp": s.srtp, "srtp_rejected": s.srtp_rejected,
                         "latched": s.latched.map(|a| a.to_string()),
                         // The jitter buffer's view, where this leg's audio
                         // was decoded (transcoding).

@@ -13,6 +13,7 @@ mod nodes;
 mod personas;
 pub(crate) mod queues;
 mod routing;
+mod srtp;
 pub(crate) mod tools;
 
 pub use accounts::AccountCommand;
@@ -47,14 +48,19 @@ pub enum UserCommand {
         account: String,
         #[command(flatten)]
         limits: limits::LimitArgs,
+        #[command(flatten)]
+        srtp: srtp::SrtpArgs,
     },
-    /// Change a user's call limits (with none given: show them).
+    /// Change a user's call limits or SRTP policy (with none given: show them).
     Update {
         name: String,
         #[command(flatten)]
         limits: limits::LimitArgs,
+        #[command(flatten)]
+        srtp: srtp::SrtpArgs,
     },
-    /// List users, one per line: username, realm, account id, dnd (or -).
+    /// List users, one per line: username, realm, account id, dnd (or -),
+    /// SRTP policy (srtp=default when the user has none of its own).
     List,
     /// Remove a user and its registrations.
     Remove { name: String },
@@ -95,6 +101,7 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
             password,
             account,
             limits,
+            srtp,
         } => {
             if !valid_username(&name) {
                 bail!("invalid username {name:?}: use letters, digits and -_.!~*'()+");
@@ -115,15 +122,20 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
                 })
                 .await
                 .with_context(|| format!("adding user {name}"))?;
+            let mut extra = Vec::new();
             if limits.given() {
                 let set = limits.apply(Default::default());
                 store.users().set_limits(&name, set).await?;
-                println!("user {name} added (realm {realm}, {})", set.describe());
-            } else {
-                println!("user {name} added (realm {realm})");
+                extra.push(set.describe());
             }
+            if let Some(policy) = srtp.given() {
+                store.users().set_srtp(&name, policy).await?;
+                extra.push(srtp::describe(policy));
+            }
+            let extra: String = extra.iter().map(|e| format!(", {e}")).collect();
+            println!("user {name} added (realm {realm}{extra})");
         }
-        UserCommand::Update { name, limits } => {
+        UserCommand::Update { name, limits, srtp } => {
             let Some(user) = store.users().get(&name).await? else {
                 bail!("no user {name} (see `dialtone user list`)");
             };
@@ -131,12 +143,22 @@ pub async fn user(cfg: &Config, cmd: UserCommand) -> Result<()> {
             if limits.given() && !store.users().set_limits(&name, set).await? {
                 bail!("no user {name}");
             }
-            println!("user {name}: {}", set.describe());
+            let policy = srtp.given().unwrap_or(user.srtp);
+            if srtp.given().is_some() && !store.users().set_srtp(&name, policy).await? {
+                bail!("no user {name}");
+            }
+            println!("user {name}: {} {}", set.describe(), srtp::describe(policy));
         }
         UserCommand::List => {
             for u in store.users().list().await? {
                 let dnd = if u.dnd { "dnd" } else { "-" };
-                println!("{}\t{}\t{}\t{dnd}", u.username, u.realm, u.account_id);
+                println!(
+                    "{}\t{}\t{}\t{dnd}\t{}",
+                    u.username,
+                    u.realm,
+                    u.account_id,
+                    srtp::describe(u.srtp)
+                );
             }
         }
         UserCommand::Remove { name } => {

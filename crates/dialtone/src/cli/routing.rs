@@ -30,12 +30,16 @@ pub enum TrunkCommand {
         /// Call limits, counting the trunk's calls both ways.
         #[command(flatten)]
         limits: super::limits::LimitArgs,
+        #[command(flatten)]
+        srtp: super::srtp::SrtpArgs,
     },
-    /// Change a trunk's call limits (with none given: show them).
+    /// Change a trunk's call limits or SRTP policy (with none given: show them).
     Update {
         name: String,
         #[command(flatten)]
         limits: super::limits::LimitArgs,
+        #[command(flatten)]
+        srtp: super::srtp::SrtpArgs,
     },
     List,
     Remove {
@@ -158,6 +162,7 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
             password,
             register,
             limits,
+            srtp,
         } => {
             if host.is_none() && inbound_ips.is_empty() {
                 bail!("a trunk needs --host (to call it) or --inbound-ip (to take its calls), or both");
@@ -181,15 +186,23 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
                 })
                 .await
                 .with_context(|| format!("adding trunk {name}"))?;
+            let mut extra = Vec::new();
             if limits.given() {
                 let set = limits.apply(Default::default());
                 store.trunks().set_limits(&name, set).await?;
-                println!("trunk {name} added ({})", set.describe());
-            } else {
+                extra.push(set.describe());
+            }
+            if let Some(policy) = srtp.given() {
+                store.trunks().set_srtp(&name, policy).await?;
+                extra.push(super::srtp::describe(policy));
+            }
+            if extra.is_empty() {
                 println!("trunk {name} added");
+            } else {
+                println!("trunk {name} added ({})", extra.join(", "));
             }
         }
-        TrunkCommand::Update { name, limits } => {
+        TrunkCommand::Update { name, limits, srtp } => {
             let Some(trunk) = store.trunks().get(&name).await? else {
                 bail!("no trunk {name} (see `dialtone trunk list`)");
             };
@@ -197,17 +210,26 @@ pub async fn trunk(store: &Store, cmd: TrunkCommand) -> Result<()> {
             if limits.given() && !store.trunks().set_limits(&name, set).await? {
                 bail!("no trunk {name}");
             }
-            println!("trunk {name}: {}", set.describe());
+            let policy = srtp.given().unwrap_or(trunk.srtp);
+            if srtp.given().is_some() && !store.trunks().set_srtp(&name, policy).await? {
+                bail!("no trunk {name}");
+            }
+            println!(
+                "trunk {name}: {} {}",
+                set.describe(),
+                super::srtp::describe(policy)
+            );
         }
         TrunkCommand::List => {
             for t in store.trunks().list().await? {
                 println!(
-                    "{}\t{}\t{}\tinbound={}\t{}",
+                    "{}\t{}\t{}\tinbound={}\t{}\t{}",
                     t.name,
                     t.host.as_deref().unwrap_or("-"),
                     t.transport,
                     t.inbound_ips.join(","),
-                    if t.register { "register" } else { "" }
+                    if t.register { "register" } else { "" },
+                    super::srtp::describe(t.srtp)
                 );
             }
         }

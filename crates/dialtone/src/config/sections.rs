@@ -188,6 +188,9 @@ pub struct Media {
     /// Where RTP sockets bind; empty means advertise_ip.
     pub bind_ip: String,
     pub rtp_timeout_secs: u64,
+    /// SRTP policy of parties without their own (`--srtp` on a user or
+    /// trunk): "off", "optional" or "required".
+    pub srtp: dialtone_store::SrtpPolicy,
 }
 
 impl Default for Media {
@@ -197,6 +200,7 @@ impl Default for Media {
             advertise_ip: "127.0.0.1".into(),
             bind_ip: String::new(),
             rtp_timeout_secs: 60,
+            srtp: dialtone_store::SrtpPolicy::default(),
         }
     }
 }

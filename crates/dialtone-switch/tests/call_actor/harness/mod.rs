@@ -499,6 +499,7 @@ fn config() -> SwitchConfig {
                 dir: std::env::temp_dir(),
                 sample_rate: 8000,
             },
+            srtp: dialtone_store::SrtpPolicy::default(),
             ai: AgentSettings::default(),
         },
         front_proxies: Default::default(),
