@@ -10,6 +10,8 @@ see capture_realtime.py) from what the project's tests use:
   (G.711, G.722 and Opus streams with loss, reordering, an SSRC change and
   sequence wrap; RFC 4733 digits including a long event; RTCP SR, RR, SDES,
   BYE and APP packets as dialtone's rtcp module writes them);
+- srtp: an RTP packet, one with CSRCs and an extension, a receiver report,
+  and a packet with a bogus tag, each behind the target's mode byte;
 - tool_args: the destinations, phone numbers and call-action arguments of
   the dialtone-switch and dialtone-store unit tests.
 
@@ -176,6 +178,16 @@ def media() -> None:
     for name, data in [("sr-sdes", SR + sdes(0xDEADBEEF, b"dialtone")), ("rr-sdes", RR + sdes(0xDEADBEEF, b"x")),
                        ("rr-empty", rtcp_header(0, 201, struct.pack("!I", 1))), ("bye", BYE),
                        ("sr-rr-bye-app", SR + RR + BYE + APP)]:
+        (out / name).write_bytes(data)
+
+    out = fresh("srtp")
+    # mode byte: bit 0 the _32 suite, bit 1 RTCP; then the datagram
+    pcmu = rtp_packet(0, 1000, 160_000, 0x12345678, b"\xd5" * 160)
+    for name, data in [("rtp-pcmu", b"\x00" + pcmu),
+                       ("rtp-csrc-ext-32", b"\x01" + rtp_packet(0, 1, 160, 42, b"\x33" * 20, csrcs=(1, 2),
+                                                                 ext=b"\x10\xff\x00\x00")),
+                       ("rtcp-rr", b"\x02" + RR),
+                       ("rtp-bogus-tag", b"\x00" + pcmu + b"\x01" * 10)]:
         (out / name).write_bytes(data)
 
     out = fresh("telephone_event")

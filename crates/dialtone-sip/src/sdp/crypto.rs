@@ -163,6 +163,28 @@ mod tests {
     }
 
     #[test]
+    fn only_the_usable_lines_of_an_offer_are_read_and_they_write_back() {
+        let sdp = super::super::Sdp::parse(super::super::fixtures::SDES_SAVP.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let m = &sdp.media[0];
+        assert!(m.is_secure_profile() && m.has_crypto());
+        let usable = m.cryptos();
+        assert_eq!(usable.len(), 1, "{usable:?}");
+        assert_eq!(
+            (usable[0].tag, usable[0].suite.as_str()),
+            (2, "AES_CM_128_HMAC_SHA1_32")
+        );
+        let mut m2 = m.clone();
+        m2.set_cryptos(&usable);
+        assert_eq!(m2.cryptos(), usable);
+        assert_eq!(m2.attributes.iter().filter(|a| a.is("crypto")).count(), 1);
+        assert!(
+            !format!("{:?}", usable[0]).contains("QUJD"),
+            "no key in Debug"
+        );
+    }
+
+    #[test]
     fn the_profile_follows_security_and_leaves_others_alone() {
         let sdp = super::super::Sdp::parse(
             b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nm=audio 4002 UDP/TLS/RTP/SAVPF 0\r\n",

@@ -65,6 +65,21 @@ a=fmtp:101 0-15
 a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz
 ";
 
+/// An SRTP offer (RTP/SAVP) with three SDES lines: one with an MKI, one
+/// usable, one with a suite and a session parameter dialtone does not do.
+pub const SDES_SAVP: &str = "v=0
+o=- 1 1 IN IP4 192.0.2.10
+s=-
+c=IN IP4 192.0.2.10
+t=0 0
+m=audio 4000 RTP/SAVP 0 8 101
+a=rtpmap:101 telephone-event/8000
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4
+a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk
+a=crypto:3 AES_256_CM_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkQUJDREVGR0hJSktMTU5PUFFS UNENCRYPTED_SRTP
+a=sendrecv
+";
+
 /// A gateway holding the old RFC 2543 way: c=0.0.0.0, no direction.
 pub const RFC2543_HOLD: &str = "v=0
 o=CiscoSystemsSIP-GW-UserAgent 6396 1 IN IP4 192.168.0.20

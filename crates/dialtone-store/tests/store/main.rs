@@ -36,6 +36,7 @@ mod registrations;
 mod routes;
 mod scheduled_calls;
 mod sqlite_only;
+mod srtp;
 mod trunks;
 mod upgrade_0004;
 mod users;
