@@ -346,8 +346,12 @@ impl Switch {
             }
         };
         let mut account = None;
+        let srtp;
         let caller = match trunk {
-            Some(t) => Caller::Trunk(t),
+            Some(t) => {
+                srtp = t.srtp;
+                Caller::Trunk(t)
+            }
             None => match self
                 .guard
                 .check(tx.request(), ChallengeKind::Proxy, source)
@@ -355,6 +359,7 @@ impl Switch {
             {
                 Verdict::Authenticated(u) => {
                     account = Some(u.account_id.clone());
+                    srtp = u.srtp;
                     Caller::User(u.username)
                 }
                 Verdict::Challenge { stale } => return self.challenge_proxy(&tx, stale),
@@ -407,6 +412,7 @@ impl Switch {
             from_trunk: matches!(caller, Caller::Trunk(_)),
             caller,
             account_id: account,
+            srtp,
         };
         call::start_inbound(self.calls.clone(), tx, origin, routed).await;
     }

@@ -24,9 +24,7 @@ use super::sdes::Sdes;
 use super::transfer::ReferSub;
 use super::{CallContext, Origin};
 use crate::admission::Permits;
-use crate::router::Caller;
 pub(crate) use crate::with_reason;
-use dialtone_store::SrtpPolicy;
 
 /// The call's life, RFC 3261 terms where they apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +227,7 @@ impl Call {
             // Late offer: the callee's 2xx will carry the offer.
             None => None,
         };
-        let sdes = Sdes::new(self.srtp_policy(&self.origin.caller).await);
+        let sdes = Sdes::new(self.origin.srtp.unwrap_or(self.ctx.cfg.srtp));
         if let Some(reason) = sdp.as_ref().and_then(|s| sdes.check_offer_sdp(s).err()) {
             tracing::info!(call = %self.id, policy = %sdes.policy, reason, "offer refused by the caller's SRTP policy");
             let _ = invite.respond(with_reason(invite.response(488), reason));
@@ -267,24 +265,6 @@ impl Call {
         self.parties.a = self.legs.push(leg);
         self.ctx.registry.add_leg(&call_id, &self.handle);
         true
-    }
-
-    /// The SRTP policy of a party: its trunk's or user's own, else the
-    /// configured default (`media.srtp`). A user the database cannot answer
-    /// for gets the default too (logged): the call goes on.
-    pub async fn srtp_policy(&self, who: &Caller) -> SrtpPolicy {
-        let own = match who {
-            Caller::Trunk(t) => t.srtp,
-            Caller::User(name) => match self.ctx.store.users().get(name).await {
-                Ok(u) => u.and_then(|u| u.srtp),
-                Err(e) => {
-                    tracing::warn!(call = %self.id, user = %name, error = %e, "cannot read the user's SRTP policy; using the default");
-                    None
-                }
-            },
-            _ => None,
-        };
-        own.unwrap_or(self.ctx.cfg.srtp)
     }
 
     /// Leg `leg`'s party described its media in `sdp`, an answer to our

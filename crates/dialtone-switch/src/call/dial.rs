@@ -17,6 +17,7 @@ use super::progress::outcome_for;
 use super::sdes::Sdes;
 use crate::registrar::{path, unix_now};
 use crate::router::{Caller, Target};
+use dialtone_store::SrtpPolicy;
 
 /// One INVITE to place.
 pub struct Fork {
@@ -30,6 +31,8 @@ pub struct Fork {
     pub credentials: Option<(String, String)>,
     /// Who answers it, as a party of the call.
     pub who: Caller,
+    /// Its own SRTP policy (a user's or a trunk's), else `media.srtp`.
+    pub srtp: Option<SrtpPolicy>,
 }
 
 pub fn call_id_of(req: &Request) -> String {
@@ -64,6 +67,17 @@ impl Call {
                     .list(name, unix_now())
                     .await
                     .map_err(|_| (500, "Database Unavailable"))?;
+                let srtp = match bindings.is_empty() {
+                    true => None,
+                    false => self
+                        .ctx
+                        .store
+                        .users()
+                        .get(name)
+                        .await
+                        .map_err(|_| (500, "Database Unavailable"))?
+                        .and_then(|u| u.srtp),
+                };
                 let mut forks = Vec::with_capacity(bindings.len());
                 for b in &bindings {
                     let route = b.path.as_deref().map(path::route_set).unwrap_or_default();
@@ -84,6 +98,7 @@ impl Call {
                         label: format!("user:{name}"),
                         credentials: None,
                         who: Caller::User(name.clone()),
+                        srtp,
                     });
                 }
                 if forks.is_empty() {
@@ -107,6 +122,7 @@ impl Call {
                     label: format!("trunk:{}", trunk.name),
                     credentials: trunk.username.clone().zip(trunk.password.clone()),
                     who: Caller::Trunk(trunk.clone()),
+                    srtp: trunk.srtp,
                 }])
             }
             // An AI agent is not a leg to place: only a new call reaches
@@ -226,7 +242,7 @@ impl Call {
                 fork.who.clone(),
             );
             leg.credentials = fork.credentials.clone();
-            leg.sdes = Sdes::new(self.srtp_policy(&fork.who).await);
+            leg.sdes = Sdes::new(fork.srtp.unwrap_or(self.ctx.cfg.srtp));
             let body = source_sdp.as_ref().map(|sdp| leg.offer_from(sdp, local));
             let template = self.invite_template(&fork, &call_id, &caller_from, max_forwards, body);
             leg.invite_template = template.clone();

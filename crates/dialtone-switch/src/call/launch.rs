@@ -77,6 +77,7 @@ pub fn spawn_outbound(
         from_trunk: false,
         caller: out.who.clone(),
         account_id: out.account_id.clone(),
+        srtp: None,
     };
     let from = out.from_number.clone().unwrap_or_else(|| "dialtone".into());
     let record = Record::outbound(

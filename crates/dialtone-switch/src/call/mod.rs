@@ -135,6 +135,8 @@ pub struct Origin {
     pub caller: Caller,
     /// The caller's account (a user's), when known.
     pub account_id: Option<String>,
+    /// The caller's own SRTP policy (its user's or trunk's), if it has one.
+    pub srtp: Option<dialtone_store::SrtpPolicy>,
 }
 
 /// Starts a call for an out-of-dialog INVITE routed to `target`, once the

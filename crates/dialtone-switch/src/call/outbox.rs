@@ -11,8 +11,8 @@
 //! `dialtone_call_records_pending`).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dialtone_store::{CallRecord, Store, StoreError};
@@ -34,6 +34,24 @@ pub struct RecordOutbox {
     wake: Notify,
     /// Records written late, since start (for /metrics).
     pub written_late: AtomicU64,
+    /// Writes running in tasks of their own (`Record::save_behind`).
+    running: AtomicUsize,
+}
+
+/// One write running in a task of its own, counted until it is dropped,
+/// so that [`RecordOutbox::flush`] waits for it at shutdown.
+pub struct RunningWrite(Arc<RecordOutbox>);
+
+impl RunningWrite {
+    pub fn outbox(&self) -> &RecordOutbox {
+        &self.0
+    }
+}
+
+impl Drop for RunningWrite {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl RecordOutbox {
@@ -64,6 +82,12 @@ impl RecordOutbox {
         if self.keep(rec.clone()) == 1 {
             tracing::error!(call = %rec.id, %error, "database unreachable: call records are kept in memory and written when it answers again");
         }
+    }
+
+    /// Counts a write that is about to run in a task of its own.
+    pub fn start_write(self: &Arc<Self>) -> RunningWrite {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        RunningWrite(Arc::clone(self))
     }
 
     /// How many records wait.
@@ -130,10 +154,14 @@ impl RecordOutbox {
         }
     }
 
-    /// Writes what waits, by attempts [`RETRY_FIRST`] apart, at most until
+    /// Lets the writes running in tasks of their own finish, then writes
+    /// what waits, by attempts [`RETRY_FIRST`] apart, at most until
     /// `deadline`; what is left is logged as lost (shutdown).
     pub async fn flush(&self, store: &Store, deadline: Duration) {
         let end = tokio::time::Instant::now() + deadline;
+        while self.running.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         while self.pending() > 0 && tokio::time::Instant::now() < end {
             self.drain(store).await;
             if self.pending() > 0 {

@@ -296,7 +296,8 @@ impl Call {
                 return;
             }
         }
-        self.record.save(&self.ctx.store, &self.ctx.records).await;
+        // Not awaited: the call goes on while the database takes it.
+        self.record.save_behind(&self.ctx.store, &self.ctx.records);
     }
 
     /// ACKs a 2xx to our INVITE (§13.2.2.4: end to end, with the INVITE's

@@ -253,6 +253,7 @@ impl Call {
             label: format!("uri:{host}"),
             credentials: None,
             who: Caller::Operator,
+            srtp: None,
         }])
     }
 
