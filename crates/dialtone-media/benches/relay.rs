@@ -1,6 +1,8 @@
-//! Relay benchmarks: the per-packet header work (classify + rewrite), and
-//! packets/s through one bridge over loopback with a sender and a receiver
-//! thread. Criterion's "time" is ns per packet (one element per iteration).
+//! Relay benchmarks: the per-packet header work (classify + rewrite), the
+//! SRTP work per packet (protect, unprotect), and packets/s through one
+//! bridge over loopback with a sender and a receiver thread, plain and with
+//! SRTP towards one side. Criterion's "time" is ns per packet (one element
+//! per iteration).
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -12,7 +14,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dialtone_media::packet::{classify, Datagram};
 use dialtone_media::rewrite::StreamRewriter;
-use dialtone_media::{Bridge, MediaConfig, MediaEngine};
+use dialtone_media::srtp::{MasterKey, SrtpContext, Suite};
+use dialtone_media::{Bridge, MediaConfig, MediaEngine, SrtpMode};
 
 /// A 20 ms PCMU packet: 12-byte header + 160 bytes.
 fn pcmu(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
@@ -105,6 +108,58 @@ impl Receiver {
     }
 }
 
+/// What SRTP adds per packet: AES-CM over the payload and an HMAC-SHA1
+/// tag, against copying the packet (the allocation the send path makes).
+fn srtp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("srtp");
+    g.throughput(Throughput::Elements(1));
+    let key = MasterKey::random();
+    let plain = pcmu(1, 160, 0x1111);
+    g.bench_function("copy 172 bytes (baseline)", |b| {
+        b.iter(|| black_box(black_box(&plain).to_vec()))
+    });
+    let mut tx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &key);
+    let mut seq = 0u16;
+    g.bench_function("protect_rtp PCMU 20 ms", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            let mut p = plain.clone();
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            tx.protect_rtp(&mut p).expect("protect");
+            black_box(p)
+        })
+    });
+    // Unprotect needs fresh packets (the replay window refuses repeats):
+    // a batch protected beforehand, a new receiver per batch.
+    let mut tx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &key);
+    let batch: Vec<Vec<u8>> = (0..4096u16)
+        .map(|s| {
+            let mut p = pcmu(s, u32::from(s) * 160, 0x2222);
+            tx.protect_rtp(&mut p).expect("protect");
+            p
+        })
+        .collect();
+    g.bench_function("unprotect_rtp PCMU 20 ms", |b| {
+        b.iter_custom(|iters| {
+            let mut left = iters;
+            let mut took = Duration::ZERO;
+            while left > 0 {
+                let mut rx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &key);
+                let n = left.min(batch.len() as u64) as usize;
+                let mut work: Vec<Vec<u8>> = batch[..n].to_vec();
+                let start = Instant::now();
+                for p in &mut work {
+                    black_box(rx.unprotect_rtp(p).expect("unprotect"));
+                }
+                took += start.elapsed();
+                left -= n as u64;
+            }
+            took
+        })
+    });
+    g.finish();
+}
+
 fn relay(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -147,12 +202,22 @@ fn relay(c: &mut Criterion) {
     // Bursts of `burst` packets, waiting for all of them at phone B before
     // the next: 1 measures one packet's trip (latency), 32 the relay's
     // throughput. "direct" sends straight to phone B: the loopback baseline.
-    for (name, to, burst) in [
-        ("loopback one bridge, burst 1", relay_addr, 1u64),
-        ("loopback one bridge, burst 32", relay_addr, 32),
-        ("direct baseline (no relay), burst 1", direct_addr, 1),
-        ("direct baseline (no relay), burst 32", direct_addr, 32),
+    for (name, to, burst, secure) in [
+        ("loopback one bridge, burst 1", relay_addr, 1u64, false),
+        ("loopback one bridge, burst 32", relay_addr, 32, false),
+        ("direct baseline (no relay), burst 1", direct_addr, 1, false),
+        ("direct baseline (no relay), burst 32", direct_addr, 32, false),
+        // Phone B's leg on SRTP: every packet encrypted on its way out.
+        ("loopback one bridge, plain in, SRTP out, burst 1", relay_addr, 1, true),
+        ("loopback one bridge, plain in, SRTP out, burst 32", relay_addr, 32, true),
     ] {
+        if secure {
+            bridge.b().set_srtp(SrtpMode::On {
+                suite: Suite::AesCm128HmacSha1_80,
+                tx: MasterKey::random(),
+                rx: MasterKey::random(),
+            });
+        }
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -194,5 +259,5 @@ fn relay(c: &mut Criterion) {
     rt.block_on(bridge.stop());
 }
 
-criterion_group!(benches, rewrite, relay);
+criterion_group!(benches, rewrite, srtp, relay);
 criterion_main!(benches);
