@@ -206,10 +206,25 @@ fn relay(c: &mut Criterion) {
         ("loopback one bridge, burst 1", relay_addr, 1u64, false),
         ("loopback one bridge, burst 32", relay_addr, 32, false),
         ("direct baseline (no relay), burst 1", direct_addr, 1, false),
-        ("direct baseline (no relay), burst 32", direct_addr, 32, false),
+        (
+            "direct baseline (no relay), burst 32",
+            direct_addr,
+            32,
+            false,
+        ),
         // Phone B's leg on SRTP: every packet encrypted on its way out.
-        ("loopback one bridge, plain in, SRTP out, burst 1", relay_addr, 1, true),
-        ("loopback one bridge, plain in, SRTP out, burst 32", relay_addr, 32, true),
+        (
+            "loopback one bridge, plain in, SRTP out, burst 1",
+            relay_addr,
+            1,
+            true,
+        ),
+        (
+            "loopback one bridge, plain in, SRTP out, burst 32",
+            relay_addr,
+            32,
+            true,
+        ),
     ] {
         if secure {
             bridge.b().set_srtp(SrtpMode::On {

@@ -162,6 +162,9 @@ pub struct Call {
     /// when it ends, so that no sleeping task keeps an ended call's channel
     /// (and what it holds) alive for hours.
     pub timers: Vec<tokio::task::AbortHandle>,
+    /// A transfer's destination is being resolved off the actor
+    /// ([`CallEvent::Resolved`] ends it): no other transfer starts meanwhile.
+    pub resolving: bool,
 }
 
 impl Call {
@@ -358,6 +361,10 @@ impl Call {
                 }
             }
             CallEvent::Shutdown => self.hangup("shutdown", "system", 503).await,
+            CallEvent::Resolved(r) => {
+                let (step, resolved) = *r;
+                self.transfer_resolved(step, resolved).await;
+            }
             CallEvent::HandOver { pick, reply } => self.hand_over(pick, reply).await,
             CallEvent::SessionTick => self.on_session_tick().await,
         }

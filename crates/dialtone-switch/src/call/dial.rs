@@ -15,7 +15,6 @@ use super::event::{CallEvent, LegId, Pending};
 use super::leg::{set_sdp_body, Leg, LegState, Role};
 use super::progress::outcome_for;
 use super::sdes::Sdes;
-use crate::registrar::{path, unix_now};
 use crate::router::{Caller, Target};
 use dialtone_store::SrtpPolicy;
 
@@ -45,93 +44,7 @@ pub fn call_id_of(req: &Request) -> String {
         .unwrap_or_default()
 }
 
-/// `udp:1.2.3.4:5060` (a binding's source) as a peer.
-fn parse_peer(s: &str) -> Option<Peer> {
-    let (proto, addr) = s.split_once(':')?;
-    Some(Peer::new(proto.parse().ok()?, addr.parse().ok()?))
-}
-
 impl Call {
-    /// Works out the forks for `target`, or the status to refuse with.
-    pub(super) async fn forks_for(
-        &self,
-        target: &Target,
-    ) -> Result<Vec<Fork>, (u16, &'static str)> {
-        let domain = &self.ctx.cfg.domain;
-        match target {
-            Target::User(name) => {
-                let bindings = self
-                    .ctx
-                    .store
-                    .registrations()
-                    .list(name, unix_now())
-                    .await
-                    .map_err(|_| (500, "Database Unavailable"))?;
-                let srtp = match bindings.is_empty() {
-                    true => None,
-                    false => self
-                        .ctx
-                        .store
-                        .users()
-                        .get(name)
-                        .await
-                        .map_err(|_| (500, "Database Unavailable"))?
-                        .and_then(|u| u.srtp),
-                };
-                let mut forks = Vec::with_capacity(bindings.len());
-                for b in &bindings {
-                    let route = b.path.as_deref().map(path::route_set).unwrap_or_default();
-                    let peer = if route.is_empty() {
-                        parse_peer(&b.source)
-                    } else {
-                        path::first_hop(&route)
-                            .await
-                            .map_err(|e| tracing::warn!(user = %name, error = %e, "Path unusable"))
-                            .ok()
-                    };
-                    let Some(peer) = peer else { continue };
-                    forks.push(Fork {
-                        peer,
-                        route,
-                        request_uri: b.contact.clone(),
-                        to: format!("<sip:{name}@{domain}>"),
-                        label: format!("user:{name}"),
-                        credentials: None,
-                        who: Caller::User(name.clone()),
-                        srtp,
-                    });
-                }
-                if forks.is_empty() {
-                    return Err((480, "Temporarily Unavailable"));
-                }
-                Ok(forks)
-            }
-            Target::Trunk { trunk, number } => {
-                let peer = crate::router::trunk_peer(trunk, self.ctx.layer.transports())
-                    .await
-                    .map_err(|e| {
-                        tracing::warn!(trunk = %trunk.name, error = %e, "trunk unreachable");
-                        (503, "Trunk Unreachable")
-                    })?;
-                let host = trunk.host.clone().unwrap_or_default();
-                Ok(vec![Fork {
-                    peer,
-                    route: Vec::new(),
-                    request_uri: format!("sip:{number}@{host}"),
-                    to: format!("<sip:{number}@{host}>"),
-                    label: format!("trunk:{}", trunk.name),
-                    credentials: trunk.username.clone().zip(trunk.password.clone()),
-                    who: Caller::Trunk(trunk.clone()),
-                    srtp: trunk.srtp,
-                }])
-            }
-            // An AI agent is not a leg to place: only a new call reaches
-            // one (dial_initial), never a transfer.
-            Target::Persona(_) => Err((488, "Persona Not Reachable By Transfer")),
-            Target::Queue(_) => Err((503, "Queues Not Available Yet")),
-        }
-    }
-
     pub async fn dial_initial(&mut self, target: Target) {
         let max_forwards = self.legs[self.a()]
             .uas
@@ -172,7 +85,7 @@ impl Call {
             }
             return;
         }
-        match self.forks_for(&target).await {
+        match self.resolver().forks_for(&target).await {
             Ok(forks) => {
                 if let Err((code, reason, _)) =
                     self.place(forks, DialPurpose::Initial, max_forwards).await
@@ -399,22 +312,5 @@ impl Call {
                 false
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dialtone_sip::transport::Protocol;
-
-    #[test]
-    fn binding_source_is_a_peer() {
-        let p = parse_peer("udp:127.0.0.1:5062").unwrap_or_else(|| panic!());
-        assert_eq!(p.addr.port(), 5062);
-        assert_eq!(p.protocol, Protocol::Udp);
-        assert!(parse_peer("tcp:[::1]:5070").is_some());
-        let tls = parse_peer("tls:127.0.0.1:5061").unwrap_or_else(|| panic!());
-        assert_eq!(tls.protocol, Protocol::Tls);
-        assert!(parse_peer("nonsense").is_none());
     }
 }

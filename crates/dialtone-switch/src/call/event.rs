@@ -85,4 +85,11 @@ pub enum CallEvent {
     SessionTick,
     /// dialtone is stopping: end the call now.
     Shutdown,
+    /// A transfer's destination, resolved off the actor.
+    Resolved(
+        Box<(
+            super::transfer::TransferStep,
+            Result<super::transfer::ResolvedTransfer, super::transfer::PlanError>,
+        )>,
+    ),
 }

@@ -128,6 +128,7 @@ fn launch(
         });
         let media = CallMedia::new(ctx.media.clone(), media_tx);
         let mut call = Call {
+            resolving: false,
             id,
             ctx,
             handle: h,

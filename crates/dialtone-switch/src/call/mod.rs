@@ -37,6 +37,7 @@ mod progress;
 mod queue;
 mod record;
 mod registry;
+mod resolve;
 mod sdes;
 mod session_timer;
 mod settle;

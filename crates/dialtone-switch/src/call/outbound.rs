@@ -88,7 +88,7 @@ impl Call {
                 Target::User(u.clone())
             }
         };
-        let forks = match self.forks_for(&first).await {
+        let forks = match self.resolver().forks_for(&first).await {
             Ok(f) => f,
             Err((code, reason)) => return self.fail_originate(code, reason),
         };

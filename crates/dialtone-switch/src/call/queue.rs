@@ -152,7 +152,7 @@ impl Call {
     ) -> Result<(), (u16, &'static str, DialPurpose)> {
         let mut forks: Vec<Fork> = Vec::new();
         for m in members {
-            if let Ok(f) = self.forks_for(&Target::User(m.clone())).await {
+            if let Ok(f) = self.resolver().forks_for(&Target::User(m.clone())).await {
                 forks.extend(f);
             }
         }
@@ -195,11 +195,11 @@ impl Call {
         };
         // The fallback is the operator's configuration.
         let who = crate::router::Caller::Operator;
-        let target = match self.target_of(&dest, &who).await {
+        let target = match self.resolver().target_of(&dest, &who).await {
             Ok(t) => t,
             Err((c, r)) => return Err((c, r, purpose)),
         };
-        let forks = match self.forks_for(&target).await {
+        let forks = match self.resolver().forks_for(&target).await {
             Ok(f) => f,
             Err((c, r)) => return Err((c, r, purpose)),
         };

@@ -13,10 +13,9 @@
 
 use std::time::Duration;
 
+use dialtone_sip::message::header;
 use dialtone_sip::message::headers::ReferTo;
-use dialtone_sip::message::{header, NameAddr};
 use dialtone_sip::transaction::ServerTransaction;
-use dialtone_sip::transport::Protocol;
 use rsip::prelude::HeadersExt;
 use rsip::{Header, Method};
 use tokio::sync::oneshot;
@@ -27,8 +26,8 @@ use super::dial::Fork;
 use super::event::{CallEvent, HandedLeg, LegId, Pending, Pick};
 use super::leg::LegState;
 use super::live::CallNotice;
-use crate::admission::{self, Ask, Permits, Refusal};
-use crate::router::{self, Caller, Target};
+use crate::admission::{Limited, Permits, Refusal};
+use crate::router::Caller;
 
 /// The party a front end's transfer is dialled as.
 pub fn authority_caller(by: &Authority) -> Caller {
@@ -59,13 +58,34 @@ pub(super) struct TransferPlan {
     permits: Permits,
 }
 
-enum Placing {
+/// A transfer waiting for its destination to be resolved: who stays,
+/// where to, on whose authority, and who hears how it went.
+pub struct TransferStep {
+    pub(super) keep: LegId,
+    pub(super) to: Destination,
+    pub(super) who: Caller,
+    pub(super) reply: Option<oneshot::Sender<CommandResult>>,
+    pub(super) notify: Option<ReferSub>,
+    /// The REFER that asked, answered once the destination is known.
+    pub(super) refer: Option<ServerTransaction>,
+}
+
+/// A transfer's destination worked out by [`super::resolve::Resolver::transfer`].
+pub struct ResolvedTransfer {
+    /// The legs to place, or why there are none.
+    pub(super) how: Result<Placing, (u16, &'static str)>,
+    /// The parties the call limits count it against, as stored now; None
+    /// when it is not to be counted (already admitted with the call).
+    pub(super) parties: Option<Vec<Limited>>,
+}
+
+pub(super) enum Placing {
     Queue(String),
     Forks(Vec<Fork>),
 }
 
 /// Why a transfer is not dialled.
-pub(super) enum PlanError {
+pub enum PlanError {
     /// The transfer policy or a call limit refuses it: a REFER is answered
     /// with this itself.
     Refused(Refusal),
@@ -99,7 +119,7 @@ impl Call {
         notify: Option<ReferSub>,
         admitted: bool,
     ) {
-        if self.dial.is_some() {
+        if self.dial.is_some() || self.resolving {
             // The transfer in progress keeps what it holds.
             let pending = self.transfer_permits.take();
             self.transfer_failed(keep, 491, "Transfer Already In Progress", reply, notify)
@@ -107,64 +127,85 @@ impl Call {
             self.transfer_permits = pending;
             return;
         }
-        let plan = self.plan_transfer(&to, &who, !admitted).await;
-        self.carry_out_transfer(keep, plan, reply, notify).await;
+        let step = TransferStep {
+            keep,
+            to,
+            who,
+            reply,
+            notify,
+            refer: None,
+        };
+        self.resolve_transfer(step, !admitted);
     }
 
-    /// Works out a transfer for `who`: the transfer policy (a trunk's party
-    /// reaches the numbers only, a SIP URI is the operator's), the call
-    /// limits (when `admit`), and the legs to place. The one check every
-    /// transfer passes, whichever front end asked.
-    pub(super) async fn plan_transfer(
-        &self,
-        to: &Destination,
-        who: &Caller,
-        admit: bool,
-    ) -> Result<TransferPlan, PlanError> {
-        let policy = |(code, reason): (u16, &'static str)| {
-            if code == 403 {
-                tracing::info!(call = %self.id, dest = %to, ?who, reason, "transfer refused");
-                PlanError::Refused(Refusal::policy(code, reason))
-            } else {
-                PlanError::Failed(code, reason)
-            }
-        };
-        let target = match to {
-            Destination::Queue(_) => None,
-            Destination::Uri(_) if !matches!(who, Caller::Operator) => {
-                return Err(policy((403, "Transfer To A URI Not Allowed")));
-            }
-            Destination::Uri(_) => None,
-            _ => Some(self.target_of(to, who).await.map_err(policy)?),
-        };
-        let permits = if admit {
-            let ask = Ask {
-                who,
-                account: None,
-                user: None,
-                target: target.as_ref(),
+    /// Works out a transfer for `who` and checks it: the one check every
+    /// transfer passes, whichever front end asked. The destination is
+    /// resolved ([`super::resolve::Resolver::transfer`]) in a task of its own, so the call
+    /// keeps answering its events meanwhile; what it finds comes back as
+    /// [`CallEvent::Resolved`], where the call limits are applied and the
+    /// legs placed ([`Call::transfer_resolved`]). `refer`: the REFER that
+    /// asked, answered then (403/503 if refused, else 202).
+    pub(super) fn resolve_transfer(&mut self, step: TransferStep, admit: bool) {
+        self.resolving = true;
+        let (resolver, events) = (self.resolver(), self.events_tx.clone());
+        tokio::spawn(async move {
+            let resolved = resolver.transfer(&step.to, &step.who, admit).await;
+            let _ = events.send(CallEvent::Resolved(Box::new((step, resolved))));
+        });
+    }
+
+    /// A transfer's destination is resolved: apply the call limits (against
+    /// what the call holds now), answer the REFER that asked, and dial.
+    pub(super) async fn transfer_resolved(
+        &mut self,
+        step: TransferStep,
+        resolved: Result<ResolvedTransfer, PlanError>,
+    ) {
+        self.resolving = false;
+        let TransferStep {
+            keep,
+            to,
+            reply,
+            notify,
+            refer,
+            ..
+        } = step;
+        let plan = resolved.and_then(|r| {
+            let permits = match r.parties {
+                Some(parties) => self
+                    .ctx
+                    .admission
+                    .admit(&parties, &self.permits)
+                    .map_err(PlanError::Refused)?,
+                None => Permits::default(),
             };
-            admission::admit(&self.ctx.admission, &self.ctx.store, &ask, &self.permits)
-                .await
-                .map_err(PlanError::Refused)?
-        } else {
-            Permits::default()
-        };
-        let how = match (to, target) {
-            (Destination::Queue(q), _) => Placing::Queue(q.clone()),
-            (Destination::Uri(u), _) => Placing::Forks(
-                self.uri_forks(u)
-                    .await
-                    .map_err(|(c, r)| PlanError::Failed(c, r))?,
-            ),
-            (_, Some(target)) => Placing::Forks(
-                self.forks_for(&target)
-                    .await
-                    .map_err(|(c, r)| PlanError::Failed(c, r))?,
-            ),
-            (_, None) => return Err(PlanError::Failed(400, "Not A Routable Destination")),
-        };
-        Ok(TransferPlan { how, permits })
+            // Admitted, but nowhere to go: the permits go back (dropped).
+            let how = r
+                .how
+                .map_err(|(code, reason)| PlanError::Failed(code, reason))?;
+            Ok(TransferPlan { how, permits })
+        });
+        if let Some(tx) = refer {
+            if let Err(PlanError::Refused(r)) = &plan {
+                tracing::info!(call = %self.id, dest = %to, status = r.status, detail = %r.detail, "REFER refused");
+                let _ = tx.respond(r.response(&tx));
+                return;
+            }
+            let _ = tx.reply_sent(202).await;
+            if let Some(sub) = notify {
+                self.notify_refer(sub, 100, "Trying", false).await;
+            }
+        }
+        if self.dial.is_some() || self.legs[keep].state != LegState::Connected {
+            // The call moved on while the destination was looked up.
+            if let Ok(p) = plan {
+                drop(p.permits);
+            }
+            self.transfer_failed(keep, 491, "Call Changed During Transfer", reply, notify)
+                .await;
+            return;
+        }
+        self.carry_out_transfer(keep, plan, reply, notify).await;
     }
 
     /// Dials a planned transfer (or reports why it cannot be).
@@ -203,58 +244,6 @@ impl Call {
             self.transfer_failed(keep, code, reason, reply, notify)
                 .await;
         }
-    }
-
-    /// Where a destination leads for `who` (not for SIP URIs, which are
-    /// dialled directly). A trunk's party may reach the numbers (DIDs)
-    /// only: a user, or a number only the outbound routes know, is 403 for
-    /// it (and 404 when nobody could reach it).
-    pub(super) async fn target_of(
-        &self,
-        to: &Destination,
-        who: &Caller,
-    ) -> Result<Target, (u16, &'static str)> {
-        match to {
-            Destination::User(_) if matches!(who, Caller::Trunk(_)) => {
-                Err((403, "Transfer Not Allowed"))
-            }
-            Destination::User(u) => Ok(Target::User(u.clone())),
-            Destination::Queue(q) => Ok(Target::Queue(q.clone())),
-            Destination::Dial(d) => match router::route(&self.ctx.store, who, d).await {
-                Ok(r) => Ok(r.target),
-                Err(router::RouteError::NotFound(_)) if matches!(who, Caller::Trunk(_)) => {
-                    match router::route(&self.ctx.store, &Caller::Operator, d).await {
-                        Ok(_) => Err((403, "Transfer Not Allowed")),
-                        Err(_) => Err((404, "Not Found")),
-                    }
-                }
-                Err(router::RouteError::NotFound(_)) => Err((404, "Not Found")),
-                Err(e) => {
-                    tracing::warn!(call = %self.id, error = %e, "transfer routing failed");
-                    Err((500, "Routing Failed"))
-                }
-            },
-            Destination::Uri(_) => Err((400, "Not A Routable Destination")),
-        }
-    }
-
-    /// The leg for a SIP URI (the operator's transfers only).
-    async fn uri_forks(&self, u: &str) -> Result<Vec<Fork>, (u16, &'static str)> {
-        let na = NameAddr::parse(u).map_err(|_| (400, "Bad Transfer Target"))?;
-        let host = dialtone_sip::message::uri::format_uri(&na.uri);
-        let peer = crate::router::resolve_peer(&na.uri.host_with_port.to_string(), Protocol::Udp)
-            .await
-            .map_err(|_| (404, "Not Found"))?;
-        Ok(vec![Fork {
-            peer,
-            route: Vec::new(),
-            request_uri: host.clone(),
-            to: format!("<{host}>"),
-            label: format!("uri:{host}"),
-            credentials: None,
-            who: Caller::Operator,
-            srtp: None,
-        }])
     }
 
     /// The transfer target answered: re-bridge `keep` to it and release the
@@ -385,23 +374,24 @@ impl Call {
             _ => Destination::Uri(dialtone_sip::message::uri::format_uri(uri)),
         };
         // The policy and the call limits answer the REFER itself (403,
-        // 503); a destination that then fails is reported by NOTIFY.
-        let plan = match self.dial {
-            None => Some(self.plan_transfer(&dest, &who, true).await),
-            // 491 by NOTIFY, below.
-            Some(_) => None,
-        };
-        if let Some(Err(PlanError::Refused(r))) = &plan {
-            tracing::info!(call = %self.id, dest = %dest, status = r.status, detail = %r.detail, "REFER refused");
-            let _ = tx.respond(r.response(&tx));
+        // 503), once the destination is resolved; a destination that then
+        // fails is reported by NOTIFY.
+        if self.dial.is_none() && !self.resolving {
+            let step = TransferStep {
+                keep,
+                to: dest,
+                who,
+                reply: None,
+                notify: Some(sub),
+                refer: Some(tx),
+            };
+            self.resolve_transfer(step, true);
             return;
         }
+        // A transfer is already under way: 202, then 491 by NOTIFY.
         let _ = tx.reply_sent(202).await;
         self.notify_refer(sub, 100, "Trying", false).await;
-        match plan {
-            Some(plan) => self.carry_out_transfer(keep, plan, None, Some(sub)).await,
-            None => self.transfer(keep, dest, who, None, Some(sub)).await,
-        }
+        self.transfer(keep, dest, who, None, Some(sub)).await;
     }
 
     /// NOTIFY for a REFER's implicit subscription, with a sipfrag body;

@@ -333,7 +333,7 @@ impl Call {
             (CallState::Dialing, Some(Ok(dest))) => {
                 let target = match dest {
                     Destination::Uri(_) => Err((403, "Fallback To A URI Not Allowed")),
-                    d => self.target_of(&d, &who).await,
+                    d => self.resolver().target_of(&d, &who).await,
                 };
                 match target {
                     Ok(target) => {
