@@ -945,6 +945,31 @@ class Baresip:
         self.logf.close()
 
 
+def baresip_tone_call(baresip, tmp_path: Path, password: str, port: int, *,
+                      alice: dict | None = None, bob: dict | None = None) -> tuple["Baresip", "Baresip"]:
+    """alice (a 1000 Hz microphone) calls bob (440 Hz, answering at once)
+    through dialtone at `port` for 4 s, both recording what they hear; then
+    each must have heard the other's tone. `alice`/`bob`: more Baresip
+    options for each. Returns (alice, bob)."""
+    from siptool import write_tone_wav
+    tone_a, tone_b = tmp_path / "tone1000.wav", tmp_path / "tone440.wav"
+    write_tone_wav(tone_a, 1000, seconds=30)
+    write_tone_wav(tone_b, 440, seconds=30)
+    b = baresip("bob", password, port, play=tone_b, record=True, answermode="auto", **(bob or {}))
+    a = baresip("alice", password, port, play=tone_a, record=True, **(alice or {}))
+    assert b.wait_registered() and a.wait_registered(), a.log() + b.log()
+    a.dial(f"sip:bob@{LOOPBACK}:{port}")
+    assert b.wait_log(r"Call established|answering call", 10), f"bob never answered:\n{b.log()}"
+    assert a.wait_log(r"Call established", 10), f"alice's call was not established:\n{a.log()}"
+    time.sleep(4)
+    a.hangup()
+    assert b.wait_log(r"terminated|session closed", 10), b.log()
+    time.sleep(0.5)
+    b.heard_tone(1000, 50, min_seconds=1)  # alice's
+    a.heard_tone(440, 22, min_seconds=0)  # bob's
+    return a, b
+
+
 @pytest.fixture
 def baresip(tmp_path):
     """start(user, password, server_port, **kw) -> a started Baresip."""

@@ -27,9 +27,8 @@ import time
 
 import pytest
 
-from conftest import LOOPBACK, free_port, header_values, received_messages, wait_bound
-from siptool import (RtpPeer, SipUA, answer_call, parse_sdp, place_call, rtp_counts, sdp_offer,
-                     write_tone_wav)
+from conftest import LOOPBACK, baresip_tone_call, free_port, header_values, received_messages, wait_bound
+from siptool import (RtpPeer, SipUA, answer_call, parse_sdp, place_call, rtp_counts, sdp_offer)
 
 PW = "s3cret-pw"
 TRUNK_IP = "127.0.0.2"
@@ -335,21 +334,7 @@ def test_phone_calls_user_after_digest_challenge(pbx):
 def test_baresip_phones_hear_each_other(pbx, baresip, tmp_path):
     """alice's microphone is a 1000 Hz tone, bob's a 440 Hz one; bob records
     what he hears (sndfile): its dominant frequency must be alice's tone."""
-    tone_a, tone_b = tmp_path / "tone1000.wav", tmp_path / "tone440.wav"
-    write_tone_wav(tone_a, 1000, seconds=30)
-    write_tone_wav(tone_b, 440, seconds=30)
-    bob = baresip("bob", PW, pbx.port, play=tone_b, record=True, answermode="auto")
-    alice = baresip("alice", PW, pbx.port, play=tone_a, record=True)
-    assert bob.wait_registered() and alice.wait_registered(), alice.log() + bob.log()
-    alice.dial(f"sip:bob@{LOOPBACK}:{pbx.port}")
-    assert bob.wait_log(r"Call established|answering call", 10), f"bob never answered:\n{bob.log()}"
-    assert alice.wait_log(r"Call established", 10), f"alice's call was not established:\n{alice.log()}"
-    time.sleep(4)
-    alice.hangup()
-    assert bob.wait_log(r"terminated|session closed", 10), bob.log()
-    time.sleep(0.5)
-    bob.heard_tone(1000, 50, min_seconds=1)  # alice's
-    alice.heard_tone(440, 22, min_seconds=0)  # bob's
+    baresip_tone_call(baresip, tmp_path, PW, pbx.port)
 
 
 # --------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import LOOPBACK, free_port
-from siptool import RtpPeer, SipUA, answer_call, parse_sdp, place_call, sdp_offer, write_tone_wav
+from conftest import LOOPBACK, baresip_tone_call, free_port
+from siptool import RtpPeer, SipUA, answer_call, parse_sdp, place_call, sdp_offer
 
 PW = "s3cret-pw"
 TRUNK_IP = "127.0.0.2"
@@ -187,21 +187,8 @@ def test_baresip_phones_hear_each_other_over_srtp(srtp, baresip, tmp_path, alice
     d = srtp.d
     if bob_policy:
         d.cli("user", "update", "bob", "--srtp", bob_policy)
-    tone_a, tone_b = tmp_path / "tone1000.wav", tmp_path / "tone440.wav"
-    write_tone_wav(tone_a, 1000, seconds=30)
-    write_tone_wav(tone_b, 440, seconds=30)
-    bob = baresip("bob", PW, d.sip_port, play=tone_b, record=True, answermode="auto", mediaenc=bob_enc)
-    alice = baresip("alice", PW, d.sip_port, play=tone_a, record=True, mediaenc=alice_enc)
-    assert bob.wait_registered() and alice.wait_registered(), alice.log() + bob.log()
-    alice.dial(f"sip:bob@{LOOPBACK}:{d.sip_port}")
-    assert bob.wait_log(r"Call established|answering call", 10), f"bob never answered:\n{bob.log()}"
-    assert alice.wait_log(r"Call established", 10), f"alice's call was not established:\n{alice.log()}"
-    time.sleep(4)
-    alice.hangup()
-    assert bob.wait_log(r"terminated|session closed", 10), bob.log()
-    time.sleep(0.5)
+    alice, bob = baresip_tone_call(baresip, tmp_path, PW, d.sip_port,
+                                   alice={"mediaenc": alice_enc}, bob={"mediaenc": bob_enc})
     for phone in (alice, bob):
         if phone.mediaenc:
             assert "SRTP is Enabled" in phone.log(), f"{phone.user} did not use SRTP:\n{phone.log()}"
-    bob.heard_tone(1000, 50, min_seconds=1)   # alice's
-    alice.heard_tone(440, 22, min_seconds=0)  # bob's
