@@ -60,28 +60,50 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Protection {
     /// Applies `mode`. The same keys again (a re-INVITE that kept them)
-    /// keep the contexts, so rollover counters and replay windows go on.
+    /// keep the contexts, so rollover counters and replay windows go on; a
+    /// new key for one direction restarts that direction only.
     pub(crate) fn set(&self, id: u64, mode: SrtpMode) {
         let mut current = lock(&self.mode);
         if *current == mode {
             return;
         }
-        let (rx, tx, state) = match &mode {
-            SrtpMode::Off => (None, None, OFF),
-            SrtpMode::Refuse => (None, None, REFUSE),
-            SrtpMode::On { suite, tx, rx } => (
-                Some(SrtpContext::new(*suite, rx)),
-                Some(SrtpContext::new(*suite, tx)),
-                ON,
-            ),
-        };
         debug!(
             endpoint = id,
             mode = describe(&mode).unwrap_or("off"),
             "SRTP"
         );
-        *lock(&self.rx) = rx;
-        *lock(&self.tx) = tx;
+        match (&*current, &mode) {
+            // One side rekeyed (RFC 4568 §7.1.4): only its context starts
+            // afresh; the other keeps its rollover counters.
+            (
+                SrtpMode::On {
+                    suite: s0,
+                    tx: tx0,
+                    rx: rx0,
+                },
+                SrtpMode::On { suite, tx, rx },
+            ) if s0 == suite => {
+                if rx0 != rx {
+                    *lock(&self.rx) = Some(SrtpContext::new(*suite, rx));
+                }
+                if tx0 != tx {
+                    *lock(&self.tx) = Some(SrtpContext::new(*suite, tx));
+                }
+            }
+            (_, SrtpMode::On { suite, tx, rx }) => {
+                *lock(&self.rx) = Some(SrtpContext::new(*suite, rx));
+                *lock(&self.tx) = Some(SrtpContext::new(*suite, tx));
+            }
+            (_, SrtpMode::Off | SrtpMode::Refuse) => {
+                *lock(&self.rx) = None;
+                *lock(&self.tx) = None;
+            }
+        }
+        let state = match mode {
+            SrtpMode::Off => OFF,
+            SrtpMode::On { .. } => ON,
+            SrtpMode::Refuse => REFUSE,
+        };
         self.state.store(state, Relaxed);
         *current = mode;
     }
@@ -147,5 +169,80 @@ fn describe(mode: &SrtpMode) -> Option<&'static str> {
         SrtpMode::Off => None,
         SrtpMode::Refuse => Some("refused"),
         SrtpMode::On { suite, .. } => Some(suite.sdp_name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(tx: &MasterKey, rx: &MasterKey) -> SrtpMode {
+        SrtpMode::On {
+            suite: Suite::AesCm128HmacSha1_80,
+            tx: tx.clone(),
+            rx: rx.clone(),
+        }
+    }
+
+    /// A PCMU-sized RTP packet with sequence number `seq`.
+    fn rtp(seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend([0xd5; 160]);
+        p
+    }
+
+    fn sent(p: &Protection, seq: u16) -> Vec<u8> {
+        match p.outbound(1, &rtp(seq)) {
+            Outbound::Protected(v) => v,
+            _ => panic!("not protected"),
+        }
+    }
+
+    #[test]
+    fn a_rekey_of_one_direction_keeps_the_others_rollover_counter() {
+        let (ours, theirs, theirs2) = (
+            MasterKey::random(),
+            MasterKey::random(),
+            MasterKey::random(),
+        );
+        let p = Protection::default();
+        p.set(1, on(&ours, &theirs));
+        // The far end's receiver, keyed with our key, follows our stream
+        // across a sequence-number wrap.
+        let mut far = SrtpContext::new(Suite::AesCm128HmacSha1_80, &ours);
+        for seq in (65_530..=65_535).chain(0..5) {
+            let mut pkt = sent(&p, seq);
+            assert!(far.unprotect_rtp(&mut pkt).is_ok(), "seq {seq}");
+        }
+        // The far end sends with a new key: our sending side must go on
+        // with rollover counter 1, or the far end could not verify it.
+        p.set(1, on(&ours, &theirs2));
+        let mut pkt = sent(&p, 5);
+        assert!(
+            far.unprotect_rtp(&mut pkt).is_ok(),
+            "after the far end rekeyed"
+        );
+        // Our receiving side took the new key.
+        let mut far_tx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &theirs2);
+        let mut pkt = rtp(77);
+        far_tx
+            .protect_rtp(&mut pkt)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.inbound(1, &mut pkt).is_some());
+    }
+
+    #[test]
+    fn refused_and_off_endpoints() {
+        let p = Protection::default();
+        let mut pkt = rtp(1);
+        let len = pkt.len();
+        assert_eq!(p.inbound(1, &mut pkt), Some(len), "plain by default");
+        p.set(1, SrtpMode::Refuse);
+        assert_eq!(p.inbound(1, &mut rtp(1)), None);
+        assert!(matches!(p.outbound(1, &rtp(1)), Outbound::Drop));
+        assert_eq!(p.describe(), Some("refused"));
+        p.set(1, SrtpMode::Off);
+        assert!(matches!(p.outbound(1, &rtp(1)), Outbound::Plain(_)));
     }
 }
