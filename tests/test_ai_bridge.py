@@ -309,13 +309,16 @@ def test_transfer_to_an_unregistered_user_fails_and_the_caller_stays_with_the_ag
 # --------------------------------------------------------------------------
 # other codecs, Gemini
 
-def test_an_opus_caller_works_as_well(ai_pbx, baresip, tmp_path):
+@pytest.mark.parametrize("mediaenc", [None, "srtp-mand"], ids=["plain", "srtp"])
+def test_an_opus_caller_works_as_well(ai_pbx, baresip, tmp_path, mediaenc):
+    """A baresip caller speaking only Opus, in plain RTP and over SRTP
+    (the agent's audio port behind dialtone's decryption and encryption)."""
     p = ai_pbx("openai")
     d = p.d
     d.add_user("carol", PW)
     wav = tmp_path / "carol-800.wav"
     write_tone_wav(wav, 800, seconds=30, rate=48000)
-    carol = baresip("carol", PW, d.sip_port, play=wav, record=True, codecs=("opus",))
+    carol = baresip("carol", PW, d.sip_port, play=wav, record=True, codecs=("opus",), mediaenc=mediaenc)
     assert carol.wait_registered(), carol.log()
     carol.dial(f"sip:{N_AGENT}@{LOOPBACK}:{d.sip_port}")
     conn = p.server.wait_connection(timeout=15)
@@ -329,6 +332,8 @@ def test_an_opus_caller_works_as_well(ai_pbx, baresip, tmp_path):
     carol.hangup()
     carol.stop()
     carol.heard_tone(500, 15, hi=4000, min_seconds=2.0)
+    if mediaenc:
+        assert "SRTP is Enabled" in carol.log(), carol.log()
     clean(conn)
 
 
