@@ -312,8 +312,24 @@ class Dialtone:
         out = self.cli("user", "list").stdout
         return [line.split()[0] for line in out.splitlines() if line.strip()]
 
+    def written(self, timeout: float = 2.0) -> None:
+        """Waits until the switch has written behind what it keeps in memory
+        (bindings, call records): the CLI reads the database, which is up to
+        a batch (a few tens of ms) behind the running switch. Returns at once
+        when the switch is not running."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                m = self.metrics()
+            except (AssertionError, OSError):
+                return
+            if not m.get("dialtone_location_pending") and not m.get("dialtone_call_records_pending"):
+                return
+            time.sleep(0.02)
+
     def registrations(self) -> list[Binding]:
         """`registrations list`: one binding a line, AOR, contact URI, seconds left."""
+        self.written()
         out = self.cli("registrations", "list").stdout
         result = []
         for line in out.splitlines():
@@ -364,6 +380,7 @@ class Dialtone:
 
     def calls(self, limit: int = 100) -> list[dict]:
         """`calls list --json --limit N`: call records, newest first."""
+        self.written()
         out = self.cli("calls", "list", "--json", "--limit", str(limit)).stdout
         try:
             data = json.loads(out)

@@ -106,6 +106,33 @@ fn bind_mutable<'q>(query: AnyQuery<'q>, rec: &'q CallRecord) -> AnyQuery<'q> {
         .bind(rec.account_id.as_deref())
 }
 
+/// The upsert statement, built once (sqlx caches prepared statements by text).
+fn upsert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let columns: Vec<&str> = MUTABLE_COLUMNS.split(", ").collect();
+        let placeholders: Vec<String> = (1..=3 + columns.len()).map(|n| format!("${n}")).collect();
+        let assignments: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO calls (id, node, started_at, {MUTABLE_COLUMNS}) VALUES ({}) \
+             ON CONFLICT (id) DO UPDATE SET {}",
+            placeholders.join(", "),
+            assignments.join(", ")
+        )
+    })
+}
+
+fn upsert_query(rec: &CallRecord) -> AnyQuery<'_> {
+    let query = sqlx::query(upsert_sql())
+        .bind(rec.id.as_str())
+        .bind(rec.node.as_str())
+        .bind(rec.started_at);
+    bind_mutable(query, rec)
+}
+
 impl<'a> Calls<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
         Calls { store }
@@ -141,23 +168,18 @@ impl<'a> Calls<'a> {
     /// record whose earlier write may or may not have happened (retried
     /// after the database was unreachable).
     pub async fn upsert(&self, rec: &CallRecord) -> Result<(), StoreError> {
-        let columns: Vec<&str> = MUTABLE_COLUMNS.split(", ").collect();
-        let placeholders: Vec<String> = (1..=3 + columns.len()).map(|n| format!("${n}")).collect();
-        let assignments: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        let sql = format!(
-            "INSERT INTO calls (id, node, started_at, {MUTABLE_COLUMNS}) VALUES ({}) \
-             ON CONFLICT (id) DO UPDATE SET {}",
-            placeholders.join(", "),
-            assignments.join(", ")
-        );
-        let query = sqlx::query(&sql)
-            .bind(rec.id.as_str())
-            .bind(rec.node.as_str())
-            .bind(rec.started_at);
-        bind_mutable(query, rec).execute(self.store.pool()).await?;
+        upsert_query(rec).execute(self.store.pool()).await?;
+        Ok(())
+    }
+
+    /// [`upsert`](Self::upsert) for several records in one transaction (the
+    /// switch's batched record writes): all of them are written, or none.
+    pub async fn upsert_all(&self, recs: &[CallRecord]) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        for rec in recs {
+            upsert_query(rec).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -100,6 +100,9 @@ impl<'a> Registrations<'a> {
         changes: &[BindingChange],
         now: i64,
     ) -> Result<Vec<Binding>, StoreError> {
+        if let Some(table) = self.store.location() {
+            return table.apply(aor, call_id, cseq, changes, now);
+        }
         let cseq = i64::from(cseq);
         let mut tx = self.store.begin_write().await?;
         lock_aor(&mut tx, aor, now).await?;
@@ -125,14 +128,11 @@ impl<'a> Registrations<'a> {
                 ))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let stale = |c_id: &str, c_seq: i64| c_id == call_id && c_seq >= cseq;
-        let out_of_order = changes.iter().any(|change| match change {
-            BindingChange::Upsert { contact, .. } | BindingChange::Remove { contact } => stored
-                .iter()
-                .any(|(c, c_id, c_seq)| c == contact && stale(c_id, *c_seq)),
-            BindingChange::RemoveAll => stored.iter().any(|(_, c_id, c_seq)| stale(c_id, *c_seq)),
-        });
-        if out_of_order {
+        let stored: Vec<(&str, &str, i64)> = stored
+            .iter()
+            .map(|(c, id, seq)| (c.as_str(), id.as_str(), *seq))
+            .collect();
+        if out_of_order(&stored, changes, call_id, cseq) {
             tx.rollback().await?;
             tracing::debug!(
                 aor,
@@ -198,6 +198,9 @@ impl<'a> Registrations<'a> {
 
     /// Unexpired bindings of one AOR (expires_at > now), ordered by contact.
     pub async fn list(&self, aor: &str, now: i64) -> Result<Vec<Binding>, StoreError> {
+        if let Some(table) = self.store.location() {
+            return Ok(table.list(aor, now));
+        }
         let rows = sqlx::query(select_bindings!("aor = $1 AND expires_at > $2"))
             .bind(aor)
             .bind(now)
@@ -208,6 +211,9 @@ impl<'a> Registrations<'a> {
 
     /// Every unexpired binding, ordered by AOR then contact.
     pub async fn list_all(&self, now: i64) -> Result<Vec<Binding>, StoreError> {
+        if let Some(table) = self.store.location() {
+            return Ok(table.list_all(now));
+        }
         let rows = sqlx::query(select_bindings!("expires_at > $1"))
             .bind(now)
             .fetch_all(self.store.pool())
@@ -217,16 +223,108 @@ impl<'a> Registrations<'a> {
 
     /// Deletes every binding with expires_at <= now; returns how many.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let in_memory = self.store.location().map(|t| t.purge(now));
         let purged = sqlx::query("DELETE FROM registrations WHERE expires_at <= $1")
             .bind(now)
             .execute(self.store.pool())
             .await?
             .rows_affected();
+        let purged = in_memory.unwrap_or(purged);
         if purged > 0 {
             tracing::debug!(purged, "purged expired registrations");
         }
         Ok(purged)
     }
+}
+
+/// RFC 3261 §10.3 step 7: a change is out of order when it touches a
+/// binding (every binding, for `Contact: *`) last written by the same
+/// Call-ID with a CSeq not lower than this one. `stored`: (contact,
+/// Call-ID, CSeq) of the AOR's unexpired bindings.
+pub(crate) fn out_of_order(
+    stored: &[(&str, &str, i64)],
+    changes: &[BindingChange],
+    call_id: &str,
+    cseq: i64,
+) -> bool {
+    let stale = |c_id: &str, c_seq: i64| c_id == call_id && c_seq >= cseq;
+    changes.iter().any(|change| match change {
+        BindingChange::Upsert { contact, .. } | BindingChange::Remove { contact } => stored
+            .iter()
+            .any(|(c, c_id, c_seq)| c == contact && stale(c_id, *c_seq)),
+        BindingChange::RemoveAll => stored.iter().any(|(_, c_id, c_seq)| stale(c_id, *c_seq)),
+    })
+}
+
+/// Writes the location table's changed AORs (their bindings as they are
+/// now; none: the AOR's rows go) in one transaction: one DELETE and one
+/// multi-row INSERT per chunk, whatever the number of AORs.
+pub(crate) async fn replace_aors(
+    store: &Store,
+    batch: &[(String, Vec<Binding>)],
+) -> Result<(), StoreError> {
+    /// Keeps a statement's bind count (12 a row) well under SQLite's 32,766.
+    const ROWS: usize = 500;
+    let mut tx = store.begin_write().await?;
+    for chunk in batch.chunks(ROWS) {
+        let marks = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let delete = format!("DELETE FROM registrations WHERE aor IN ({marks})");
+        let mut q = sqlx::query(&delete).persistent(false);
+        for (aor, _) in chunk {
+            q = q.bind(aor.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let rows: Vec<&Binding> = batch.iter().flat_map(|(_, b)| b.iter()).collect();
+    for chunk in rows.chunks(ROWS) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let n = r * 12;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8,
+                    n + 9,
+                    n + 10,
+                    n + 11,
+                    n + 12
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let insert = format!(
+            "INSERT INTO registrations (aor, contact, expires_at, q_milli, call_id, cseq, source, \
+             user_agent, instance, created_at, updated_at, path) VALUES {values}"
+        );
+        let mut q = sqlx::query(&insert).persistent(false);
+        for b in chunk {
+            q = q
+                .bind(b.aor.as_str())
+                .bind(b.contact.as_str())
+                .bind(b.expires_at)
+                .bind(b.q.map(q_to_milli))
+                .bind(b.call_id.as_str())
+                .bind(i64::from(b.cseq))
+                .bind(b.source.as_str())
+                .bind(b.user_agent.as_deref())
+                .bind(b.instance.as_deref())
+                .bind(b.updated_at)
+                .bind(b.updated_at)
+                .bind(b.path.as_deref());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Serialises writers of one AOR until the transaction ends. Upserting the

@@ -74,6 +74,16 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// What a running switch keeps in memory ([`crate::write_behind`]);
+    /// empty in every other process.
+    pub(crate) memory: std::sync::Arc<Memory>,
+}
+
+/// The tables one process keeps in memory, once it asks to.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    pub(crate) location: std::sync::OnceLock<crate::location::Location>,
+    pub(crate) users: std::sync::OnceLock<crate::user_cache::UserCache>,
 }
 
 /// What a database URL designates.
@@ -140,7 +150,11 @@ impl Store {
             }
             _ => tracing::info!(backend = ?backend, "store opened"),
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            memory: Default::default(),
+        })
     }
 
     /// Which engine this store runs on.
@@ -242,6 +256,11 @@ impl Store {
     /// Closes every connection; later calls on any clone fail.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The location table, when this process keeps it.
+    pub(crate) fn location(&self) -> Option<&crate::location::Location> {
+        self.memory.location.get()
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -107,6 +107,24 @@ impl<'a> Users<'a> {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
+    /// [`get`](Self::get) through the registrar's cache when this process
+    /// keeps one ([`Store::keep_in_memory`]); a user that does not exist is
+    /// read from the database every time.
+    pub async fn get_cached(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let Some(cache) = self.store.memory.users.get() else {
+            return self.get(username).await;
+        };
+        if let Some(u) = cache.get(username) {
+            return Ok(Some(u));
+        }
+        let epoch = cache.epoch();
+        let user = self.get(username).await?;
+        if let Some(u) = &user {
+            cache.keep(u, epoch);
+        }
+        Ok(user)
+    }
+
     /// Every user, ordered by username.
     pub async fn list(&self) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(SELECT_USERS)
@@ -130,13 +148,16 @@ impl<'a> Users<'a> {
             .execute(self.store.pool())
             .await?
             .rows_affected();
+        self.store.user_changed(username).await?;
         Ok(updated > 0)
     }
 
     /// Sets the user's call limits (both; None clears one); Ok(false) when
     /// there is no such user.
     pub async fn set_limits(&self, username: &str, limits: CallLimits) -> Result<bool, StoreError> {
-        crate::limits::set(self.store, "users", "username", username, limits).await
+        let found = crate::limits::set(self.store, "users", "username", username, limits).await?;
+        self.store.user_changed(username).await?;
+        Ok(found)
     }
 
     /// Sets the user's SRTP policy (None: back to the configured default);
@@ -146,7 +167,9 @@ impl<'a> Users<'a> {
         username: &str,
         policy: Option<SrtpPolicy>,
     ) -> Result<bool, StoreError> {
-        crate::srtp::set(self.store, "users", "username", username, policy).await
+        let found = crate::srtp::set(self.store, "users", "username", username, policy).await?;
+        self.store.user_changed(username).await?;
+        Ok(found)
     }
 
     /// Removes the user and all its registrations; Ok(false) when there was no such user.
@@ -172,6 +195,10 @@ impl<'a> Users<'a> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        if let Some(table) = self.store.location() {
+            table.forget(username);
+        }
+        self.store.user_changed(username).await?;
         Ok(true)
     }
 }

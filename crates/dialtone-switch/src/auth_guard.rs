@@ -90,6 +90,23 @@ impl AuthGuard {
 
     /// Checks the request's credentials (`kind` says which header).
     pub async fn check(&self, req: &Request, kind: ChallengeKind, source: IpAddr) -> Verdict {
+        self.check_with(req, kind, source, false).await
+    }
+
+    /// [`check`](Self::check) for a REGISTER: the user's HA1 comes from the
+    /// registrar's user cache (`Users::get_cached`) when the switch keeps
+    /// one. Calls read the user afresh: its limits and policies apply at once.
+    pub async fn check_register(&self, req: &Request, source: IpAddr) -> Verdict {
+        self.check_with(req, ChallengeKind::Www, source, true).await
+    }
+
+    async fn check_with(
+        &self,
+        req: &Request,
+        kind: ChallengeKind,
+        source: IpAddr,
+        cached: bool,
+    ) -> Verdict {
         if self.bans.is_banned(source) {
             return Verdict::Locked(self.cfg.lockout);
         }
@@ -102,7 +119,13 @@ impl AuthGuard {
             Some(Err(_)) => return Verdict::Challenge { stale: false },
             Some(Ok(c)) => c,
         };
-        let user = match self.store.users().get(&creds.username).await {
+        let users = self.store.users();
+        let user = if cached {
+            users.get_cached(&creds.username).await
+        } else {
+            users.get(&creds.username).await
+        };
+        let user = match user {
             Ok(Some(u)) => u,
             Ok(None) => {
                 // Same answer as a wrong password: do not reveal which users exist.

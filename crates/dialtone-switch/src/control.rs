@@ -247,6 +247,18 @@ impl CallControl {
         &self.ctx.store
     }
 
+    /// A call's record: the version still waiting to be written, else the
+    /// database's (records are written behind the calls).
+    pub async fn record(
+        &self,
+        id: &str,
+    ) -> Result<Option<dialtone_store::CallRecord>, dialtone_store::StoreError> {
+        if let Some(r) = self.ctx.records.latest(id) {
+            return Ok(Some(r));
+        }
+        self.ctx.store.calls().get(id).await
+    }
+
     /// What every call shares (the transaction layer, counters, config).
     pub fn context(&self) -> &Arc<CallContext> {
         &self.ctx

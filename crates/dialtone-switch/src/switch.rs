@@ -189,6 +189,11 @@ impl Switch {
             self.store.clone(),
             shutdown.clone(),
         ));
+        let store = self.store.clone();
+        let bindings = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { store.run_write_behind(shutdown).await }
+        });
         let records = tokio::spawn(crate::call::outbox::run(
             self.calls.records.clone(),
             self.store.clone(),
@@ -239,8 +244,11 @@ impl Switch {
             }
         })
         .await;
-        // The records of calls that ended while the database was away.
+        // The records of calls that ended while the database was away, and
+        // the registrations not yet written.
         records.abort();
+        bindings.abort();
+        self.store.flush_write_behind(Duration::from_secs(2)).await;
         self.calls
             .records
             .flush(&self.store, Duration::from_secs(2))

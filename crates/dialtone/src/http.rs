@@ -142,7 +142,7 @@ async fn metrics(
     );
     metric(
         "dialtone_call_records_pending",
-        "Call records waiting for the database to answer again (kept in memory).",
+        "Call records not yet in the database (written behind the calls, kept in memory while it is away).",
         "gauge",
         calls.records.pending() as u64,
     );
@@ -155,6 +155,45 @@ async fn metrics(
             .written_late
             .load(std::sync::atomic::Ordering::Relaxed),
     );
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    metric(
+        "dialtone_call_record_batches_total",
+        "Transactions that wrote call records.",
+        "counter",
+        calls.records.batches.load(relaxed),
+    );
+    metric(
+        "dialtone_call_records_written_total",
+        "Call record versions written (a call's latest version when it is written).",
+        "counter",
+        calls.records.written.load(relaxed),
+    );
+    if let Some(wb) = state.store.write_behind_stats() {
+        metric(
+            "dialtone_location_aors",
+            "Addresses of record with bindings in the in-memory location table.",
+            "gauge",
+            wb.aors as u64,
+        );
+        metric(
+            "dialtone_location_pending",
+            "Addresses of record changed and not yet written to the database.",
+            "gauge",
+            wb.pending as u64,
+        );
+        metric(
+            "dialtone_location_batches_total",
+            "Transactions that wrote the location table.",
+            "counter",
+            wb.batches,
+        );
+        metric(
+            "dialtone_location_aors_written_total",
+            "Addresses of record written to the database.",
+            "counter",
+            wb.aors_written,
+        );
+    }
     calls.ai.render(&mut out);
     calls.admission.render(&mut out);
     calls.cluster.render(&mut out, calls.registry.len());

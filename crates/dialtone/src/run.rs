@@ -35,6 +35,14 @@ pub async fn run(cfg: Config) -> Result<()> {
     let store = Store::connect(&cfg.database.url)
         .await
         .with_context(|| format!("opening database {}", cfg.database.url))?;
+    // One node on its own keeps the location table in memory and writes it
+    // behind; nodes sharing a database read and write it there.
+    if !cfg.cluster.enabled {
+        store
+            .keep_in_memory()
+            .await
+            .context("loading the location table")?;
+    }
 
     let (in_tx, in_rx) = mpsc::channel(8192);
     let trusted = abuse_config(&cfg)?.trusted;

@@ -40,3 +40,4 @@ mod srtp;
 mod trunks;
 mod upgrade_0004;
 mod users;
+mod write_behind;

@@ -172,12 +172,12 @@ impl Call {
         match start {
             Start::Inbound { invite, target } => {
                 if self.accept_caller(invite).await {
-                    self.record.save(&self.ctx.store, &self.ctx.records).await;
+                    self.record.save(&self.ctx.records);
                     self.dial_initial(target).await;
                 }
             }
             Start::Outbound(out) => {
-                self.record.save(&self.ctx.store, &self.ctx.records).await;
+                self.record.save(&self.ctx.records);
                 self.originate(*out).await;
             }
         }
@@ -539,7 +539,7 @@ impl Call {
         self.media.release_all().await;
         self.record.rec.account_id = self.live.account().map(str::to_string);
         self.record.finish(self.legs.as_slice(), &stats);
-        self.record.save(&self.ctx.store, &self.ctx.records).await;
+        self.record.save(&self.ctx.records);
         self.state = CallState::Ended;
         // The call limits' counts go back before the call leaves the registry.
         self.transfer_permits = None;

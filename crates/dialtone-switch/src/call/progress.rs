@@ -296,8 +296,7 @@ impl Call {
                 return;
             }
         }
-        // Not awaited: the call goes on while the database takes it.
-        self.record.save_behind(&self.ctx.store, &self.ctx.records);
+        self.record.save(&self.ctx.records);
     }
 
     /// ACKs a 2xx to our INVITE (§13.2.2.4: end to end, with the INVITE's

@@ -3,10 +3,8 @@
 //! completed when it ends with outcome, cause, which side hung up, the
 //! legs, the codec and the per-leg packet counts.
 
-use std::sync::Arc;
-
 use dialtone_media::EndpointStats;
-use dialtone_store::{CallRecord, Store};
+use dialtone_store::CallRecord;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Request};
 
@@ -26,11 +24,7 @@ pub struct Record {
     /// The persona's external MCP servers that could not be used: (server,
     /// reason); the call went on without their tools.
     pub mcp_failures: Vec<(String, String)>,
-    started: bool,
     caller_label: String,
-    /// The call's last write, when it runs in a task of its own
-    /// ([`save_behind`](Self::save_behind)).
-    writing: Option<tokio::task::JoinHandle<()>>,
 }
 
 use super::outbox::RecordOutbox;
@@ -115,9 +109,7 @@ impl Record {
             ai_failure: None,
             mcp_failures: Vec::new(),
             probe: None,
-            started: false,
             caller_label: origin.label.clone(),
-            writing: None,
         }
     }
 
@@ -243,34 +235,9 @@ impl Record {
         }
     }
 
-    /// Writes the record (its first write inserts it), through `outbox`
-    /// when the database cannot take it now, once any earlier write of the
-    /// call is done.
-    pub async fn save(&mut self, store: &Store, outbox: &Arc<RecordOutbox>) {
-        if let Some(earlier) = self.writing.take() {
-            let _ = earlier.await;
-        }
-        let insert = !self.started;
-        self.started = true;
-        outbox.write(store, &self.rec, insert).await;
-    }
-
-    /// Like [`save`](Self::save) without holding up the call: the write
-    /// runs in a task of its own (a database under load may take up to the
-    /// outbox's direct-write limit), after the call's previous write, so
-    /// the versions of a record land in order. The next `save` waits for
-    /// it, and shutdown flushes it ([`RecordOutbox::flush`]).
-    pub fn save_behind(&mut self, store: &Store, outbox: &Arc<RecordOutbox>) {
-        let insert = !self.started;
-        self.started = true;
-        let earlier = self.writing.take();
-        let (store, rec) = (store.clone(), self.rec.clone());
-        let write = outbox.start_write();
-        self.writing = Some(tokio::spawn(async move {
-            if let Some(earlier) = earlier {
-                let _ = earlier.await;
-            }
-            write.outbox().write(&store, &rec, insert).await;
-        }));
+    /// Hands the record as it is now to `outbox`, which writes it to the
+    /// database behind the call (batched; the call never waits for it).
+    pub fn save(&self, outbox: &RecordOutbox) {
+        outbox.put(&self.rec);
     }
 }

@@ -1,8 +1,10 @@
 //! The registrar, RFC 3261 §10.3: authenticates a REGISTER with digest,
 //! checks that the user registers its own address of record, applies the
 //! Contact changes (refresh, `expires=0`, `Contact: *`) with the Call-ID and
-//! CSeq ordering rule in one store transaction, and answers 200 with every
-//! current binding. Bindings live in the store and are purged on expiry.
+//! CSeq ordering rule atomically, and answers 200 with every current
+//! binding. Bindings live in the store, in memory on a switch of its own
+//! (written to the database behind, `dialtone_store::write_behind`), and
+//! are purged on expiry.
 //! The Path of a REGISTER that came through proxies (RFC 3327) is kept with
 //! its bindings ([`path`]).
 
@@ -108,7 +110,7 @@ impl Registrar {
 
     async fn process(&self, tx: &ServerTransaction, guard: &AuthGuard, source: IpAddr) -> Outcome {
         let req = tx.request();
-        let user = match guard.check(req, ChallengeKind::Www, source).await {
+        let user = match guard.check_register(req, source).await {
             Verdict::Authenticated(u) => u,
             Verdict::Challenge { stale } => return Outcome::Challenge { stale },
             Verdict::Failed => return Outcome::Challenge { stale: false },

@@ -254,7 +254,7 @@ async fn call(
             .await;
     }
     // The record is written before the call says it ended.
-    let rec = control.store().calls().get(&id).await.map_err(db)?;
+    let rec = control.record(&id).await.map_err(db)?;
     let rec = rec.ok_or_else(|| ToolError::Failed(format!("call {id} left no record")))?;
     let stats: Value = rec
         .stats

@@ -231,7 +231,7 @@ pub(crate) async fn get_call(
         Principal::Operator => true,
         Principal::Account(a) => r.account_id.as_deref() == Some(a.as_str()),
     };
-    match state.store.calls().get(&id).await {
+    match state.switch.control().record(&id).await {
         Ok(Some(r)) if visible(&r) => (
             StatusCode::OK,
             Json(json!({ "live": false, "call": crate::cli::call_json(&r) })),

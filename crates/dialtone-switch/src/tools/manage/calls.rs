@@ -280,7 +280,7 @@ pub(super) async fn find(
     if let Ok(s) = control.snapshot(id, scope(ctx)) {
         return Ok(call_from_snapshot(&s));
     }
-    let record = control.store().calls().get(id).await.map_err(db)?;
+    let record = control.record(id).await.map_err(db)?;
     match record {
         Some(r)
             if r.account_id

@@ -1,0 +1,200 @@
+//! The running switch's copy of the hot tables (issue 13): the location
+//! table ([`crate::location`]) and the users the registrar authenticates
+//! against ([`crate::user_cache`]), with the task that writes the one
+//! behind and keeps the other fresh.
+//!
+//! Durability: a changed AOR is written within [`LINGER`] plus one
+//! transaction (well under 100 ms on a healthy database), every batch in
+//! one transaction; [`Store::flush_write_behind`] writes what is left at
+//! shutdown (SIGTERM); a `kill -9` loses at most the batch in flight and
+//! what changed in the last [`LINGER`]. While the database is away the
+//! table keeps serving and the batch is retried.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::location::Location;
+use crate::registrations::replace_aors;
+use crate::user_cache::UserCache;
+use crate::{Store, StoreError};
+
+/// How long a change waits for others to share its transaction.
+pub const LINGER: Duration = Duration::from_millis(20);
+/// AORs per transaction.
+const BATCH: usize = 2_000;
+/// How often the `users` generation is read.
+const GENERATION_POLL: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Counters for /metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteBehindStats {
+    /// AORs in the table.
+    pub aors: usize,
+    /// AORs changed and not yet in the database.
+    pub pending: usize,
+    /// Transactions written since start.
+    pub batches: u64,
+    /// AORs written since start.
+    pub aors_written: u64,
+}
+
+impl Store {
+    /// Makes this process the keeper of the location table and of the
+    /// registrar's user cache (one node on its own database; never several
+    /// nodes sharing one). Loads the bindings the database holds.
+    pub async fn keep_in_memory(&self) -> Result<(), StoreError> {
+        let now = crate::store::unix_now();
+        let bindings = self.registrations().list_all(now).await?;
+        let n = bindings.len();
+        let generation = self.generation("users").await?;
+        let cache = UserCache::default();
+        cache.generation.store(generation, Ordering::Release);
+        if self.memory.location.set(Location::load(bindings)).is_err()
+            || self.memory.users.set(cache).is_err()
+        {
+            tracing::warn!("the location table was already kept in memory");
+        }
+        tracing::info!(bindings = n, "location table loaded into memory");
+        Ok(())
+    }
+
+    /// Writes changed AORs behind and follows the `users` generation, until
+    /// `shutdown`; then returns (call [`flush_write_behind`](Self::flush_write_behind)).
+    pub async fn run_write_behind(&self, mut shutdown: watch::Receiver<bool>) {
+        let Some(table) = self.location() else {
+            return;
+        };
+        let mut poll = tokio::time::interval(GENERATION_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry = LINGER;
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = table.wake.notified() => {}
+                _ = poll.tick() => {
+                    self.follow_users().await;
+                    if table.pending() == 0 {
+                        continue;
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+            tokio::time::sleep(if failing { retry } else { LINGER }).await;
+            match self.write_pending(table).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(
+                            "database answers again: the registrations kept meanwhile are written"
+                        );
+                    }
+                    failing = false;
+                    retry = LINGER;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(error = %e, "registrations not written: kept in memory and retried");
+                    }
+                    failing = true;
+                    retry = (retry * 2).clamp(Duration::from_millis(250), RETRY_MAX);
+                    table.wake.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Writes every changed AOR, trying until `deadline` (shutdown).
+    pub async fn flush_write_behind(&self, deadline: Duration) {
+        let Some(table) = self.location() else {
+            return;
+        };
+        let end = tokio::time::Instant::now() + deadline;
+        while table.pending() > 0 {
+            match self.write_pending(table).await {
+                Ok(()) => {}
+                Err(e) if tokio::time::Instant::now() >= end => {
+                    tracing::error!(error = %e, aors = table.pending(), "database unreachable at shutdown: these registrations are lost");
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    /// The location table's counters; None when it is not kept here.
+    pub fn write_behind_stats(&self) -> Option<WriteBehindStats> {
+        let t = self.location()?;
+        Some(WriteBehindStats {
+            aors: t.len(),
+            pending: t.pending(),
+            batches: t.batches.load(Ordering::Relaxed),
+            aors_written: t.aors_written.load(Ordering::Relaxed),
+        })
+    }
+
+    async fn write_pending(&self, table: &Location) -> Result<(), StoreError> {
+        loop {
+            let batch = table.take(BATCH);
+            if batch.is_empty() {
+                return Ok(());
+            }
+            if let Err(e) = replace_aors(self, &batch).await {
+                table.retry(batch.into_iter().map(|(aor, _)| aor));
+                return Err(e);
+            }
+            table.written(batch.len());
+        }
+    }
+
+    /// Drops the user cache when another process changed users, and the
+    /// bindings of users that are gone.
+    async fn follow_users(&self) {
+        let (Some(cache), Some(table)) = (self.memory.users.get(), self.location()) else {
+            return;
+        };
+        let Ok(now) = self.generation("users").await else {
+            return;
+        };
+        if cache.generation.swap(now, Ordering::AcqRel) == now {
+            return;
+        }
+        cache.clear();
+        let Ok(users) = self.users().list().await else {
+            return;
+        };
+        let known: std::collections::HashSet<String> =
+            users.into_iter().map(|u| u.username).collect();
+        for aor in table.aors() {
+            if !known.contains(&aor) {
+                tracing::info!(%aor, "user removed: its bindings go");
+                table.forget(&aor);
+            }
+        }
+    }
+
+    /// A table's generation (0 when it has none yet).
+    pub(crate) async fn generation(&self, name: &str) -> Result<i64, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT value FROM generations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Adds one to a table's generation, so that a process caching it
+    /// notices; and drops this process's cached copy of `user`.
+    pub(crate) async fn user_changed(&self, user: &str) -> Result<(), StoreError> {
+        if let Some(cache) = self.memory.users.get() {
+            cache.drop_user(user);
+        }
+        sqlx::query(
+            "INSERT INTO generations (name, value) VALUES ('users', 1) \
+             ON CONFLICT (name) DO UPDATE SET value = generations.value + 1",
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

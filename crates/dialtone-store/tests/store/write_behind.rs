@@ -1,0 +1,235 @@
+//! The location table kept in memory and written behind (issue 13): a
+//! store that keeps it answers from memory, another process (a reopened
+//! store) sees the bindings only once they are written, `flush` writes
+//! everything, a restart loads them back; the registrar's user cache
+//! follows a change made by another process through the `users`
+//! generation, and a user removed elsewhere loses its bindings.
+
+use std::time::Duration;
+
+use dialtone_store::{BindingChange, NewUser, Store};
+use tokio::sync::watch;
+
+use crate::common::TestDb;
+
+backend_tests!(
+    bindings_are_written_behind_and_loaded_back,
+    the_user_cache_follows_other_processes,
+);
+
+fn upsert(contact: &str, expires_at: i64) -> BindingChange {
+    BindingChange::Upsert {
+        contact: contact.into(),
+        expires_at,
+        q: Some(0.5),
+        source: "udp:127.0.0.1:5062".into(),
+        user_agent: Some("phone".into()),
+        instance: None,
+        path: Some("<sip:edge;lr>".into()),
+    }
+}
+
+async fn user(store: &Store, name: &str) {
+    let account = store.accounts().ensure("acme").await.expect("account");
+    store
+        .users()
+        .create(NewUser {
+            account_id: &account.id,
+            username: name,
+            realm: "dialtone",
+            ha1_md5: "m",
+            ha1_sha256: "s",
+        })
+        .await
+        .expect("user");
+}
+
+async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn bindings_are_written_behind_and_loaded_back(db: TestDb) {
+    let now = 1_000_000;
+    let far = i64::MAX / 2;
+    let switch = db.reopen().await;
+    switch.keep_in_memory().await.expect("keep");
+    let other = db.reopen().await;
+    for (i, aor) in ["alice", "bob", "carol"].iter().enumerate() {
+        let b = switch
+            .registrations()
+            .apply(
+                aor,
+                "c1",
+                1,
+                &[upsert(&format!("sip:{aor}@h{i}"), far)],
+                now,
+            )
+            .await
+            .expect("apply");
+        assert_eq!(b.len(), 1);
+    }
+    // Not running the writer yet: only the switch sees them.
+    assert_eq!(
+        switch
+            .registrations()
+            .list_all(now)
+            .await
+            .expect("list")
+            .len(),
+        3
+    );
+    assert!(other
+        .registrations()
+        .list_all(now)
+        .await
+        .expect("list")
+        .is_empty());
+    assert_eq!(switch.write_behind_stats().expect("kept").pending, 3);
+
+    let (stop, stopped) = watch::channel(false);
+    let writer = tokio::spawn({
+        let s = switch.clone();
+        async move { s.run_write_behind(stopped).await }
+    });
+    wait_for("the batch", || async {
+        other
+            .registrations()
+            .list_all(now)
+            .await
+            .expect("list")
+            .len()
+            == 3
+    })
+    .await;
+    let written = other.registrations().list("bob", now).await.expect("bob");
+    assert_eq!(
+        written,
+        switch.registrations().list("bob", now).await.expect("bob")
+    );
+    let stats = switch.write_behind_stats().expect("kept");
+    assert_eq!((stats.pending, stats.aors_written), (0, 3), "{stats:?}");
+
+    // A removal is written as a deletion; the ordering rule still holds.
+    switch
+        .registrations()
+        .apply("alice", "c1", 2, &[BindingChange::RemoveAll], now)
+        .await
+        .expect("remove");
+    assert!(switch
+        .registrations()
+        .apply("bob", "c1", 1, &[BindingChange::RemoveAll], now)
+        .await
+        .is_err());
+    wait_for("the deletion", || async {
+        other
+            .registrations()
+            .list("alice", now)
+            .await
+            .expect("list")
+            .is_empty()
+    })
+    .await;
+    stop.send(true).expect("stop");
+    writer.await.expect("writer");
+
+    // Shutdown's flush writes what changed after the writer stopped.
+    switch
+        .registrations()
+        .apply("dave", "c9", 1, &[upsert("sip:dave@h", far)], now)
+        .await
+        .expect("apply");
+    assert_eq!(
+        other
+            .registrations()
+            .list("dave", now)
+            .await
+            .expect("list")
+            .len(),
+        0
+    );
+    switch.flush_write_behind(Duration::from_secs(2)).await;
+    assert_eq!(
+        other
+            .registrations()
+            .list("dave", now)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
+    // A restarted switch starts from what the database holds.
+    let restarted = db.reopen().await;
+    restarted.keep_in_memory().await.expect("keep");
+    let aors: Vec<String> = restarted
+        .registrations()
+        .list_all(now)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|b| b.aor)
+        .collect();
+    assert_eq!(aors, ["bob", "carol", "dave"]);
+}
+
+async fn the_user_cache_follows_other_processes(db: TestDb) {
+    let now = 1_000_000;
+    let switch = db.reopen().await;
+    user(&switch, "alice").await;
+    user(&switch, "bob").await;
+    switch.keep_in_memory().await.expect("keep");
+    let cli = db.reopen().await;
+    let (stop, stopped) = watch::channel(false);
+    let writer = tokio::spawn({
+        let s = switch.clone();
+        async move { s.run_write_behind(stopped).await }
+    });
+    let cached = switch.users().get_cached("alice").await.expect("get");
+    assert!(!cached.expect("alice").dnd);
+    switch
+        .registrations()
+        .apply("bob", "c1", 1, &[upsert("sip:bob@h", i64::MAX / 2)], now)
+        .await
+        .expect("apply");
+
+    // Another process changes alice and removes bob.
+    assert!(cli.users().set_dnd("alice", true).await.expect("dnd"));
+    assert!(cli.users().remove("bob").await.expect("remove"));
+    wait_for("the cache to follow", || async {
+        switch
+            .users()
+            .get_cached("alice")
+            .await
+            .expect("get")
+            .is_some_and(|u| u.dnd)
+    })
+    .await;
+    wait_for("bob's bindings to go", || async {
+        switch
+            .registrations()
+            .list("bob", now)
+            .await
+            .expect("list")
+            .is_empty()
+    })
+    .await;
+    assert!(switch
+        .users()
+        .get_cached("bob")
+        .await
+        .expect("get")
+        .is_none());
+
+    // A change made in this process is seen at once.
+    assert!(switch.users().set_dnd("alice", false).await.expect("dnd"));
+    let alice = switch.users().get_cached("alice").await.expect("get");
+    assert!(!alice.expect("alice").dnd);
+    stop.send(true).expect("stop");
+    writer.await.expect("writer");
+}
