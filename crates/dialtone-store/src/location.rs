@@ -24,12 +24,20 @@ pub(crate) struct Location {
     /// Unexpired-when-written bindings of each AOR, ordered by contact;
     /// reads skip what has expired since.
     bindings: DashMap<String, Vec<Binding>>,
-    /// AORs changed since their last write to the database.
-    dirty: Mutex<HashSet<String>>,
+    /// Bindings (AOR, contact) changed since their last write to the
+    /// database: each is written as it is then, or deleted when it is gone.
+    dirty: Mutex<HashSet<(String, String)>>,
     pub(crate) wake: Notify,
-    /// Batches and AORs written, for /metrics.
+    /// Batches and bindings written, for /metrics.
     pub(crate) batches: AtomicU64,
-    pub(crate) aors_written: AtomicU64,
+    pub(crate) written: AtomicU64,
+}
+
+/// One binding's write: as it is now, or gone.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Change {
+    Upsert(Binding),
+    Delete { aor: String, contact: String },
 }
 
 impl Location {
@@ -71,6 +79,7 @@ impl Location {
             );
             return Err(StoreError::OutOfOrder);
         }
+        let mut touched: Vec<String> = Vec::with_capacity(changes.len());
         for change in changes {
             match change {
                 BindingChange::Upsert {
@@ -82,6 +91,7 @@ impl Location {
                     instance,
                     path,
                 } => {
+                    touched.push(contact.clone());
                     current.retain(|b| &b.contact != contact);
                     // An expiry already past is a removal.
                     if *expires_at > now {
@@ -100,8 +110,13 @@ impl Location {
                         });
                     }
                 }
-                BindingChange::Remove { contact } => current.retain(|b| &b.contact != contact),
-                BindingChange::RemoveAll => current.clear(),
+                BindingChange::Remove { contact } => {
+                    touched.push(contact.clone());
+                    current.retain(|b| &b.contact != contact);
+                }
+                BindingChange::RemoveAll => {
+                    touched.extend(current.drain(..).map(|b| b.contact));
+                }
             }
         }
         current.sort_by(|a, b| a.contact.cmp(&b.contact));
@@ -112,7 +127,7 @@ impl Location {
         } else {
             drop(entry);
         }
-        self.mark(aor);
+        self.mark(aor, touched);
         Ok(out)
     }
 
@@ -156,8 +171,8 @@ impl Location {
 
     /// Forgets an AOR whose user is gone; the next batch deletes its rows.
     pub(crate) fn forget(&self, aor: &str) {
-        if self.bindings.remove(aor).is_some() {
-            self.mark(aor);
+        if let Some((_, gone)) = self.bindings.remove(aor) {
+            self.mark(aor, gone.into_iter().map(|b| b.contact).collect());
         }
     }
 
@@ -171,54 +186,61 @@ impl Location {
         self.bindings.iter().map(|e| e.key().clone()).collect()
     }
 
-    fn mark(&self, aor: &str) {
+    fn mark(&self, aor: &str, contacts: Vec<String>) {
+        if contacts.is_empty() {
+            return;
+        }
         if let Ok(mut d) = self.dirty.lock() {
-            d.insert(aor.to_string());
+            d.extend(contacts.into_iter().map(|c| (aor.to_string(), c)));
         }
         self.wake.notify_one();
     }
 
-    /// How many AORs wait for the database.
+    /// How many bindings wait for the database.
     pub(crate) fn pending(&self) -> usize {
         self.dirty.lock().map(|d| d.len()).unwrap_or(0)
     }
 
-    /// Takes up to `max` changed AORs with their bindings as they are now
-    /// (empty: the AOR has none left, its rows go).
-    pub(crate) fn take(&self, max: usize) -> Vec<(String, Vec<Binding>)> {
-        let aors: Vec<String> = match self.dirty.lock() {
+    /// Takes up to `max` changed bindings as they are now.
+    pub(crate) fn take(&self, max: usize) -> Vec<Change> {
+        let keys: Vec<(String, String)> = match self.dirty.lock() {
             Ok(mut d) => {
-                let picked: Vec<String> = d.iter().take(max).cloned().collect();
-                for a in &picked {
-                    d.remove(a);
+                let picked: Vec<(String, String)> = d.iter().take(max).cloned().collect();
+                for k in &picked {
+                    d.remove(k);
                 }
                 picked
             }
             Err(_) => return Vec::new(),
         };
-        aors.into_iter()
-            .map(|aor| {
-                let bindings = self
+        keys.into_iter()
+            .map(|(aor, contact)| {
+                let now = self
                     .bindings
                     .get(&aor)
-                    .map(|v| v.clone())
-                    .unwrap_or_default();
-                (aor, bindings)
+                    .and_then(|v| v.iter().find(|b| b.contact == contact).cloned());
+                match now {
+                    Some(b) => Change::Upsert(b),
+                    None => Change::Delete { aor, contact },
+                }
             })
             .collect()
     }
 
-    /// Puts back AORs whose batch failed (a change made since is newer and
-    /// is written with them).
-    pub(crate) fn retry(&self, aors: impl IntoIterator<Item = String>) {
+    /// Puts back the bindings of a batch that failed (a change made since
+    /// is newer and is written with them).
+    pub(crate) fn retry(&self, batch: &[Change]) {
         if let Ok(mut d) = self.dirty.lock() {
-            d.extend(aors);
+            d.extend(batch.iter().map(|c| match c {
+                Change::Upsert(b) => (b.aor.clone(), b.contact.clone()),
+                Change::Delete { aor, contact } => (aor.clone(), contact.clone()),
+            }));
         }
     }
 
-    pub(crate) fn written(&self, aors: usize) {
+    pub(crate) fn written(&self, n: usize) {
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.aors_written.fetch_add(aors as u64, Ordering::Relaxed);
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -277,9 +299,16 @@ mod tests {
             t.aors().is_empty(),
             "an AOR with no bindings leaves the table"
         );
-        // Every change was marked for the database, the last as a deletion.
-        let batch = t.take(10);
-        assert_eq!(batch, vec![("alice".to_string(), Vec::new())]);
+        // Every binding touched was marked for the database; both are gone.
+        let mut batch = t.take(10);
+        batch.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(
+            batch,
+            ["sip:a@h1", "sip:a@h2"].map(|c| Change::Delete {
+                aor: "alice".into(),
+                contact: c.into()
+            })
+        );
         assert_eq!(t.pending(), 0);
     }
 }

@@ -6,6 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::location::Change;
 use crate::{Store, StoreError};
 
 /// One contact bound to an address of record (RFC 3261 §10).
@@ -256,56 +257,36 @@ pub(crate) fn out_of_order(
     })
 }
 
-/// Writes the location table's changed AORs (their bindings as they are
-/// now; none: the AOR's rows go) in one transaction: one DELETE and one
-/// multi-row INSERT per chunk, whatever the number of AORs.
-pub(crate) async fn replace_aors(
-    store: &Store,
-    batch: &[(String, Vec<Binding>)],
-) -> Result<(), StoreError> {
+/// Writes the location table's changed bindings in one transaction: the
+/// bindings that are gone one DELETE each, the others as multi-row upserts
+/// (one statement per [`ROWS`]).
+pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(), StoreError> {
     /// Keeps a statement's bind count (12 a row) well under SQLite's 32,766.
     const ROWS: usize = 500;
+    const COLUMNS: usize = 12;
     let mut tx = store.begin_write().await?;
-    for chunk in batch.chunks(ROWS) {
-        let marks = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let delete = format!("DELETE FROM registrations WHERE aor IN ({marks})");
-        let mut q = sqlx::query(&delete).persistent(false);
-        for (aor, _) in chunk {
-            q = q.bind(aor.as_str());
+    let mut rows = Vec::with_capacity(batch.len());
+    for change in batch {
+        match change {
+            Change::Upsert(b) => rows.push(b),
+            Change::Delete { aor, contact } => delete_contact(&mut tx, aor, contact).await?,
         }
-        q.execute(&mut *tx).await?;
     }
-    let rows: Vec<&Binding> = batch.iter().flat_map(|(_, b)| b.iter()).collect();
     for chunk in rows.chunks(ROWS) {
         let values = (0..chunk.len())
             .map(|r| {
-                let n = r * 12;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7,
-                    n + 8,
-                    n + 9,
-                    n + 10,
-                    n + 11,
-                    n + 12
-                )
+                let marks: Vec<String> = (1..=COLUMNS)
+                    .map(|c| format!("${}", r * COLUMNS + c))
+                    .collect();
+                format!("({})", marks.join(", "))
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let insert = format!(
-            "INSERT INTO registrations (aor, contact, expires_at, q_milli, call_id, cseq, source, \
-             user_agent, instance, created_at, updated_at, path) VALUES {values}"
+        let sql = UPSERT.replace(
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &format!("VALUES {values}"),
         );
-        let mut q = sqlx::query(&insert).persistent(false);
+        let mut q = sqlx::query(&sql).persistent(false);
         for b in chunk {
             q = q
                 .bind(b.aor.as_str())

@@ -3,7 +3,7 @@
 //! against ([`crate::user_cache`]), with the task that writes the one
 //! behind and keeps the other fresh.
 //!
-//! Durability: a changed AOR is written within [`LINGER`] plus one
+//! Durability: a changed binding is written within [`LINGER`] plus one
 //! transaction (well under 100 ms on a healthy database), every batch in
 //! one transaction; [`Store::flush_write_behind`] writes what is left at
 //! shutdown (SIGTERM); a `kill -9` loses at most the batch in flight and
@@ -16,13 +16,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::location::Location;
-use crate::registrations::replace_aors;
+use crate::registrations::write_changes;
 use crate::user_cache::UserCache;
 use crate::{Store, StoreError};
 
 /// How long a change waits for others to share its transaction.
 pub const LINGER: Duration = Duration::from_millis(20);
-/// AORs per transaction.
+/// Bindings per transaction.
 const BATCH: usize = 2_000;
 /// How often the `users` generation is read.
 const GENERATION_POLL: Duration = Duration::from_secs(1);
@@ -33,12 +33,12 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 pub struct WriteBehindStats {
     /// AORs in the table.
     pub aors: usize,
-    /// AORs changed and not yet in the database.
+    /// Bindings changed and not yet in the database.
     pub pending: usize,
     /// Transactions written since start.
     pub batches: u64,
-    /// AORs written since start.
-    pub aors_written: u64,
+    /// Bindings written (or deleted) since start.
+    pub written: u64,
 }
 
 impl Store {
@@ -115,7 +115,7 @@ impl Store {
             match self.write_pending(table).await {
                 Ok(()) => {}
                 Err(e) if tokio::time::Instant::now() >= end => {
-                    tracing::error!(error = %e, aors = table.pending(), "database unreachable at shutdown: these registrations are lost");
+                    tracing::error!(error = %e, bindings = table.pending(), "database unreachable at shutdown: these registrations are lost");
                     return;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
@@ -130,7 +130,7 @@ impl Store {
             aors: t.len(),
             pending: t.pending(),
             batches: t.batches.load(Ordering::Relaxed),
-            aors_written: t.aors_written.load(Ordering::Relaxed),
+            written: t.written.load(Ordering::Relaxed),
         })
     }
 
@@ -140,8 +140,8 @@ impl Store {
             if batch.is_empty() {
                 return Ok(());
             }
-            if let Err(e) = replace_aors(self, &batch).await {
-                table.retry(batch.into_iter().map(|(aor, _)| aor));
+            if let Err(e) = write_changes(self, &batch).await {
+                table.retry(&batch);
                 return Err(e);
             }
             table.written(batch.len());

@@ -177,7 +177,7 @@ async fn metrics(
         );
         metric(
             "dialtone_location_pending",
-            "Addresses of record changed and not yet written to the database.",
+            "Bindings changed and not yet written to the database.",
             "gauge",
             wb.pending as u64,
         );
@@ -188,10 +188,10 @@ async fn metrics(
             wb.batches,
         );
         metric(
-            "dialtone_location_aors_written_total",
-            "Addresses of record written to the database.",
+            "dialtone_location_written_total",
+            "Bindings written to (or deleted from) the database.",
             "counter",
-            wb.aors_written,
+            wb.written,
         );
     }
     calls.ai.render(&mut out);

@@ -113,7 +113,7 @@ async fn bindings_are_written_behind_and_loaded_back(db: TestDb) {
         switch.registrations().list("bob", now).await.expect("bob")
     );
     let stats = switch.write_behind_stats().expect("kept");
-    assert_eq!((stats.pending, stats.aors_written), (0, 3), "{stats:?}");
+    assert_eq!((stats.pending, stats.written), (0, 3), "{stats:?}");
 
     // A removal is written as a deletion; the ordering rule still holds.
     switch
