@@ -258,12 +258,12 @@ pub(crate) fn out_of_order(
 }
 
 /// Writes the location table's changed bindings in one transaction: the
-/// bindings that are gone one DELETE each, the others as multi-row upserts
-/// (one statement per [`ROWS`]).
+/// bindings that are gone one DELETE each, the others as upserts of
+/// [`UPSERT_ROWS`] rows a statement, then one row a statement. Both
+/// statements keep their text, so each backend prepares them once (SQLite
+/// looks `$N` parameters up by name while it parses: a statement built
+/// afresh for every batch cost more than all the rest of a registration).
 pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(), StoreError> {
-    /// Keeps a statement's bind count (12 a row) well under SQLite's 32,766.
-    const ROWS: usize = 500;
-    const COLUMNS: usize = 12;
     let mut tx = store.begin_write().await?;
     let mut rows = Vec::with_capacity(batch.len());
     for change in batch {
@@ -272,40 +272,61 @@ pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(),
             Change::Delete { aor, contact } => delete_contact(&mut tx, aor, contact).await?,
         }
     }
-    for chunk in rows.chunks(ROWS) {
-        let values = (0..chunk.len())
+    let mut chunks = rows.chunks_exact(UPSERT_ROWS);
+    for chunk in chunks.by_ref() {
+        bind_rows(sqlx::query(upsert_rows_sql()), chunk)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for row in chunks.remainder() {
+        bind_rows(sqlx::query(UPSERT), std::slice::from_ref(row))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rows of one multi-row upsert.
+const UPSERT_ROWS: usize = 16;
+
+fn upsert_rows_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let values = (0..UPSERT_ROWS)
             .map(|r| {
-                let marks: Vec<String> = (1..=COLUMNS)
-                    .map(|c| format!("${}", r * COLUMNS + c))
-                    .collect();
+                let marks: Vec<String> = (1..=12).map(|c| format!("${}", r * 12 + c)).collect();
                 format!("({})", marks.join(", "))
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = UPSERT.replace(
+        UPSERT.replace(
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             &format!("VALUES {values}"),
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for b in chunk {
-            q = q
-                .bind(b.aor.as_str())
-                .bind(b.contact.as_str())
-                .bind(b.expires_at)
-                .bind(b.q.map(q_to_milli))
-                .bind(b.call_id.as_str())
-                .bind(i64::from(b.cseq))
-                .bind(b.source.as_str())
-                .bind(b.user_agent.as_deref())
-                .bind(b.instance.as_deref())
-                .bind(b.updated_at)
-                .bind(b.updated_at)
-                .bind(b.path.as_deref());
-        }
-        q.execute(&mut *tx).await?;
+        )
+    })
+}
+
+fn bind_rows<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    rows: &[&'q Binding],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for b in rows {
+        q = q
+            .bind(b.aor.as_str())
+            .bind(b.contact.as_str())
+            .bind(b.expires_at)
+            .bind(b.q.map(q_to_milli))
+            .bind(b.call_id.as_str())
+            .bind(i64::from(b.cseq))
+            .bind(b.source.as_str())
+            .bind(b.user_agent.as_deref())
+            .bind(b.instance.as_deref())
+            .bind(b.updated_at)
+            .bind(b.updated_at)
+            .bind(b.path.as_deref());
     }
-    tx.commit().await?;
-    Ok(())
+    q
 }
 
 /// Serialises writers of one AOR until the transaction ends. Upserting the

@@ -304,7 +304,7 @@ impl Switch {
         if in_dialog {
             match self.call_of(&tx.request().headers) {
                 Some(call) => {
-                    call.send(CallEvent::Request(tx));
+                    call.send(CallEvent::Request(Box::new(tx)));
                 }
                 None => {
                     let _ = tx.reply(481);

@@ -50,6 +50,7 @@ impl Machine for ClientInvite {
 
     fn on_input(&mut self, input: ClientInput, fx: &mut Effects<ClientEvent>) {
         let ClientInput::Response(resp) = input;
+        let resp = *resp;
         let code = resp.status_code.code();
         match self.state {
             ClientInviteState::Calling | ClientInviteState::Proceeding => {

@@ -45,6 +45,7 @@ impl Machine for ClientNonInvite {
 
     fn on_input(&mut self, input: ClientInput, fx: &mut Effects<ClientEvent>) {
         let ClientInput::Response(resp) = input;
+        let resp = *resp;
         if !matches!(
             self.state,
             ClientNonInviteState::Trying | ClientNonInviteState::Proceeding

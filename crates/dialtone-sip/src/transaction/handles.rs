@@ -59,7 +59,7 @@ impl ServerTransaction {
             reply::with_to_tag(&mut resp, &self.to_tag);
         }
         self.input
-            .send(ServerInput::Respond(resp))
+            .send(ServerInput::Respond(Box::new(resp)))
             .map_err(|_| TransactionError::Terminated)
     }
 

@@ -116,7 +116,7 @@ impl TransactionLayer {
             return None;
         };
         if let Some(tx) = self.inner.server.get(&key) {
-            let _ = tx.send(ServerInput::Request(req));
+            let _ = tx.send(ServerInput::Request(Box::new(req)));
             return None;
         }
         if req.method != Method::Ack && !self.admitted(&req, &from) {
@@ -127,7 +127,7 @@ impl TransactionLayer {
                 if let Some(tx) = AckKey::for_request(&req)
                     .and_then(|k| self.inner.acks.get(&k).map(|t| t.clone()))
                 {
-                    let _ = tx.send(ServerInput::Ack2xx(req));
+                    let _ = tx.send(ServerInput::Ack2xx(Box::new(req)));
                     return None;
                 }
                 Some(TuEvent::Ack { request: req, from })
@@ -248,7 +248,7 @@ impl TransactionLayer {
             .and_then(|k| self.inner.client.get(&k).map(|t| t.clone()));
         match tx {
             Some(tx) => {
-                let _ = tx.send(ClientInput::Response(resp));
+                let _ = tx.send(ClientInput::Response(Box::new(resp)));
                 None
             }
             None => Some(TuEvent::Response {

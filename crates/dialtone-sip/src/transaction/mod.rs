@@ -41,7 +41,7 @@ pub enum ServerEvent {
     /// was answered 200 by the layer): the TU answers the INVITE with 487.
     Cancelled,
     /// The ACK for the 2xx this INVITE transaction sent.
-    Ack(Request),
+    Ack(Box<Request>),
     /// Timer H (no ACK for a non-2xx) or Timer L (no ACK for a 2xx) fired.
     Timeout,
     /// The transport could not deliver a response (§17.2.4).
@@ -64,11 +64,11 @@ pub enum ClientEvent {
 #[derive(Debug)]
 pub(crate) enum ServerInput {
     /// The request again (a retransmission), or the ACK for a non-2xx.
-    Request(Request),
+    Request(Box<Request>),
     /// A response from the TU.
-    Respond(Response),
+    Respond(Box<Response>),
     /// The ACK for a 2xx (a transaction of its own, matched by dialog).
-    Ack2xx(Request),
+    Ack2xx(Box<Request>),
     /// A CANCEL for this INVITE.
     Cancel,
     /// Answered once every response queued before it has gone to the
@@ -78,7 +78,7 @@ pub(crate) enum ServerInput {
 
 #[derive(Debug)]
 pub(crate) enum ClientInput {
-    Response(Response),
+    Response(Box<Response>),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -88,7 +88,7 @@ impl Machine for ServerInvite {
 
     fn on_input(&mut self, input: ServerInput, fx: &mut Effects<ServerEvent>) {
         match input {
-            ServerInput::Respond(resp) => self.on_response(resp, fx),
+            ServerInput::Respond(resp) => self.on_response(*resp, fx),
             ServerInput::Request(req) if req.method == rsip::Method::Ack => match self.state {
                 ServerInviteState::Completed => {
                     self.state = ServerInviteState::Confirmed;

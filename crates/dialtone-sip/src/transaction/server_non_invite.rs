@@ -41,6 +41,7 @@ impl Machine for ServerNonInvite {
         match input {
             ServerInput::Respond(resp) => match self.state {
                 ServerNonInviteState::Trying | ServerNonInviteState::Proceeding => {
+                    let resp = *resp;
                     let provisional = resp.status_code.code() < 200;
                     fx.send(resp.clone());
                     self.last_response = Some(resp);

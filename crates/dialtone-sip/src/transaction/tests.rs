@@ -555,3 +555,28 @@ async fn transport_failure_reaches_the_tu() {
         Some(ClientEvent::TransportError(_))
     ));
 }
+
+/// A transaction's channels allocate their first block of 32 slots when
+/// they are made, and an INVITE transaction lives 32 s after its 2xx
+/// (Timers L and M): a request or response carried by value made each
+/// server transaction hold 14 KiB (issue 13's memory per call). Boxed,
+/// the slots are pointer-sized.
+#[test]
+fn channel_messages_stay_pointer_sized() {
+    use std::mem::size_of;
+    assert!(
+        size_of::<super::ServerInput>() <= 16,
+        "{}",
+        size_of::<super::ServerInput>()
+    );
+    assert!(
+        size_of::<super::ClientInput>() <= 16,
+        "{}",
+        size_of::<super::ClientInput>()
+    );
+    assert!(
+        size_of::<super::ServerEvent>() <= 32,
+        "{}",
+        size_of::<super::ServerEvent>()
+    );
+}

@@ -335,7 +335,7 @@ impl Call {
     async fn on_event(&mut self, ev: CallEvent) {
         match ev {
             CallEvent::Command(cmd, reply) => self.on_command(cmd, reply).await,
-            CallEvent::Request(tx) => self.on_request(tx).await,
+            CallEvent::Request(tx) => self.on_request(*tx).await,
             CallEvent::StrayResponse(resp) => self.on_stray_response(resp).await,
             CallEvent::Server { leg, event } => self.on_server_event(leg, event).await,
             CallEvent::Client {

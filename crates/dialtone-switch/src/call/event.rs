@@ -49,7 +49,7 @@ pub enum Pending {
 pub enum CallEvent {
     Command(CallCommand, oneshot::Sender<CommandResult>),
     /// A request inside one of the call's dialogs.
-    Request(ServerTransaction),
+    Request(Box<ServerTransaction>),
     /// A 2xx retransmitted after the INVITE transaction ended: ACK it again.
     StrayResponse(Response),
     Server {
@@ -92,4 +92,17 @@ pub enum CallEvent {
             Result<super::transfer::ResolvedTransfer, super::transfer::PlanError>,
         )>,
     ),
+}
+
+/// Every call's event channel allocates a block of 32 events when it is
+/// made: the large variants are boxed so that a call does not carry 10 KiB
+/// of empty slots (issue 13's memory per call).
+#[cfg(test)]
+#[test]
+fn call_events_stay_small() {
+    assert!(
+        std::mem::size_of::<CallEvent>() <= 128,
+        "{}",
+        std::mem::size_of::<CallEvent>()
+    );
 }
