@@ -157,7 +157,7 @@ class Dialtone(Target):
 listen = ["udp:{LOOPBACK}:{self.sip_port}"]
 domain = "{LOOPBACK}"
 [media]
-rtp_ports = "20000-29999"
+rtp_ports = "20000-39999"
 advertise_ip = "{LOOPBACK}"
 [database]
 url = "sqlite://{self.work / 'dialtone.db'}"
