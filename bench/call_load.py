@@ -141,6 +141,10 @@ class Target:
     def metrics(self) -> dict[str, float]:
         return {}
 
+    def cpu(self) -> int:
+        """CPU ticks of the target's process tree."""
+        return cpu_ticks(self.pid)
+
     def stop(self) -> None: ...
 
 
@@ -217,15 +221,33 @@ level = "warn"
 
 
 class Kamailio(Target):
-    def __init__(self, a, out: Path, dest_port: int):
+    """Kamailio as a stateful proxy; with `rtpengine`, its rtpengine module
+    anchors every call's media in an rtpengine started here (userspace, as
+    bench/rtpengine_relay.sh runs it), whose CPU counts with Kamailio's."""
+
+    def __init__(self, a, out: Path, dest_port: int, rtpengine: bool = False):
         if shutil.which("kamailio") is None:
             sys.exit("kamailio not found (scripts/setup.sh installs it)")
         self.sip_port = a.sip_port
         self.dir = Path(tempfile.mkdtemp(prefix="kam-proxy."))
+        self.rtpengine = None
+        extra: list[str] = []
+        if rtpengine:
+            if shutil.which("rtpengine") is None:
+                sys.exit("rtpengine not found: scripts/setup.sh --bench installs Debian's rtpengine-daemon")
+            ng_port = free_local_port(LOOPBACK)
+            rcmd = ["rtpengine", "-f", "-E", "--config-file=none", "-t", "-1", "-i", LOOPBACK,
+                    "-n", f"{LOOPBACK}:{ng_port}", "-m", "40000", "-M", "59999", "--num-threads=2", "-L", "4"]
+            (out / "rtpengine.command.txt").write_text(" ".join(rcmd) + "\n")
+            self.rerrf = open(out / "rtpengine.log", "wb")
+            self.rtpengine = subprocess.Popen(rcmd, stdout=self.rerrf, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, start_new_session=True)
+            time.sleep(1.0)
+            extra = ["-A", "WITH_RTPENGINE", "-A", f'RTPENGINE_SOCK="udp:{LOOPBACK}:{ng_port}"']
         cmd = ["kamailio", "-f", str(REPO / "bench" / "kamailio-proxy.cfg"), "-DD", "-E",
                "-m", "256", "-M", "16", "-n", "2", "-b", "4194304",
                "-A", f"KAM_PORT={self.sip_port}", "-A", f'DEST="sip:{LOOPBACK}:{dest_port}"',
-               "-P", str(self.dir / "kamailio.pid"), "-Y", str(self.dir)]
+               *extra, "-P", str(self.dir / "kamailio.pid"), "-Y", str(self.dir)]
         (out / "kamailio.command.txt").write_text(" ".join(cmd) + "\n")
         self.errf = open(out / "kamailio.stderr", "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.errf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -237,7 +259,17 @@ class Kamailio(Target):
             time.sleep(0.1)
         time.sleep(0.5)
 
+    def cpu(self) -> int:
+        return cpu_ticks(self.pid) + (cpu_ticks(self.rtpengine.pid) if self.rtpengine else 0)
+
     def stop(self) -> None:
+        if self.rtpengine is not None:
+            self.rtpengine.terminate()
+            try:
+                self.rtpengine.wait(10)
+            except subprocess.TimeoutExpired:
+                self.rtpengine.kill()
+            self.rerrf.close()
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(10)
@@ -258,7 +290,9 @@ def main() -> int:
     ap.add_argument("seconds", type=float, help="how long new calls are started")
     ap.add_argument("--hold-ms", type=int, default=7500, help="call hold time (SIPp -d; default 7500: the whole 7.05 s pcap)")
     ap.add_argument("--limit", type=int, default=None, help="max concurrent calls (SIPp -l; default 2*rate*hold)")
-    ap.add_argument("--target", choices=["dialtone", "kamailio"], default="dialtone")
+    ap.add_argument("--target", choices=["dialtone", "kamailio", "kamailio-rtpengine"], default="dialtone",
+                    help="kamailio-rtpengine: Kamailio with its rtpengine module anchoring the media "
+                         "in rtpengine (userspace); CPU is both processes'")
     ap.add_argument("--no-rtp", action="store_true", help="signalling only (uac.xml without -set rtp)")
     ap.add_argument("--sip-port", type=int, default=25260)
     ap.add_argument("--http-port", type=int, default=28280)
@@ -278,7 +312,8 @@ def main() -> int:
     callee_port = free_local_port(LOOPBACK)
     callee_mport = free_local_port(LOOPBACK)
     caller_mport = free_local_port(TRUNK_IP)
-    target: Target = Dialtone(a, out) if a.target == "dialtone" else Kamailio(a, out, callee_port)
+    target: Target = (Dialtone(a, out) if a.target == "dialtone"
+                      else Kamailio(a, out, callee_port, rtpengine=a.target == "kamailio-rtpengine"))
     procs: list[subprocess.Popen] = []
     try:
         if a.target == "dialtone":
@@ -305,7 +340,7 @@ def main() -> int:
         log(f"{calls} calls at {a.rate:g}/s, hold {a.hold_ms} ms, {'no RTP' if a.no_rtp else 'RTP (pcap, echoed)'}, "
             f"through {a.target} (pid {target.pid}); output in {out}")
         rss0 = rss_kib(target.pid)
-        cpu0, drops0 = cpu_ticks(target.pid), udp_rcvbuf_errors()
+        cpu0, drops0 = target.cpu(), udp_rcvbuf_errors()
         t0 = time.monotonic()
         uac = subprocess.Popen(uac_cmd, cwd=out, stdin=subprocess.DEVNULL, stdout=open(out / "uac.stdout", "wb"),
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -338,7 +373,7 @@ def main() -> int:
         if uac.poll() is None:
             uac.kill()
         wall = time.monotonic() - t0
-        cpu1, drops1 = cpu_ticks(target.pid), udp_rcvbuf_errors()
+        cpu1, drops1 = target.cpu(), udp_rcvbuf_errors()
         try:
             uas.wait(30)
         except subprocess.TimeoutExpired:
