@@ -22,7 +22,10 @@ pub enum ClientInviteState {
 
 pub(crate) struct ClientInvite {
     pub state: ClientInviteState,
-    request: Request,
+    /// Until a final response: what Timer A retransmits and the non-2xx
+    /// ACK is built from (dropped then: an INVITE transaction waits out
+    /// Timer M, 32 s, after a 2xx, and must not hold the INVITE meanwhile).
+    request: Option<Request>,
     ack: Option<Request>,
 }
 
@@ -30,7 +33,7 @@ impl ClientInvite {
     pub fn new(request: Request) -> Self {
         ClientInvite {
             state: ClientInviteState::Calling,
-            request,
+            request: Some(request),
             ack: None,
         }
     }
@@ -41,7 +44,9 @@ impl Machine for ClientInvite {
     type Event = ClientEvent;
 
     fn start(&mut self, fx: &mut Effects<ClientEvent>) {
-        fx.send(self.request.clone());
+        if let Some(r) = &self.request {
+            fx.send(r.clone());
+        }
         if !fx.reliable {
             fx.timers.start(Timer::A, fx.config.t1);
         }
@@ -63,6 +68,7 @@ impl Machine for ClientInvite {
                     fx.tell_tu(ClientEvent::Provisional(resp));
                 } else if code < 300 {
                     self.state = ClientInviteState::Accepted;
+                    self.request = None;
                     fx.timers.stop_all();
                     fx.timers.start(Timer::M, fx.config.timeout());
                     fx.tell_tu(ClientEvent::Final(resp));
@@ -70,9 +76,11 @@ impl Machine for ClientInvite {
                     self.state = ClientInviteState::Completed;
                     fx.timers.stop_all();
                     fx.timers.start(Timer::D, fx.config.timer_d(fx.reliable));
-                    let ack = ack_for_non2xx(&self.request, &resp);
-                    fx.send(ack.clone());
-                    self.ack = Some(ack);
+                    if let Some(request) = self.request.take() {
+                        let ack = ack_for_non2xx(&request, &resp);
+                        fx.send(ack.clone());
+                        self.ack = Some(ack);
+                    }
                     fx.tell_tu(ClientEvent::Final(resp));
                 }
             }
@@ -94,7 +102,9 @@ impl Machine for ClientInvite {
     fn on_timer(&mut self, timer: Timer, fx: &mut Effects<ClientEvent>) {
         match (self.state, timer) {
             (ClientInviteState::Calling, Timer::A) => {
-                fx.send(self.request.clone());
+                if let Some(r) = &self.request {
+                    fx.send(r.clone());
+                }
                 // Timer A doubles without the T2 cap (§17.1.1.2).
                 let next = fx.timers.interval(Timer::A) * 2;
                 fx.timers.start(Timer::A, next);

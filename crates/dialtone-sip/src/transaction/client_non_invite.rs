@@ -19,14 +19,24 @@ pub enum ClientNonInviteState {
 
 pub(crate) struct ClientNonInvite {
     pub state: ClientNonInviteState,
-    request: Request,
+    /// Until the final response: what Timer E retransmits (dropped
+    /// then, so a transaction waiting out Timer K holds no message).
+    request: Option<Request>,
 }
 
 impl ClientNonInvite {
     pub fn new(request: Request) -> Self {
         ClientNonInvite {
             state: ClientNonInviteState::Trying,
-            request,
+            request: Some(request),
+        }
+    }
+}
+
+impl ClientNonInvite {
+    fn resend(&self, fx: &mut Effects<ClientEvent>) {
+        if let Some(r) = &self.request {
+            fx.send(r.clone());
         }
     }
 }
@@ -36,7 +46,7 @@ impl Machine for ClientNonInvite {
     type Event = ClientEvent;
 
     fn start(&mut self, fx: &mut Effects<ClientEvent>) {
-        fx.send(self.request.clone());
+        self.resend(fx);
         if !fx.reliable {
             fx.timers.start(Timer::E, fx.config.t1);
         }
@@ -57,6 +67,7 @@ impl Machine for ClientNonInvite {
             fx.tell_tu(ClientEvent::Provisional(resp));
         } else {
             self.state = ClientNonInviteState::Completed;
+            self.request = None;
             fx.timers.stop_all();
             fx.timers.start(Timer::K, fx.config.t4_or_zero(fx.reliable));
             fx.tell_tu(ClientEvent::Final(resp));
@@ -66,12 +77,12 @@ impl Machine for ClientNonInvite {
     fn on_timer(&mut self, timer: Timer, fx: &mut Effects<ClientEvent>) {
         match (self.state, timer) {
             (ClientNonInviteState::Trying, Timer::E) => {
-                fx.send(self.request.clone());
+                self.resend(fx);
                 let next = fx.config.backoff(fx.timers.interval(Timer::E));
                 fx.timers.start(Timer::E, next);
             }
             (ClientNonInviteState::Proceeding, Timer::E) => {
-                fx.send(self.request.clone());
+                self.resend(fx);
                 fx.timers.start(Timer::E, fx.config.t2);
             }
             (ClientNonInviteState::Trying | ClientNonInviteState::Proceeding, Timer::F) => {

@@ -25,7 +25,10 @@ pub enum ServerInviteState {
 
 pub(crate) struct ServerInvite {
     pub state: ServerInviteState,
-    request: Request,
+    /// Until the TU answers: what the 100 Trying is built from.
+    request: Option<Request>,
+    /// What Timer G retransmits; dropped once a 2xx is ACKed (the
+    /// transaction then waits out Timer L, 32 s, holding no message).
     last_response: Option<Response>,
     acked: bool,
 }
@@ -34,7 +37,7 @@ impl ServerInvite {
     pub fn new(request: Request) -> Self {
         ServerInvite {
             state: ServerInviteState::Proceeding,
-            request,
+            request: Some(request),
             last_response: None,
             acked: false,
         }
@@ -51,6 +54,7 @@ impl ServerInvite {
         match self.state {
             ServerInviteState::Proceeding => {
                 fx.timers.stop(Timer::Trying);
+                self.request = None;
                 fx.send(resp.clone());
                 self.last_response = Some(resp);
                 if (200..300).contains(&code) {
@@ -113,6 +117,7 @@ impl Machine for ServerInvite {
                     fx.timers.stop(Timer::G);
                     if !self.acked {
                         self.acked = true;
+                        self.last_response = None;
                         fx.tell_tu(ServerEvent::Ack(ack));
                     }
                 }
@@ -131,9 +136,11 @@ impl Machine for ServerInvite {
     fn on_timer(&mut self, timer: Timer, fx: &mut Effects<ServerEvent>) {
         match (self.state, timer) {
             (ServerInviteState::Proceeding, Timer::Trying) if self.last_response.is_none() => {
-                let trying = crate::message::reply::response_to(&self.request, 100, None);
-                fx.send(trying.clone());
-                self.last_response = Some(trying);
+                if let Some(request) = &self.request {
+                    let trying = crate::message::reply::response_to(request, 100, None);
+                    fx.send(trying.clone());
+                    self.last_response = Some(trying);
+                }
             }
             (ServerInviteState::Completed | ServerInviteState::Accepted, Timer::G) => {
                 self.resend_last(fx);
