@@ -82,32 +82,12 @@ impl Location {
         let mut touched: Vec<String> = Vec::with_capacity(changes.len());
         for change in changes {
             match change {
-                BindingChange::Upsert {
-                    contact,
-                    expires_at,
-                    q,
-                    source,
-                    user_agent,
-                    instance,
-                    path,
-                } => {
+                BindingChange::Upsert { contact, .. } => {
                     touched.push(contact.clone());
                     current.retain(|b| &b.contact != contact);
-                    // An expiry already past is a removal.
-                    if *expires_at > now {
-                        current.push(Binding {
-                            aor: aor.to_string(),
-                            contact: contact.clone(),
-                            expires_at: *expires_at,
-                            q: *q,
-                            call_id: call_id.to_string(),
-                            cseq,
-                            source: source.clone(),
-                            user_agent: user_agent.clone(),
-                            instance: instance.clone(),
-                            updated_at: now,
-                            path: path.clone(),
-                        });
+                    // None: an expiry already past, a removal.
+                    if let Some(b) = change.binding(aor, call_id, cseq, now) {
+                        current.push(b);
                     }
                 }
                 BindingChange::Remove { contact } => {

@@ -54,6 +54,39 @@ pub enum BindingChange {
     RemoveAll,
 }
 
+impl BindingChange {
+    /// The binding an `Upsert` makes for `aor` at `now` (written by the
+    /// REGISTER with `call_id` and `cseq`); None for a removal, or for an
+    /// expiry already past (which is a removal too).
+    pub(crate) fn binding(&self, aor: &str, call_id: &str, cseq: u32, now: i64) -> Option<Binding> {
+        let BindingChange::Upsert {
+            contact,
+            expires_at,
+            q,
+            source,
+            user_agent,
+            instance,
+            path,
+        } = self
+        else {
+            return None;
+        };
+        (*expires_at > now).then(|| Binding {
+            aor: aor.to_string(),
+            contact: contact.clone(),
+            expires_at: *expires_at,
+            q: *q,
+            call_id: call_id.to_string(),
+            cseq,
+            source: source.clone(),
+            user_agent: user_agent.clone(),
+            instance: instance.clone(),
+            updated_at: now,
+            path: path.clone(),
+        })
+    }
+}
+
 /// The registrations table. Obtained from [`Store::registrations`].
 #[derive(Debug, Clone, Copy)]
 pub struct Registrations<'a> {
@@ -104,7 +137,6 @@ impl<'a> Registrations<'a> {
         if let Some(table) = self.store.location() {
             return table.apply(aor, call_id, cseq, changes, now);
         }
-        let cseq = i64::from(cseq);
         let mut tx = self.store.begin_write().await?;
         lock_aor(&mut tx, aor, now).await?;
 
@@ -133,7 +165,7 @@ impl<'a> Registrations<'a> {
             .iter()
             .map(|(c, id, seq)| (c.as_str(), id.as_str(), *seq))
             .collect();
-        if out_of_order(&stored, changes, call_id, cseq) {
+        if out_of_order(&stored, changes, call_id, i64::from(cseq)) {
             tx.rollback().await?;
             tracing::debug!(
                 aor,
@@ -146,36 +178,17 @@ impl<'a> Registrations<'a> {
 
         for change in changes {
             match change {
-                BindingChange::Upsert {
-                    contact,
-                    expires_at,
-                    q,
-                    source,
-                    user_agent,
-                    instance,
-                    path,
-                } => {
-                    if *expires_at <= now {
+                BindingChange::Upsert { contact, .. } => {
+                    match change.binding(aor, call_id, cseq, now) {
+                        Some(b) => {
+                            bind_rows(sqlx::query(UPSERT), &[&b])
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                         // An expiry already past is a removal: storing it would only
                         // leave a row that every read skips.
-                        delete_contact(&mut tx, aor, contact).await?;
-                        continue;
+                        None => delete_contact(&mut tx, aor, contact).await?,
                     }
-                    sqlx::query(UPSERT)
-                        .bind(aor)
-                        .bind(contact.as_str())
-                        .bind(*expires_at)
-                        .bind(q.map(q_to_milli))
-                        .bind(call_id)
-                        .bind(cseq)
-                        .bind(source.as_str())
-                        .bind(user_agent.as_deref())
-                        .bind(instance.as_deref())
-                        .bind(now)
-                        .bind(now)
-                        .bind(path.as_deref())
-                        .execute(&mut *tx)
-                        .await?;
                 }
                 BindingChange::Remove { contact } => delete_contact(&mut tx, aor, contact).await?,
                 BindingChange::RemoveAll => {

@@ -22,7 +22,8 @@ backend_tests!(
     member_call_ended_moves_forward_only,
 );
 
-async fn setup(store: &Store, users: &[&str]) -> String {
+/// An account "acme" with these users; returns the account id.
+pub(crate) async fn setup(store: &Store, users: &[&str]) -> String {
     let account = store.accounts().ensure("acme").await.expect("account");
     for name in users {
         store

@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use dialtone_store::{BindingChange, NewUser, Store};
+use dialtone_store::BindingChange;
 use tokio::sync::watch;
 
 use crate::common::TestDb;
+use crate::queues::setup;
 
 backend_tests!(
     bindings_are_written_behind_and_loaded_back,
@@ -27,21 +28,6 @@ fn upsert(contact: &str, expires_at: i64) -> BindingChange {
         instance: None,
         path: Some("<sip:edge;lr>".into()),
     }
-}
-
-async fn user(store: &Store, name: &str) {
-    let account = store.accounts().ensure("acme").await.expect("account");
-    store
-        .users()
-        .create(NewUser {
-            account_id: &account.id,
-            username: name,
-            realm: "dialtone",
-            ha1_md5: "m",
-            ha1_sha256: "s",
-        })
-        .await
-        .expect("user");
 }
 
 async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
@@ -181,8 +167,7 @@ async fn bindings_are_written_behind_and_loaded_back(db: TestDb) {
 async fn the_user_cache_follows_other_processes(db: TestDb) {
     let now = 1_000_000;
     let switch = db.reopen().await;
-    user(&switch, "alice").await;
-    user(&switch, "bob").await;
+    setup(&switch, &["alice", "bob"]).await;
     switch.keep_in_memory().await.expect("keep");
     let cli = db.reopen().await;
     let (stop, stopped) = watch::channel(false);

@@ -82,8 +82,15 @@ impl RecordOutbox {
                 return (written, Err(e));
             }
             if let Ok(mut w) = self.waiting.lock() {
-                // A newer version may have replaced one meanwhile: keep it.
-                w.retain(|r| !batch.contains(r));
+                // The batch was the front of the queue, and only this task
+                // removes entries, so it still is; a newer version `put` in
+                // place of one meanwhile stays.
+                let mut i = 0;
+                w.retain(|r| {
+                    let written = batch.get(i).is_some_and(|b| b == r);
+                    i += 1;
+                    !written
+                });
             }
             written += batch.len() as u64;
             self.batches.fetch_add(1, Ordering::Relaxed);
