@@ -58,7 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
 from siptool import rtp_counts  # noqa: E402  (tests/siptool.py)
-from register_load import (CLK_TCK, cpu_ticks, free_local_port, parse_stats,  # noqa: E402
+from register_load import (CLK_TCK, context_switches, cpu_ticks, free_local_port, parse_stats,  # noqa: E402
                            process_tree, udp_rcvbuf_errors)
 
 SCEN = REPO / "sipp-scenarios"
@@ -340,7 +340,7 @@ def main() -> int:
         log(f"{calls} calls at {a.rate:g}/s, hold {a.hold_ms} ms, {'no RTP' if a.no_rtp else 'RTP (pcap, echoed)'}, "
             f"through {a.target} (pid {target.pid}); output in {out}")
         rss0 = rss_kib(target.pid)
-        cpu0, drops0 = target.cpu(), udp_rcvbuf_errors()
+        cpu0, drops0, cs0 = target.cpu(), udp_rcvbuf_errors(), context_switches(target.pid)
         t0 = time.monotonic()
         uac = subprocess.Popen(uac_cmd, cwd=out, stdin=subprocess.DEVNULL, stdout=open(out / "uac.stdout", "wb"),
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -373,7 +373,7 @@ def main() -> int:
         if uac.poll() is None:
             uac.kill()
         wall = time.monotonic() - t0
-        cpu1, drops1 = target.cpu(), udp_rcvbuf_errors()
+        cpu1, drops1, cs1 = target.cpu(), udp_rcvbuf_errors(), context_switches(target.pid)
         try:
             uas.wait(30)
         except subprocess.TimeoutExpired:
@@ -409,6 +409,7 @@ def main() -> int:
         "target_cpu_seconds": round(cpu_s, 3),
         "target_cpu_ms_per_call": round(cpu_s * 1000 / ok, 3) if ok else None,
         "target_cpu_percent_of_one_core": round(100 * cpu_s / wall, 1) if wall else None,
+        "target_context_switches_per_call": round((cs1 - cs0) / ok, 1) if ok else None,
         "rss_before_kib": rss0, "rss_peak_kib": peak_rss, "rss_after_kib": rss_after,
         "fds_before": fds0, "fds_after": fds_after, "timeline": timeline,
         "peak_concurrent_calls": peak_calls,

@@ -19,8 +19,10 @@ RATES=("$@")
 USERS=2000
 DT_PORT=25060 KAM_PORT=25070 HTTP_PORT=28080
 
-cargo build --release -p dialtone >&2
-BIN="$ROOT/target/release/dialtone"
+# $DIALTONE_BIN: another build to measure (e.g. an earlier commit's, for a
+# before/after in one run); by default the release build, built here.
+if [[ -z "${DIALTONE_BIN:-}" ]]; then cargo build --release -p dialtone >&2; fi
+BIN="${DIALTONE_BIN:-$ROOT/target/release/dialtone}"
 WORK="$(mktemp -d /tmp/dialtone-regbench.XXXXXX)"
 OUT="$ROOT/bench/out/register-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT" "$WORK/kam"
@@ -74,7 +76,7 @@ for rate in "${RATES[@]}"; do
 import json, sys
 s = json.load(open(sys.argv[1]))
 g = lambda *ks: str(next((s[k] for k in ks if s.get(k) is not None), "-"))
-print(f"{sys.argv[2]:9} {sys.argv[3]:>6} {g('successful'):>10} {g('failed'):>8} {g('achieved_rate'):>10} {g('target_cpu_us_per_registration'):>12}  retrans={g('retransmissions')}")
+print(f"{sys.argv[2]:9} {sys.argv[3]:>6} {g('successful'):>10} {g('failed'):>8} {g('achieved_rate'):>10} {g('target_cpu_us_per_registration'):>12}  retrans={g('retransmissions')} cs/reg={g('target_context_switches_per_registration')}")
 PY
     done
 done

@@ -81,6 +81,27 @@ def cpu_ticks(root: int) -> int:
     return total
 
 
+def context_switches(root: int) -> int:
+    """Context switches (voluntary and not) of every thread of the tree so
+    far: the task hand-offs a message costs show up here (a thread that
+    parks on a futex and is woken again switches twice)."""
+    total = 0
+    for p in process_tree(root):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if "ctxt_switches:" in line:
+                            total += int(line.split()[-1])
+            except (OSError, ValueError):
+                continue
+    return total
+
+
 def udp_rcvbuf_errors() -> int | None:
     """Host-wide count of UDP datagrams dropped for a full receive buffer
     (/proc/net/snmp Udp: RcvbufErrors, IPv4 + IPv6)."""
@@ -289,6 +310,7 @@ def main() -> int:
         f"({a.transport}), target pid {pid}; output in {out}")
 
     cpu0 = cpu_ticks(pid) if pid else 0
+    cs0 = context_switches(pid) if pid else 0
     drops0 = udp_rcvbuf_errors()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -301,6 +323,7 @@ def main() -> int:
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu1 = cpu_ticks(pid) if pid else 0
+    cs1 = context_switches(pid) if pid else 0
     drops1 = udp_rcvbuf_errors()
 
     st = parse_stats(stf)
@@ -340,6 +363,7 @@ def main() -> int:
         "target_cpu_seconds": round(target_cpu_s, 3),
         "target_cpu_us_per_registration": round(target_cpu_s * 1e6 / ok, 1) if ok and pid else None,
         "target_cpu_percent_of_one_core": round(target_cpu_s / wall * 100, 1) if wall > 0 and pid else None,
+        "target_context_switches_per_registration": round((cs1 - cs0) / ok, 2) if ok and pid else None,
         "sipp_cpu_seconds": round(sipp_cpu_s, 3),
         "out": str(out),
     }

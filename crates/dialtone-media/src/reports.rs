@@ -20,7 +20,7 @@ const RTP_HEADER: u64 = 12;
 
 /// Sends the peer of `ep` an SR (or an RR before we sent it anything)
 /// carrying `block`, the report on the stream it sends us.
-pub(crate) async fn report(ep: &Shared, block: impl FnOnce(u32, u32) -> Option<ReportBlock>) {
+pub(crate) fn report(ep: &Shared, block: impl FnOnce(u32, u32) -> Option<ReportBlock>) {
     let now = Instant::now();
     let (position, peer_sr, dest) = {
         let st = ep.lock();
@@ -56,7 +56,7 @@ pub(crate) async fn report(ep: &Shared, block: impl FnOnce(u32, u32) -> Option<R
         // (an SSRC only needs to be unique within the session).
         None => rtcp::receiver_report(ep.id as u32, block.as_ref(), &cname, &mut out),
     }
-    send(ep, &ep.rtcp, &out, dest, &ep.counters.rtcp_out).await;
+    send(ep, &ep.rtcp, &out, dest, &ep.counters.rtcp_out);
 }
 
 const BUF_LEN: usize = 2048;

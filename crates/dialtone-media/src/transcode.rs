@@ -100,7 +100,7 @@ impl Transcoder {
             return;
         };
         match self.encoding.packet(pcm, out) {
-            Ok(true) => forward_rtp(to, self.source, out, now).await,
+            Ok(true) => forward_rtp(to, self.source, out, now),
             Ok(false) => {}
             Err(e) => {
                 trace!(endpoint = to.id, error = %e, "encode failed");
@@ -137,7 +137,7 @@ impl Transcoder {
                 {
                     self.encoding
                         .event_packet(*out_pt, ts, &payload, marker, out);
-                    forward_rtp(to, self.source, out, now).await;
+                    forward_rtp(to, self.source, out, now);
                     return;
                 }
                 Counters::add(&from.counters.dropped, 1);

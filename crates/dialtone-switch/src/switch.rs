@@ -1,6 +1,7 @@
-//! [`Switch`]: reads what the transaction layer delivers and routes each
+//! [`Switch`]: takes what the transaction layer delivers and routes each
 //! request by method after the UAS checks of RFC 3261 §8.2 (scheme,
-//! Require, Content-Type, …). Every request is handled in its own task so
+//! Require, Content-Type, …). What memory answers is answered on the
+//! receiving task; a REGISTER or a new INVITE gets a task of its own, so
 //! one slow database call never holds up the others. A new INVITE is
 //! accepted from a trunk (by source address) or from a user who
 //! authenticates (407), routed, and handed to a new call; in-dialog
@@ -15,8 +16,8 @@ use dialtone_sip::message::uas_check::{uas_check, UasPolicy};
 use dialtone_sip::transaction::{ServerTransaction, TransactionLayer, TuEvent};
 use dialtone_store::Store;
 use rsip::{Header, Method};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use std::sync::atomic::AtomicU64;
 
@@ -70,6 +71,8 @@ pub struct Switch {
     guard: AuthGuard,
     shield: Arc<Shield>,
     policy: UasPolicy,
+    /// The tasks of requests in hand (REGISTERs, new INVITEs).
+    requests: TaskTracker,
 }
 
 impl Switch {
@@ -126,6 +129,7 @@ impl Switch {
             guard,
             shield,
             policy: UasPolicy::default(),
+            requests: TaskTracker::new(),
             cfg,
             layer,
             store,
@@ -164,14 +168,10 @@ impl Switch {
         CallControl::new(self.calls.clone())
     }
 
-    /// Serves until `shutdown` turns true, then waits (bounded) for the
-    /// requests in hand to finish.
-    pub async fn run(
-        self: Arc<Self>,
-        mut events: mpsc::Receiver<TuEvent>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut tasks = JoinSet::new();
+    /// Runs the switch's background tasks until `shutdown` turns true,
+    /// then waits (bounded) for the requests in hand to finish. Requests
+    /// arrive through [`on_event`](Self::on_event).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let uplinks = tokio::spawn(crate::uplink::run(
             self.layer.clone(),
             self.store.clone(),
@@ -205,27 +205,9 @@ impl Switch {
         // Housekeeping on its own task: with the database away its queries
         // wait for the pool, and the requests must not wait behind them.
         let housekeeping = tokio::spawn(self.clone().housekeeping(shutdown.clone()));
-        loop {
-            tokio::select! {
-                ev = events.recv() => match ev {
-                    Some(TuEvent::Request(tx)) => {
-                        let me = self.clone();
-                        tasks.spawn(async move { me.on_request(tx).await });
-                    }
-                    // A retransmitted ACK for a 2xx after its transaction
-                    // ended: nothing left to do.
-                    Some(TuEvent::Ack { .. }) => {}
-                    Some(TuEvent::Response { response, .. }) => {
-                        if let Some(call) = self.call_of(&response.headers) {
-                            call.send(CallEvent::StrayResponse(response));
-                        }
-                    }
-                    None => break,
-                },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = shutdown.changed() => break,
-            }
-        }
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        // New REGISTERs and INVITEs are refused from here (503).
+        self.requests.close();
         uplinks.abort();
         heartbeat.abort();
         housekeeping.abort();
@@ -238,7 +220,7 @@ impl Switch {
             call.send(CallEvent::Shutdown);
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while tasks.join_next().await.is_some() {}
+            self.requests.wait().await;
             while !self.calls.registry.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -293,12 +275,47 @@ impl Switch {
         self.calls.registry.by_sip_call_id(&call_id)
     }
 
-    async fn on_request(&self, tx: ServerTransaction) {
+    /// What the transaction layer hands the TU, on the task that received
+    /// it: requests answered from memory (UAS checks, in-dialog requests
+    /// for a call's actor, OPTIONS) are dealt with here; a REGISTER or a
+    /// new INVITE, which may wait for the database, gets a task of its own.
+    pub fn on_event(self: &Arc<Self>, ev: TuEvent) {
+        match ev {
+            TuEvent::Request(tx) => {
+                let Some(tx) = self.answer_at_once(tx) else {
+                    return;
+                };
+                if self.requests.is_closed() {
+                    // Shutting down: another node (or this one, restarted)
+                    // takes it (RFC 3261 §21.5.4).
+                    let mut r = with_reason(tx.response(503), "Shutting Down");
+                    r.headers
+                        .push(Header::RetryAfter(rsip::headers::RetryAfter::from("5")));
+                    let _ = tx.respond(r);
+                } else {
+                    let me = self.clone();
+                    self.requests.spawn(async move { me.on_request(tx).await });
+                }
+            }
+            // A retransmitted ACK for a 2xx after its transaction ended:
+            // nothing left to do.
+            TuEvent::Ack { .. } => {}
+            TuEvent::Response { response, .. } => {
+                if let Some(call) = self.call_of(&response.headers) {
+                    call.send(CallEvent::StrayResponse(response));
+                }
+            }
+        }
+    }
+
+    /// Answers `tx` when that needs nothing but memory; gives it back when
+    /// it needs [`on_request`](Self::on_request).
+    fn answer_at_once(&self, tx: ServerTransaction) -> Option<ServerTransaction> {
         if let Err(rej) = uas_check(tx.request(), &self.policy) {
             let mut r = tx.response(rej.status);
             r.headers.extend(rej.headers);
             let _ = tx.respond(r);
-            return;
+            return None;
         }
         let in_dialog = tag_of(&tx.request().headers, TagParty::To).is_some_and(|t| !t.is_empty());
         if in_dialog {
@@ -310,14 +327,10 @@ impl Switch {
                     let _ = tx.reply(481);
                 }
             }
-            return;
+            return None;
         }
         match tx.request().method {
-            Method::Register => {
-                let source = self.caller_ip(&tx);
-                self.registrar.handle(tx, &self.guard, source).await
-            }
-            Method::Invite => self.on_invite(tx).await,
+            Method::Register | Method::Invite => return Some(tx),
             Method::Options => {
                 let _ = tx.respond(self.options(&tx));
             }
@@ -336,6 +349,18 @@ impl Switch {
                     .push(Header::Allow(rsip::headers::Allow::from(ALLOW)));
                 let _ = tx.respond(r);
             }
+        }
+        None
+    }
+
+    /// A REGISTER or a new INVITE, on a task of its own.
+    async fn on_request(&self, tx: ServerTransaction) {
+        match tx.request().method {
+            Method::Register => {
+                let source = self.caller_ip(&tx);
+                self.registrar.handle(tx, &self.guard, source).await
+            }
+            _ => self.on_invite(tx).await,
         }
     }
 

@@ -69,7 +69,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         t4: Duration::from_millis(cfg.sip.t4_ms),
     };
     let layer = TransactionLayer::new(transports.clone(), timers);
-    let events = layer.start(in_rx);
+    // Nothing reads the channel: the layer takes messages on the receive
+    // tasks once the switch serves (below); earlier ones are dropped, and
+    // UDP peers retransmit them.
+    drop(in_rx);
     let media = MediaEngine::new(media_config(&cfg)?).context("media configuration")?;
     let node = node_name(&cfg);
     match store.calls().close_orphans(&node, now_ms()).await {
@@ -82,7 +85,11 @@ pub async fn run(cfg: Config) -> Result<()> {
     let switch = Switch::new(switch_config(&cfg, node)?, layer, store.clone(), media);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let switch_task = tokio::spawn(switch.clone().run(events, stop_rx.clone()));
+    let tu = switch.clone();
+    if !switch.layer().serve(Arc::new(move |ev| tu.on_event(ev))) {
+        anyhow::bail!("the SIP transports already had a receiver");
+    }
+    let switch_task = tokio::spawn(switch.clone().run(stop_rx.clone()));
 
     let http_listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await

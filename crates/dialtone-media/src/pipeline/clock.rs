@@ -71,7 +71,7 @@ impl FrameClock {
         }
         if now.duration_since(self.reported) >= REPORT_EVERY {
             self.reported = now;
-            reports::report(ep, |lsr, dlsr| stream.report_block(lsr, dlsr)).await;
+            reports::report(ep, |lsr, dlsr| stream.report_block(lsr, dlsr));
         }
     }
 }

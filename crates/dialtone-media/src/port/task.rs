@@ -119,7 +119,7 @@ impl PortTask {
                 biased;
                 _ = &mut stopped => break,
                 now = pacer.tick() => {
-                    if !self.send(&ep, &shared.playout, &mut out, now).await {
+                    if !self.send(&ep, &shared.playout, &mut out, now) {
                         pacer.silence();
                     }
                     if !paced {
@@ -132,7 +132,7 @@ impl PortTask {
                     // next frame leaves on the rhythm (no bursts).
                     if self.idle && shared.playout.has_audio() {
                         pacer.restart();
-                        self.send(&ep, &shared.playout, &mut out, Instant::now()).await;
+                        self.send(&ep, &shared.playout, &mut out, Instant::now());
                     }
                 }
                 now = clock.tick(), if paced => {
@@ -152,18 +152,12 @@ impl PortTask {
     }
 
     /// Sends the next playout frame; whether it carried queued audio.
-    async fn send(
-        &mut self,
-        ep: &Shared,
-        playout: &Playout,
-        out: &mut Vec<u8>,
-        now: Instant,
-    ) -> bool {
+    fn send(&mut self, ep: &Shared, playout: &Playout, out: &mut Vec<u8>, now: Instant) -> bool {
         match self.outbound.packet(playout, out) {
             Ok(frame) => {
                 self.idle = !frame.audio;
                 if frame.send {
-                    forward_rtp(ep, self.source, out, now).await;
+                    forward_rtp(ep, self.source, out, now);
                 }
                 frame.audio
             }

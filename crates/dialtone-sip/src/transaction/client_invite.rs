@@ -8,6 +8,7 @@ use rsip::Request;
 
 use super::build::ack_for_non2xx;
 use super::driver::{Effects, Machine};
+use super::linger::{Echo, Linger};
 use super::timer::Timer;
 use super::{ClientEvent, ClientInput};
 
@@ -130,5 +131,22 @@ impl Machine for ClientInvite {
 
     fn is_terminated(&self) -> bool {
         self.state == ClientInviteState::Terminated
+    }
+
+    /// Completed, until Timer D: a retransmitted non-2xx gets the ACK
+    /// again. Accepted, until Timer M: every 2xx goes to the TU (as a
+    /// [`TuEvent::Response`](super::TuEvent), its transaction's events
+    /// having ended), which ACKs it.
+    fn linger(&mut self, fx: &Effects<ClientEvent>) -> Option<Linger> {
+        let (until, echo) = match self.state {
+            ClientInviteState::Completed => {
+                let ack = self.ack.take()?;
+                let ack = crate::message::to_bytes(&ack.into());
+                (fx.timers.deadline(Timer::D)?, Echo::Resend(ack.into()))
+            }
+            ClientInviteState::Accepted => (fx.timers.deadline(Timer::M)?, Echo::PassToTu),
+            _ => return None,
+        };
+        Some(Linger { until, echo })
     }
 }

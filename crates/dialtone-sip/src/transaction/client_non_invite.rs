@@ -6,6 +6,7 @@
 use rsip::Request;
 
 use super::driver::{Effects, Machine};
+use super::linger::{Echo, Linger};
 use super::timer::Timer;
 use super::{ClientEvent, ClientInput};
 
@@ -106,5 +107,16 @@ impl Machine for ClientNonInvite {
 
     fn is_terminated(&self) -> bool {
         self.state == ClientNonInviteState::Terminated
+    }
+
+    /// Completed, until Timer K, absorbs retransmitted responses.
+    fn linger(&mut self, fx: &Effects<ClientEvent>) -> Option<Linger> {
+        if self.state != ClientNonInviteState::Completed {
+            return None;
+        }
+        Some(Linger {
+            until: fx.timers.deadline(Timer::K)?,
+            echo: Echo::Absorb,
+        })
     }
 }

@@ -1,11 +1,13 @@
 //! Runs one transaction state machine as a tokio task: feeds it inputs from
 //! its channel and expired timers from its [`TimerSet`], carries out what it
 //! asks (send a message, tell the TU), and removes the transaction from the
-//! layer's tables once it reaches Terminated.
+//! layer's tables once it reaches Terminated, or hands it to the layer as a
+//! [`Linger`] once it only waits out a timer.
 
 use rsip::SipMessage;
 use tokio::sync::{mpsc, oneshot};
 
+use super::linger::Linger;
 use super::timer::{Timer, TimerConfig, TimerSet};
 use crate::transport::{Peer, Transports};
 
@@ -39,11 +41,16 @@ pub(crate) trait Machine: Send + 'static {
     /// §17.1.4 / §17.2.4: a transport failure ends the transaction.
     fn on_transport_error(&mut self, error: String, fx: &mut Effects<Self::Event>);
     fn is_terminated(&self) -> bool;
+    /// Once the machine only waits out a timer (Completed, Confirmed,
+    /// Accepted once ACKed) and would only absorb or answer
+    /// retransmissions: what the layer must keep until that timer fires.
+    /// The task then ends; the layer's compact entry plays the rest.
+    fn linger(&mut self, fx: &Effects<Self::Event>) -> Option<Linger>;
 }
 
-/// Drives `machine` until it terminates, then calls `done`. `started` is
-/// told once what the machine sent on starting (a client's request) has
-/// gone to the transport.
+/// Drives `machine` until it terminates or lingers, then calls `done`
+/// (with the [`Linger`], if it lingers). `started` is told once what the
+/// machine sent on starting (a client's request) has gone to the transport.
 #[allow(clippy::too_many_arguments)] // one call site, in the layer
 pub(crate) async fn run<M: Machine>(
     mut machine: M,
@@ -53,7 +60,7 @@ pub(crate) async fn run<M: Machine>(
     peer: Peer,
     config: TimerConfig,
     started: Option<oneshot::Sender<()>>,
-    done: impl FnOnce(),
+    done: impl FnOnce(Option<Linger>),
 ) {
     let mut fx = Effects {
         timers: TimerSet::default(),
@@ -81,8 +88,11 @@ pub(crate) async fn run<M: Machine>(
             }
         }
         flush(&mut machine, &mut fx, &events, &transports, &peer).await;
+        if let Some(linger) = machine.linger(&fx) {
+            return done(Some(linger));
+        }
     }
-    done();
+    done(None);
 }
 
 fn fire_expired<M: Machine>(machine: &mut M, fx: &mut Effects<M::Event>) {

@@ -74,12 +74,12 @@ impl ServerTransaction {
     pub async fn reply_sent(&self, status: u16) -> Result<(), TransactionError> {
         self.reply(status)?;
         let (sent, flushed) = tokio::sync::oneshot::channel();
-        self.input
-            .send(ServerInput::Sync(sent))
-            .map_err(|_| TransactionError::Terminated)?;
-        // A transaction that ends with this response drops the sender, but
-        // only after its driver has flushed it: either way it has gone.
-        let _ = flushed.await;
+        // A transaction that ends (or lingers) with this response stops
+        // reading its inputs, but only after its driver has flushed it:
+        // either way it has gone.
+        if self.input.send(ServerInput::Sync(sent)).is_ok() {
+            let _ = flushed.await;
+        }
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use super::driver::{self, Machine};
 use super::gate::{Admit, RequestGate};
 use super::handles::{ClientTransaction, ServerTransaction};
 use super::key::{AckKey, ClientKey, ServerKey, MAGIC_COOKIE};
+use super::linger::{Echo, Expiring, Expiry, Key, Linger, Slot};
 use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
 use super::timer::TimerConfig;
@@ -35,6 +36,9 @@ pub enum TuEvent {
     Response { response: Response, from: Peer },
 }
 
+/// Where [`TransactionLayer::serve`] hands what the TU must see.
+pub type TuHandler = Arc<dyn Fn(TuEvent) + Send + Sync>;
+
 /// The transaction layer; cheap to clone.
 #[derive(Clone)]
 pub struct TransactionLayer {
@@ -44,8 +48,10 @@ pub struct TransactionLayer {
 struct Inner {
     transports: Transports,
     config: TimerConfig,
-    server: DashMap<ServerKey, mpsc::UnboundedSender<ServerInput>>,
-    client: DashMap<ClientKey, mpsc::UnboundedSender<ClientInput>>,
+    server: DashMap<ServerKey, Slot<ServerInput>>,
+    client: DashMap<ClientKey, Slot<ClientInput>>,
+    /// When each lingering entry of the two tables ends.
+    expiry: Expiry,
     /// INVITE server transactions waiting for the ACK of their 2xx.
     acks: DashMap<AckKey, mpsc::UnboundedSender<ServerInput>>,
     /// The TU's admission policy for new requests, once set.
@@ -62,6 +68,7 @@ impl TransactionLayer {
                 client: DashMap::new(),
                 acks: DashMap::new(),
                 gate: OnceLock::new(),
+                expiry: Expiry::default(),
             }),
         }
     }
@@ -83,6 +90,27 @@ impl TransactionLayer {
         rx
     }
 
+    /// Matches every message the transports receive on the task that
+    /// received it, and hands `tu` what it must see there, with no task
+    /// or channel in between (the switch spawns a task per request).
+    /// Set once, before traffic flows: false when the transports already
+    /// have a receiver.
+    pub fn serve(&self, tu: TuHandler) -> bool {
+        // Weak: the transports live inside the layer, and must not keep
+        // it alive through their receiver.
+        let layer = Arc::downgrade(&self.inner);
+        self.inner
+            .transports
+            .set_receiver(Arc::new(move |incoming: Incoming| {
+                let Some(inner) = layer.upgrade() else {
+                    return;
+                };
+                if let Some(ev) = (TransactionLayer { inner }).on_incoming(incoming) {
+                    tu(ev);
+                }
+            }))
+    }
+
     /// Puts `gate` in front of every new request (see [`RequestGate`]).
     /// Set once, before traffic flows: false when a gate was already set.
     pub fn set_gate(&self, gate: Arc<dyn RequestGate>) -> bool {
@@ -97,7 +125,8 @@ impl TransactionLayer {
         self.inner.config
     }
 
-    /// Live (server, client) transactions, for metrics and leak checks.
+    /// Live (server, client) transactions, for metrics and leak checks
+    /// (those waiting out their last timer included).
     pub fn counts(&self) -> (usize, usize) {
         (self.inner.server.len(), self.inner.client.len())
     }
@@ -115,8 +144,19 @@ impl TransactionLayer {
             tracing::debug!(%from, "request without a usable Via dropped");
             return None;
         };
-        if let Some(tx) = self.inner.server.get(&key) {
-            let _ = tx.send(ServerInput::Request(Box::new(req)));
+        if let Some(slot) = self.inner.server.get(&key) {
+            match &*slot {
+                Slot::Live(tx) => {
+                    let _ = tx.send(ServerInput::Request(Box::new(req)));
+                }
+                // An ACK is absorbed; a retransmitted request gets the
+                // final response again, if it had one to resend.
+                Slot::Lingering { echo, peer } => {
+                    if req.method != Method::Ack {
+                        self.echo(echo, *peer);
+                    }
+                }
+            }
             return None;
         }
         if req.method != Method::Ack && !self.admitted(&req, &from) {
@@ -175,14 +215,33 @@ impl TransactionLayer {
     /// §9.2: a CANCEL is answered 200 when it matches a pending INVITE
     /// (which is told), 481 when it matches nothing.
     fn on_cancel(&self, req: Request, key: ServerKey, from: Peer, local: SocketAddr) {
-        let invite = ServerKey::for_request_as(&req, &Method::Invite)
-            .and_then(|k| self.inner.server.get(&k).map(|t| t.clone()));
+        // Some(None): the INVITE was answered already and only lingers; the
+        // CANCEL is answered 200 and has no effect (§9.2).
+        let invite = ServerKey::for_request_as(&req, &Method::Invite).and_then(|k| {
+            self.inner.server.get(&k).map(|slot| match &*slot {
+                Slot::Live(tx) => Some(tx.clone()),
+                Slot::Lingering { .. } => None,
+            })
+        });
         let tx = self.new_server(req, key, from, local);
         // The 200 is queued before the INVITE hears of the CANCEL, so it
         // leaves before the INVITE's 487.
         let _ = tx.reply(if invite.is_some() { 200 } else { 481 });
-        if let Some(invite) = invite {
+        if let Some(Some(invite)) = invite {
             let _ = invite.send(ServerInput::Cancel);
+        }
+    }
+
+    /// Carries out a lingering transaction's [`Echo`] for a retransmission.
+    fn echo(&self, echo: &Echo, peer: Peer) {
+        if let Echo::Resend(bytes) = echo {
+            let bytes = bytes.clone();
+            let transports = self.inner.transports.clone();
+            tokio::spawn(async move {
+                if let Err(e) = transports.send_bytes(bytes, &peer).await {
+                    tracing::debug!(%peer, error = %e, "retransmission not sent");
+                }
+            });
         }
     }
 
@@ -196,7 +255,9 @@ impl TransactionLayer {
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let reply_to = via::response_target(&req, &from);
-        self.inner.server.insert(key.clone(), input_tx.clone());
+        self.inner
+            .server
+            .insert(key.clone(), Slot::Live(input_tx.clone()));
         let ack_key = if req.method == Method::Invite {
             AckKey::for_request(&req)
         } else {
@@ -207,10 +268,15 @@ impl TransactionLayer {
         }
         let inner = self.inner.clone();
         let mine = input_tx.clone();
-        let done = move || {
-            inner.server.remove_if(&key, |_, v| v.same_channel(&mine));
+        let done = move |linger: Option<Linger>| {
             if let Some(k) = ack_key {
                 inner.acks.remove_if(&k, |_, v| v.same_channel(&mine));
+            }
+            match linger {
+                Some(linger) => Inner::linger(&inner, &inner.server, key, &mine, linger, reply_to),
+                None => {
+                    inner.server.remove_if(&key, |_, v| v.is_live(&mine));
+                }
             }
         };
         let handle = ServerTransaction {
@@ -243,18 +309,27 @@ impl TransactionLayer {
         handle
     }
 
-    fn on_response(&self, resp: Response, from: Peer) -> Option<TuEvent> {
-        let tx = ClientKey::for_response(&resp)
-            .and_then(|k| self.inner.client.get(&k).map(|t| t.clone()));
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(ClientInput::Response(Box::new(resp)));
+    fn on_response(&self, response: Response, from: Peer) -> Option<TuEvent> {
+        let slot = ClientKey::for_response(&response).and_then(|k| self.inner.client.get(&k));
+        let Some(slot) = slot else {
+            return Some(TuEvent::Response { response, from });
+        };
+        let code = response.status_code.code();
+        match &*slot {
+            Slot::Live(tx) => {
+                let _ = tx.send(ClientInput::Response(Box::new(response)));
                 None
             }
-            None => Some(TuEvent::Response {
-                response: resp,
-                from,
-            }),
+            Slot::Lingering { echo, peer } => match echo {
+                Echo::PassToTu if (200..300).contains(&code) => {
+                    Some(TuEvent::Response { response, from })
+                }
+                Echo::Resend(_) if code >= 300 => {
+                    self.echo(echo, *peer);
+                    None
+                }
+                _ => None,
+            },
         }
     }
 
@@ -331,12 +406,15 @@ impl TransactionLayer {
             .ok_or(TransactionError::NoKey)?;
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        self.inner.client.insert(key.clone(), input_tx.clone());
+        self.inner
+            .client
+            .insert(key.clone(), Slot::Live(input_tx.clone()));
         let inner = self.inner.clone();
-        let done = move || {
-            inner
-                .client
-                .remove_if(&key, |_, v| v.same_channel(&input_tx));
+        let done = move |linger: Option<Linger>| match linger {
+            Some(linger) => Inner::linger(&inner, &inner.client, key, &input_tx, linger, to),
+            None => {
+                inner.client.remove_if(&key, |_, v| v.is_live(&input_tx));
+            }
         };
         let (sent_tx, sent_rx) = oneshot::channel();
         let handle = ClientTransaction {
@@ -375,12 +453,67 @@ impl TransactionLayer {
         events: mpsc::UnboundedSender<M::Event>,
         peer: Peer,
         started: Option<oneshot::Sender<()>>,
-        done: impl FnOnce() + Send + 'static,
+        done: impl FnOnce(Option<Linger>) + Send + 'static,
     ) {
         let transports = self.inner.transports.clone();
         let config = self.inner.config;
         tokio::spawn(driver::run(
             machine, inputs, events, transports, peer, config, started, done,
         ));
+    }
+}
+
+impl Inner {
+    /// Turns the live entry fed by `mine` into a lingering one until
+    /// `linger.until` (ended at once when that has passed).
+    fn linger<K, I>(
+        this: &Arc<Inner>,
+        table: &DashMap<K, Slot<I>>,
+        key: K,
+        mine: &mpsc::UnboundedSender<I>,
+        linger: Linger,
+        peer: Peer,
+    ) where
+        K: Clone + Eq + std::hash::Hash + Into<Key>,
+    {
+        if linger.until <= tokio::time::Instant::now() {
+            table.remove_if(&key, |_, v| v.is_live(mine));
+            return;
+        }
+        match table.get_mut(&key) {
+            Some(mut slot) if slot.is_live(mine) => {
+                *slot = Slot::Lingering {
+                    echo: linger.echo,
+                    peer,
+                };
+            }
+            _ => return,
+        }
+        this.expiry.at(
+            linger.until,
+            key.into(),
+            Arc::downgrade(this),
+            Inner::expire,
+        );
+    }
+
+    /// The sweeper's end of a lingering entry.
+    fn expire(&self, key: Key) {
+        match key {
+            Key::Server(k) => {
+                self.server
+                    .remove_if(&k, |_, v| matches!(v, Slot::Lingering { .. }));
+            }
+            Key::Client(k) => {
+                self.client
+                    .remove_if(&k, |_, v| matches!(v, Slot::Lingering { .. }));
+            }
+        }
+    }
+}
+
+impl Expiring for Inner {
+    fn expiry(&self) -> &Expiry {
+        &self.expiry
     }
 }

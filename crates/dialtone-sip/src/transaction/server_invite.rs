@@ -11,6 +11,7 @@ use std::time::Duration;
 use rsip::{Request, Response};
 
 use super::driver::{Effects, Machine};
+use super::linger::{Echo, Linger};
 use super::timer::Timer;
 use super::{ServerEvent, ServerInput};
 
@@ -176,5 +177,19 @@ impl Machine for ServerInvite {
 
     fn is_terminated(&self) -> bool {
         self.state == ServerInviteState::Terminated
+    }
+
+    /// Accepted once its 2xx is ACKed (until Timer L), and Confirmed
+    /// (until Timer I), absorb what comes.
+    fn linger(&mut self, fx: &Effects<ServerEvent>) -> Option<Linger> {
+        let until = match self.state {
+            ServerInviteState::Accepted if self.acked => fx.timers.deadline(Timer::L)?,
+            ServerInviteState::Confirmed => fx.timers.deadline(Timer::I)?,
+            _ => return None,
+        };
+        Some(Linger {
+            until,
+            echo: Echo::Absorb,
+        })
     }
 }

@@ -6,6 +6,7 @@
 use rsip::Response;
 
 use super::driver::{Effects, Machine};
+use super::linger::{Echo, Linger};
 use super::timer::Timer;
 use super::{ServerEvent, ServerInput};
 
@@ -85,5 +86,19 @@ impl Machine for ServerNonInvite {
 
     fn is_terminated(&self) -> bool {
         self.state == ServerNonInviteState::Terminated
+    }
+
+    /// Completed, until Timer J: a retransmitted request gets the final
+    /// response again.
+    fn linger(&mut self, fx: &Effects<ServerEvent>) -> Option<Linger> {
+        if self.state != ServerNonInviteState::Completed {
+            return None;
+        }
+        let until = fx.timers.deadline(Timer::J)?;
+        let last = self.last_response.take()?;
+        Some(Linger {
+            until,
+            echo: Echo::Resend(crate::message::to_bytes(&last.into()).into()),
+        })
     }
 }

@@ -276,16 +276,30 @@ async fn every_2xx_reaches_the_tu_until_timer_m() {
     let ok = response_to(&req, 200, Some("b"));
     layer.on_incoming(incoming(ok.clone(), udp()));
     assert!(matches!(tx.next_event().await, Some(ClientEvent::Final(_))));
-    layer.on_incoming(incoming(ok.clone(), udp()));
+    // Accepted lingers in the layer's table: its events end, and every
+    // 2xx after the first goes to the TU from the layer.
+    assert!(tx.next_event().await.is_none(), "the task has ended");
+    assert_eq!(layer.counts(), (0, 1), "Accepted until Timer M");
     assert!(
-        matches!(tx.next_event().await, Some(ClientEvent::Final(_))),
+        matches!(
+            layer.on_incoming(incoming(ok.clone(), udp())),
+            Some(TuEvent::Response { .. })
+        ),
         "Accepted passes 2xx retransmissions"
     );
+    let busy = response_to(&req, 486, Some("b"));
+    assert!(
+        layer.on_incoming(incoming(busy, udp())).is_none(),
+        "a non-2xx in Accepted is dropped"
+    );
+    settle().await;
     assert!(
         sink.try_recv().is_err(),
         "the transaction does not ACK a 2xx"
     );
-    tokio::time::sleep(Duration::from_millis(32_100)).await;
+    tokio::time::sleep(Duration::from_millis(31_900)).await;
+    assert_eq!(layer.counts(), (0, 1), "still Accepted before Timer M");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(layer.counts(), (0, 0), "Timer M ended Accepted");
     // Afterwards a 2xx goes to the TU as a stray response.
     assert!(matches!(
@@ -312,6 +326,9 @@ async fn server_non_invite_absorbs_retransmissions_until_timer_j() {
     assert!(layer.on_incoming(incoming(req.clone(), udp())).is_none());
     let (_, again) = sink.recv().await.unwrap_or_else(|| panic!("200 again"));
     assert_eq!(again.to_string(), r.to_string());
+    // Completed is played by the layer's table, with no task left to take
+    // another response.
+    assert!(matches!(tx.reply(500), Err(TransactionError::Terminated)));
     // Timer J = 64·T1.
     tokio::time::sleep(Duration::from_millis(31_900)).await;
     assert_eq!(layer.counts(), (1, 0));

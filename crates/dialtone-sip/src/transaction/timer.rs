@@ -147,6 +147,11 @@ impl TimerSet {
         self.intervals[Self::idx(timer)]
     }
 
+    /// When `timer` fires, if it runs.
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[Self::idx(timer)]
+    }
+
     /// The earliest deadline of any running timer.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()

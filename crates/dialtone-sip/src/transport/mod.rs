@@ -214,6 +214,11 @@ const ROUTE_CACHE_MAX: usize = 4096;
 /// layer's gate, but a flood of them must be limited too.
 pub type RejectGate = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
 
+/// Takes each parsed message on the task that received it, in place of
+/// the `incoming` channel: the transaction layer matches it there, so a
+/// message costs no hand-off between tasks before its transaction.
+pub type Receiver = Arc<dyn Fn(Incoming) + Send + Sync>;
+
 /// Every open transport; cheap to clone.
 #[derive(Clone)]
 pub struct Transports {
@@ -240,6 +245,8 @@ struct Inner {
     tcp_timed_out: AtomicU64,
     /// Asked before a malformed request or unknown method is answered here.
     reject_gate: OnceLock<RejectGate>,
+    /// Once set, parsed messages go here instead of to `incoming`.
+    receiver: OnceLock<Receiver>,
     incoming: mpsc::Sender<Incoming>,
     /// In unit tests, every sent message lands here instead of on a socket.
     sink: Option<mpsc::UnboundedSender<(Peer, SipMessage)>>,
@@ -323,6 +330,7 @@ impl Transports {
                 tcp_refused: AtomicU64::new(0),
                 tcp_timed_out: AtomicU64::new(0),
                 reject_gate: OnceLock::new(),
+                receiver: OnceLock::new(),
                 incoming,
                 sink: None,
                 tasks: TaskSet::default(),
@@ -362,6 +370,7 @@ impl Transports {
                 tcp_refused: AtomicU64::new(0),
                 tcp_timed_out: AtomicU64::new(0),
                 reject_gate: OnceLock::new(),
+                receiver: OnceLock::new(),
                 incoming,
                 sink: Some(tx),
                 tasks: TaskSet::default(),
@@ -442,7 +451,18 @@ impl Transports {
             let _ = sink.send((*peer, msg.clone()));
             return Ok(());
         }
-        let bytes = Bytes::from(crate::message::to_bytes(msg));
+        self.send_bytes(Bytes::from(crate::message::to_bytes(msg)), peer)
+            .await
+    }
+
+    /// Sends a message already written out (a retransmission).
+    pub async fn send_bytes(&self, bytes: Bytes, peer: &Peer) -> Result<(), TransportError> {
+        if let Some(sink) = &self.inner.sink {
+            if let Ok(msg) = crate::message::parse(&bytes) {
+                let _ = sink.send((*peer, msg));
+            }
+            return Ok(());
+        }
         match peer.protocol {
             Protocol::Udp => {
                 let sock = self
@@ -476,6 +496,13 @@ impl Transports {
         self.inner.reject_gate.set(gate).is_ok()
     }
 
+    /// Hands every parsed message to `receiver` on the receive task
+    /// instead of to the `incoming` channel; set once (false when one was
+    /// set already).
+    pub fn set_receiver(&self, receiver: Receiver) -> bool {
+        self.inner.receiver.set(receiver).is_ok()
+    }
+
     /// The TCP limits' counts.
     pub fn tcp_stats(&self) -> TcpStats {
         TcpStats {
@@ -492,6 +519,9 @@ impl Transports {
     }
 
     async fn deliver(&self, incoming: Incoming) {
+        if let Some(receiver) = self.inner.receiver.get() {
+            return receiver(incoming);
+        }
         // A full queue means the switch is overloaded: wait (back-pressure on
         // this socket) rather than drop, UDP peers will retransmit anyway.
         let _ = self.inner.incoming.send(incoming).await;

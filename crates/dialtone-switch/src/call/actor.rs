@@ -169,26 +169,29 @@ pub struct Call {
 
 impl Call {
     pub(super) async fn run(&mut self, start: Start, mut rx: mpsc::UnboundedReceiver<CallEvent>) {
+        // Each step is boxed: this future lives as long as the call, and
+        // unboxed it would be as large as the largest handler's (13 KiB),
+        // where boxed a handler's state exists only while it runs.
         match start {
             Start::Inbound { invite, target } => {
-                if self.accept_caller(invite).await {
+                if Box::pin(self.accept_caller(invite)).await {
                     self.record.save(&self.ctx.records);
-                    self.dial_initial(target).await;
+                    Box::pin(self.dial_initial(target)).await;
                 }
             }
             Start::Outbound(out) => {
                 self.record.save(&self.ctx.records);
-                self.originate(*out).await;
+                Box::pin(self.originate(*out)).await;
             }
         }
         self.publish();
         while self.state != CallState::Ended {
             let Some(ev) = rx.recv().await else { break };
-            self.on_event(ev).await;
+            Box::pin(self.on_event(ev)).await;
             self.publish();
         }
-        self.finish().await;
-        self.settle(rx).await;
+        Box::pin(self.finish()).await;
+        Box::pin(self.settle(rx)).await;
     }
 
     /// The caller's leg.

@@ -4,7 +4,7 @@
 //! transcript lines, transferred, ended) for whoever subscribed. Reading a
 //! snapshot never waits for the actor.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -78,10 +78,32 @@ pub enum CallNotice {
     Ended { outcome: String, cause: String },
 }
 
+/// A call's notice channel, made when the first subscriber comes: most
+/// calls have none, and a channel holds its whole backlog from the start
+/// (256 slots, about 18 KiB).
+#[derive(Clone, Debug, Default)]
+pub struct Notices(Arc<OnceLock<broadcast::Sender<CallNotice>>>);
+
+impl Notices {
+    /// Notices from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CallNotice> {
+        self.0
+            .get_or_init(|| broadcast::channel(NOTICE_BACKLOG).0)
+            .subscribe()
+    }
+
+    fn send(&self, notice: CallNotice) {
+        // No subscriber is not an error.
+        if let Some(tx) = self.0.get() {
+            let _ = tx.send(notice);
+        }
+    }
+}
+
 /// The actor's side: where it publishes.
 pub struct Live {
     view: watch::Sender<CallSnapshot>,
-    notices: broadcast::Sender<CallNotice>,
+    notices: Notices,
     account_id: Option<String>,
 }
 
@@ -104,7 +126,7 @@ impl Live {
     ) -> (Live, CallHandle) {
         let first = snapshot(CallState::Dialing, record, &Legs::default(), None, None);
         let (view, view_rx) = watch::channel(first);
-        let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
+        let notices = Notices::default();
         let handle = CallHandle::new(id, events, view_rx, notices.clone());
         let live = Live {
             view,
@@ -136,8 +158,7 @@ impl Live {
     }
 
     pub fn notify(&self, notice: CallNotice) {
-        // No subscriber is not an error.
-        let _ = self.notices.send(notice);
+        self.notices.send(notice);
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::command::{CallCommand, CommandError, CommandResult};
 use super::event::CallEvent;
-use super::live::{CallNotice, CallSnapshot};
+use super::live::{CallNotice, CallSnapshot, Notices};
 
 /// A cheap handle to talk to one live call.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ pub struct CallHandle {
     pub id: Arc<str>,
     tx: mpsc::UnboundedSender<CallEvent>,
     view: watch::Receiver<CallSnapshot>,
-    notices: broadcast::Sender<CallNotice>,
+    notices: Notices,
 }
 
 impl CallHandle {
@@ -25,7 +25,7 @@ impl CallHandle {
         id: Arc<str>,
         tx: mpsc::UnboundedSender<CallEvent>,
         view: watch::Receiver<CallSnapshot>,
-        notices: broadcast::Sender<CallNotice>,
+        notices: Notices,
     ) -> Self {
         CallHandle {
             id,

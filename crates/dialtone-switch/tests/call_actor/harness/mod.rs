@@ -196,7 +196,14 @@ impl Harness {
         .unwrap_or_else(|e| panic!("{e}"));
         let switch = Switch::new(config(), layer, store.clone(), media);
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(switch.clone().run(events, stop_rx));
+        tokio::spawn(switch.clone().run(stop_rx));
+        let tu = switch.clone();
+        tokio::spawn(async move {
+            let mut events = events;
+            while let Some(ev) = events.recv().await {
+                tu.on_event(ev);
+            }
+        });
         Harness {
             switch,
             store,
