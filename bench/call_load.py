@@ -297,6 +297,8 @@ def main() -> int:
     ap.add_argument("--sip-port", type=int, default=25260)
     ap.add_argument("--http-port", type=int, default=28280)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds to wait after the load before reading /metrics (35 outlasts every transaction)")
     ap.add_argument("--sample-every", type=float, default=0,
                     help="record the target's RSS, open fds and live calls every N seconds (a soak's timeline)")
     a = ap.parse_args()
@@ -378,7 +380,9 @@ def main() -> int:
             uas.wait(30)
         except subprocess.TimeoutExpired:
             uas.kill()
-        time.sleep(1.0)
+        # --settle 35 outlasts the INVITE and BYE transactions' last timers
+        # (32 s), so that /metrics shows whether everything went back to 0.
+        time.sleep(a.settle)
         metrics = target.metrics()
         rss_after, fds_after = rss_kib(target.pid), fd_count(target.pid)
         records = []
@@ -424,6 +428,8 @@ def main() -> int:
         summary.update({
             "metrics_calls_active": metrics.get("dialtone_calls_active"),
             "metrics_media_endpoints": metrics.get("dialtone_media_endpoints"),
+            "metrics_transactions": (metrics.get("dialtone_sip_server_transactions", 0)
+                                     + metrics.get("dialtone_sip_client_transactions", 0)) if metrics else None,
             "metrics_calls_total": metrics.get("dialtone_calls_total"),
             "records": len(records),
             "records_answered": sum(1 for r in records if r.get("outcome") == "answered"),

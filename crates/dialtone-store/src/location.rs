@@ -23,10 +23,10 @@ use crate::{Binding, BindingChange, StoreError};
 pub(crate) struct Location {
     /// Unexpired-when-written bindings of each AOR, ordered by contact;
     /// reads skip what has expired since.
-    bindings: DashMap<String, Vec<Binding>>,
+    bindings: DashMap<String, Vec<Binding>, foldhash::fast::RandomState>,
     /// Bindings (AOR, contact) changed since their last write to the
     /// database: each is written as it is then, or deleted when it is gone.
-    dirty: Mutex<HashSet<(String, String)>>,
+    dirty: Mutex<HashSet<(String, String), foldhash::fast::RandomState>>,
     pub(crate) wake: Notify,
     /// Batches and bindings written, for /metrics.
     pub(crate) batches: AtomicU64,

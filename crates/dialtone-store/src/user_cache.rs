@@ -15,7 +15,7 @@ use crate::User;
 
 #[derive(Debug, Default)]
 pub(crate) struct UserCache {
-    users: DashMap<String, User>,
+    users: DashMap<String, User, foldhash::fast::RandomState>,
     /// The `users` generation the cache is valid for.
     pub(crate) generation: AtomicI64,
     /// Counts local drops, so that a read that raced one is not cached.

@@ -293,8 +293,7 @@ impl Switch {
                         .push(Header::RetryAfter(rsip::headers::RetryAfter::from("5")));
                     let _ = tx.respond(r);
                 } else {
-                    let me = self.clone();
-                    self.requests.spawn(async move { me.on_request(tx).await });
+                    self.start_request(tx);
                 }
             }
             // A retransmitted ACK for a 2xx after its transaction ended:
@@ -305,6 +304,24 @@ impl Switch {
                     call.send(CallEvent::StrayResponse(response));
                 }
             }
+        }
+    }
+
+    /// Runs [`on_request`](Self::on_request) on this task as far as it
+    /// goes without waiting: a REGISTER whose user and bindings are in
+    /// memory is answered here, with no hand-off to another task. What has
+    /// to wait (the database, a new call's media) goes on as a task of
+    /// its own from where it stopped.
+    fn start_request(self: &Arc<Self>, tx: ServerTransaction) {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        let me = self.clone();
+        let mut request = Box::pin(async move { me.on_request(tx).await });
+        // A future may be polled with another waker each time: the task's
+        // takes over from this one, which no one is woken through.
+        let mut now = Context::from_waker(Waker::noop());
+        if request.as_mut().poll(&mut now).is_pending() {
+            self.requests.spawn(request);
         }
     }
 

@@ -127,7 +127,7 @@ pub struct DigestServer {
     cfg: DigestConfig,
     key: NonceKey,
     clock: Clock,
-    seen: DashMap<String, Seen>,
+    seen: DashMap<String, Seen, foldhash::fast::RandomState>,
 }
 
 impl DigestServer {
@@ -167,7 +167,7 @@ impl DigestServer {
             cfg,
             key: NonceKey::random(),
             clock: Box::new(clock),
-            seen: DashMap::new(),
+            seen: DashMap::default(),
         }
     }
 

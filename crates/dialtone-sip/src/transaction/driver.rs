@@ -4,6 +4,8 @@
 //! layer's tables once it reaches Terminated, or hands it to the layer as a
 //! [`Linger`] once it only waits out a timer.
 
+use std::sync::Mutex;
+
 use rsip::SipMessage;
 use tokio::sync::{mpsc, oneshot};
 
@@ -136,5 +138,97 @@ async fn flush<M: Machine>(
                 break;
             }
         }
+    }
+}
+
+/// A machine with no task of its own, for a transaction that never waits
+/// on a timer before it lingers: a non-INVITE server transaction over UDP
+/// (RFC 3261 §17.2.2: Trying and Proceeding have no timers; Timer J starts
+/// in Completed, which the layer's table plays). Whoever brings an input —
+/// the TU its response, the receive task a retransmission — runs the
+/// machine and sends what it queued, there and then: a REGISTER costs no
+/// hand-off between tasks. Events for the TU are dropped (it reads none
+/// from a non-INVITE server transaction); a send failure is logged.
+pub(crate) struct Inline<M: Machine> {
+    state: Mutex<InlineState<M>>,
+    transports: Transports,
+    peer: Peer,
+}
+
+struct InlineState<M: Machine> {
+    machine: M,
+    fx: Effects<M::Event>,
+    /// Taken when the machine terminates or lingers.
+    done: Option<Box<dyn FnOnce(Option<Linger>) + Send>>,
+}
+
+impl<M: Machine> Inline<M> {
+    pub fn new(
+        machine: M,
+        transports: Transports,
+        peer: Peer,
+        config: TimerConfig,
+        done: Box<dyn FnOnce(Option<Linger>) + Send>,
+    ) -> Self {
+        let fx = Effects {
+            timers: TimerSet::default(),
+            config,
+            reliable: peer.protocol.is_reliable(),
+            send: Vec::new(),
+            tu: Vec::new(),
+        };
+        let inline = Inline {
+            state: Mutex::new(InlineState {
+                machine,
+                fx,
+                done: Some(done),
+            }),
+            transports,
+            peer,
+        };
+        inline.step(|m, fx| m.start(fx));
+        inline
+    }
+
+    /// Feeds one input; false once the transaction has ended (or lingers).
+    pub fn input(&self, input: M::Input) -> bool {
+        self.step(|m, fx| m.on_input(input, fx))
+    }
+
+    /// Runs `f` on the machine, sends what it queued, and ends the
+    /// transaction (outside the lock: `done` takes the layer's table)
+    /// when it terminates or lingers.
+    fn step(&self, f: impl FnOnce(&mut M, &mut Effects<M::Event>)) -> bool {
+        let (done, linger) = {
+            let Ok(mut guard) = self.state.lock() else {
+                return false;
+            };
+            let st = &mut *guard;
+            if st.done.is_none() {
+                return false;
+            }
+            f(&mut st.machine, &mut st.fx);
+            while !st.fx.send.is_empty() {
+                st.fx.tu.clear();
+                let outgoing: Vec<SipMessage> = st.fx.send.drain(..).collect();
+                for msg in outgoing {
+                    if let Err(e) = self.transports.send_now(&msg, &self.peer) {
+                        tracing::debug!(peer = %self.peer, error = %e, "transaction send failed");
+                        st.machine.on_transport_error(e.to_string(), &mut st.fx);
+                        break;
+                    }
+                }
+            }
+            st.fx.tu.clear();
+            let linger = st.machine.linger(&st.fx);
+            if linger.is_none() && !st.machine.is_terminated() {
+                return true;
+            }
+            (st.done.take(), linger)
+        };
+        if let Some(done) = done {
+            done(linger);
+        }
+        true
     }
 }

@@ -3,10 +3,13 @@
 //! read the responses to a request it sent.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rsip::{Request, Response};
 use tokio::sync::mpsc;
 
+use super::driver::Inline;
+use super::server_non_invite::ServerNonInvite;
 use super::{ClientEvent, ServerEvent, ServerInput, TransactionError};
 use crate::message::reply;
 use crate::transport::Peer;
@@ -16,9 +19,26 @@ pub struct ServerTransaction {
     pub(super) request: Request,
     pub(super) source: Peer,
     pub(super) local: SocketAddr,
-    pub(super) input: mpsc::UnboundedSender<ServerInput>,
+    pub(super) input: ServerInputs,
     pub(super) events: Option<mpsc::UnboundedReceiver<ServerEvent>>,
     pub(super) to_tag: String,
+}
+
+/// Where a server transaction's inputs go: its task's channel, or the
+/// machine itself for one that runs inline (see [`Inline`]).
+pub(super) enum ServerInputs {
+    Task(mpsc::UnboundedSender<ServerInput>),
+    Inline(Arc<Inline<ServerNonInvite>>),
+}
+
+impl ServerInputs {
+    pub(super) fn send(&self, input: ServerInput) -> Result<(), TransactionError> {
+        let taken = match self {
+            ServerInputs::Task(tx) => tx.send(input).is_ok(),
+            ServerInputs::Inline(machine) => machine.input(input),
+        };
+        taken.then_some(()).ok_or(TransactionError::Terminated)
+    }
 }
 
 impl ServerTransaction {
@@ -58,9 +78,7 @@ impl ServerTransaction {
         if resp.status_code.code() > 100 {
             reply::with_to_tag(&mut resp, &self.to_tag);
         }
-        self.input
-            .send(ServerInput::Respond(Box::new(resp)))
-            .map_err(|_| TransactionError::Terminated)
+        self.input.send(ServerInput::Respond(Box::new(resp)))
     }
 
     /// Answers with a bare status.

@@ -16,7 +16,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
+use super::driver::Inline;
 use super::key::{ClientKey, ServerKey};
+use super::server_non_invite::ServerNonInvite;
 use crate::transport::Peer;
 
 /// What a machine leaves once it only waits out a timer.
@@ -43,6 +45,8 @@ pub(crate) enum Echo {
 pub(crate) enum Slot<I> {
     /// Its task's input channel.
     Live(mpsc::UnboundedSender<I>),
+    /// A non-INVITE server transaction run with no task (server table only).
+    Inline(Arc<Inline<ServerNonInvite>>),
     /// Waiting out its timer, with no task (`peer` is where an
     /// [`Echo::Resend`] goes).
     Lingering { echo: Echo, peer: Peer },

@@ -1,10 +1,14 @@
 //! The transaction layer, RFC 3261 §17. Incoming requests are matched to
 //! server transactions (§17.2.3) and responses to client transactions
-//! (§17.1.3); each transaction is an explicit state machine with the RFC's
-//! states and timers, run by its own task. Retransmissions are absorbed
-//! here; the transaction user (the switch) sees each request once, through
-//! a [`ServerTransaction`] it answers, and sees responses to its own
-//! requests through a [`ClientTransaction`].
+//! (§17.1.3), on the task that received them; each transaction is an
+//! explicit state machine with the RFC's states and timers, run by a task
+//! of its own while it has timers to run (`driver`), or with no task at all
+//! when it has none (a non-INVITE server transaction over UDP, run by
+//! whoever brings it an input). Once it only waits out its last timer it
+//! lingers as an entry in the layer's table (`linger`). Retransmissions are
+//! absorbed here; the transaction user (the switch) sees each request once,
+//! through a [`ServerTransaction`] it answers, and sees responses to its
+//! own requests through a [`ClientTransaction`].
 
 mod build;
 mod client_invite;

@@ -341,6 +341,19 @@ async fn server_non_invite_absorbs_retransmissions_until_timer_j() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn server_non_invite_over_udp_answers_on_the_responders_task() {
+    let (layer, mut sink) = layer();
+    let tx = server_tx(layer.on_incoming(incoming(request("REGISTER", "z9hG4bKin"), udp())));
+    tx.reply(200).unwrap_or_else(|e| panic!("{e}"));
+    // No task in between: the 200 is on the wire before this task yields.
+    let (_, r) = sink
+        .try_recv()
+        .unwrap_or_else(|e| panic!("sent by reply() itself: {e}"));
+    assert_eq!(code(&r), 200);
+    assert_eq!(layer.counts(), (1, 0), "Completed, until Timer J");
+}
+
+#[tokio::test(start_paused = true)]
 async fn server_non_invite_over_tcp_ends_at_once() {
     let (layer, mut sink) = layer();
     let tx = server_tx(layer.on_incoming(incoming(request("OPTIONS", "z9hG4bKtcp"), tcp())));

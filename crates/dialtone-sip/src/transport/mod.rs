@@ -464,24 +464,49 @@ impl Transports {
             return Ok(());
         }
         match peer.protocol {
-            Protocol::Udp => {
-                let sock = self
-                    .inner
-                    .udp
-                    .iter()
-                    .find(|(a, _)| a.is_ipv4() == peer.addr.is_ipv4())
-                    .map(|(_, s)| s.clone())
-                    .ok_or(TransportError::NoTransport(Protocol::Udp, peer.addr))?;
-                sock.send_to(&bytes, peer.addr)
-                    .await
-                    .map(|_| ())
-                    .map_err(|source| TransportError::Io {
-                        peer: *peer,
-                        source,
-                    })
-            }
+            Protocol::Udp => self
+                .udp_socket(peer)?
+                .send_to(&bytes, peer.addr)
+                .await
+                .map(|_| ())
+                .map_err(|source| TransportError::Io {
+                    peer: *peer,
+                    source,
+                }),
             Protocol::Tcp | Protocol::Tls => tcp::send(self, bytes, *peer).await,
         }
+    }
+
+    /// Sends one message over UDP from the caller's task, without waiting:
+    /// the non-blocking `sendto` itself (a full socket buffer is an error,
+    /// as a lost datagram would be). Other transports are refused: their
+    /// sends may have to wait (a connection, a full stream).
+    pub fn send_now(&self, msg: &SipMessage, peer: &Peer) -> Result<(), TransportError> {
+        if let Some(sink) = &self.inner.sink {
+            let _ = sink.send((*peer, msg.clone()));
+            return Ok(());
+        }
+        if peer.protocol != Protocol::Udp {
+            return Err(TransportError::NoTransport(peer.protocol, peer.addr));
+        }
+        let bytes = crate::message::to_bytes(msg);
+        socket2::SockRef::from(&*self.udp_socket(peer)?)
+            .send_to(&bytes, &peer.addr.into())
+            .map(|_| ())
+            .map_err(|source| TransportError::Io {
+                peer: *peer,
+                source,
+            })
+    }
+
+    /// The UDP socket of `peer`'s address family.
+    fn udp_socket(&self, peer: &Peer) -> Result<Arc<UdpSocket>, TransportError> {
+        self.inner
+            .udp
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == peer.addr.is_ipv4())
+            .map(|(_, s)| s.clone())
+            .ok_or(TransportError::NoTransport(Protocol::Udp, peer.addr))
     }
 
     /// The name a TLS server at `addr` must prove (its certificate's DNS

@@ -22,9 +22,9 @@ pub struct BanConfig {
 pub struct Bans {
     cfg: BanConfig,
     /// Failures counted per source: how many, since when.
-    failures: DashMap<IpAddr, (u32, Instant)>,
+    failures: DashMap<IpAddr, (u32, Instant), foldhash::fast::RandomState>,
     /// Banned sources, until when.
-    banned: DashMap<IpAddr, Instant>,
+    banned: DashMap<IpAddr, Instant, foldhash::fast::RandomState>,
     total: AtomicU64,
 }
 
@@ -32,8 +32,8 @@ impl Bans {
     pub fn new(cfg: BanConfig) -> Bans {
         Bans {
             cfg,
-            failures: DashMap::new(),
-            banned: DashMap::new(),
+            failures: DashMap::default(),
+            banned: DashMap::default(),
             total: AtomicU64::new(0),
         }
     }

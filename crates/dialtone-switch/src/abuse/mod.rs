@@ -156,7 +156,7 @@ pub struct Shield {
     lockout: Lockout,
     /// The trunks' inbound addresses and blocks, refreshed by the switch.
     trunks: RwLock<Trusted>,
-    rates: DashMap<(IpAddr, Class), SourceRate>,
+    rates: DashMap<(IpAddr, Class), SourceRate, foldhash::fast::RandomState>,
     /// Refusals by reason and class.
     refused: [[AtomicU64; 4]; 3],
 }
@@ -168,7 +168,7 @@ impl Shield {
             bans,
             lockout,
             trunks: RwLock::new(Trusted::default()),
-            rates: DashMap::new(),
+            rates: DashMap::default(),
             refused: Default::default(),
         }
     }

@@ -35,6 +35,11 @@ pub struct Legs(Vec<Leg>);
 
 impl Legs {
     pub fn push(&mut self, leg: Leg) -> LegId {
+        // Most calls have two legs: room for exactly those at first (a
+        // Vec's first growth would make room for four).
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(2);
+        }
         self.0.push(leg);
         LegId(self.0.len() - 1)
     }

@@ -71,8 +71,8 @@ impl CallHandle {
 /// Every live call, by id and by leg Call-ID.
 #[derive(Default)]
 pub struct CallRegistry {
-    by_id: DashMap<Arc<str>, CallHandle>,
-    by_sip_call_id: DashMap<String, CallHandle>,
+    by_id: DashMap<Arc<str>, CallHandle, foldhash::fast::RandomState>,
+    by_sip_call_id: DashMap<String, CallHandle, foldhash::fast::RandomState>,
 }
 
 impl CallRegistry {
