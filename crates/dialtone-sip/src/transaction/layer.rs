@@ -15,7 +15,7 @@ use super::driver::{self, Inline, Machine};
 use super::gate::{Admit, RequestGate};
 use super::handles::{ClientTransaction, ServerInputs, ServerTransaction};
 use super::key::{AckKey, ClientKey, ServerKey, MAGIC_COOKIE};
-use super::linger::{Echo, Expiring, Expiry, Key, Linger, Slot};
+use super::linger::{self, Echo, Linger, Slot};
 use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
 use super::timer::TimerConfig;
@@ -53,8 +53,8 @@ struct Inner {
     // foldhash, seeded per table: SipHash was 5 % of a REGISTER's CPU.
     server: DashMap<ServerKey, Slot<ServerInput>, Hasher>,
     client: DashMap<ClientKey, Slot<ClientInput>, Hasher>,
-    /// When each lingering entry of the two tables ends.
-    expiry: Expiry,
+    /// The sweeper of lingering entries, started with the first.
+    sweeper: OnceLock<()>,
     /// INVITE server transactions waiting for the ACK of their 2xx.
     acks: DashMap<AckKey, mpsc::UnboundedSender<ServerInput>, Hasher>,
     /// The TU's admission policy for new requests, once set.
@@ -71,7 +71,7 @@ impl TransactionLayer {
                 client: DashMap::default(),
                 acks: DashMap::default(),
                 gate: OnceLock::new(),
-                expiry: Expiry::default(),
+                sweeper: OnceLock::new(),
             }),
         }
     }
@@ -131,6 +131,16 @@ impl TransactionLayer {
     /// Live (server, client) transactions, for metrics and leak checks
     /// (those waiting out their last timer included).
     pub fn counts(&self) -> (usize, usize) {
+        let now = tokio::time::Instant::now();
+        (
+            linger::live_count(&self.inner.server, now),
+            linger::live_count(&self.inner.client, now),
+        )
+    }
+
+    /// Entries in the two tables, ended ones not yet swept included.
+    #[cfg(test)]
+    pub(crate) fn table_sizes(&self) -> (usize, usize) {
         (self.inner.server.len(), self.inner.client.len())
     }
 
@@ -147,7 +157,9 @@ impl TransactionLayer {
             tracing::debug!(%from, "request without a usable Via dropped");
             return None;
         };
-        if let Some(slot) = self.inner.server.get(&key) {
+        let found = self.inner.server.get(&key);
+        // A lingering entry whose timer has fired is no transaction.
+        if let Some(slot) = found.filter(|s| !s.ended(tokio::time::Instant::now())) {
             match &*slot {
                 Slot::Live(tx) => {
                     let _ = tx.send(ServerInput::Request(Box::new(req)));
@@ -161,7 +173,7 @@ impl TransactionLayer {
                 }
                 // An ACK is absorbed; a retransmitted request gets the
                 // final response again, if it had one to resend.
-                Slot::Lingering { echo, peer } => {
+                Slot::Lingering { echo, peer, .. } => {
                     if req.method != Method::Ack {
                         self.echo(echo, *peer);
                     }
@@ -227,8 +239,10 @@ impl TransactionLayer {
     fn on_cancel(&self, req: Request, key: ServerKey, from: Peer, local: SocketAddr) {
         // Some(None): the INVITE was answered already and only lingers; the
         // CANCEL is answered 200 and has no effect (§9.2).
+        let now = tokio::time::Instant::now();
         let invite = ServerKey::for_request_as(&req, &Method::Invite).and_then(|k| {
-            self.inner.server.get(&k).map(|slot| match &*slot {
+            let slot = self.inner.server.get(&k)?;
+            (!slot.ended(now)).then(|| match &*slot {
                 Slot::Live(tx) => Some(tx.clone()),
                 Slot::Inline(_) | Slot::Lingering { .. } => None,
             })
@@ -285,19 +299,14 @@ impl TransactionLayer {
             if let Some(k) = ack_key {
                 inner.acks.remove_if(&k, |_, v| v.same_channel(&mine));
             }
-            match linger {
-                Some(linger) => Inner::linger(
-                    &inner,
-                    &inner.server,
-                    key,
-                    |v| v.is_live(&mine),
-                    linger,
-                    reply_to,
-                ),
-                None => {
-                    inner.server.remove_if(&key, |_, v| v.is_live(&mine));
-                }
-            }
+            Inner::finish(
+                &inner,
+                &inner.server,
+                key,
+                |v| v.is_live(&mine),
+                linger,
+                reply_to,
+            );
         };
         let handle = ServerTransaction {
             to_tag: ServerTransaction::tag_of(&req),
@@ -348,14 +357,7 @@ impl TransactionLayer {
                     return;
                 };
                 let mine = |v: &Slot<ServerInput>| matches!(v, Slot::Inline(m) if std::ptr::eq(Arc::as_ptr(m), me.as_ptr()));
-                match linger {
-                    Some(linger) => {
-                        Inner::linger(&inner, &inner.server, entry, mine, linger, reply_to)
-                    }
-                    None => {
-                        inner.server.remove_if(&entry, |_, v| mine(v));
-                    }
-                }
+                Inner::finish(&inner, &inner.server, entry, mine, linger, reply_to);
             };
             Inline::new(
                 ServerNonInvite::new(),
@@ -378,7 +380,8 @@ impl TransactionLayer {
 
     fn on_response(&self, response: Response, from: Peer) -> Option<TuEvent> {
         let slot = ClientKey::for_response(&response).and_then(|k| self.inner.client.get(&k));
-        let Some(slot) = slot else {
+        let now = tokio::time::Instant::now();
+        let Some(slot) = slot.filter(|s| !s.ended(now)) else {
             return Some(TuEvent::Response { response, from });
         };
         let code = response.status_code.code();
@@ -389,7 +392,7 @@ impl TransactionLayer {
             }
             // Only server transactions run inline.
             Slot::Inline(_) => None,
-            Slot::Lingering { echo, peer } => match echo {
+            Slot::Lingering { echo, peer, .. } => match echo {
                 Echo::PassToTu if (200..300).contains(&code) => {
                     Some(TuEvent::Response { response, from })
                 }
@@ -479,18 +482,15 @@ impl TransactionLayer {
             .client
             .insert(key.clone(), Slot::Live(input_tx.clone()));
         let inner = self.inner.clone();
-        let done = move |linger: Option<Linger>| match linger {
-            Some(linger) => Inner::linger(
+        let done = move |linger: Option<Linger>| {
+            Inner::finish(
                 &inner,
                 &inner.client,
                 key,
                 |v| v.is_live(&input_tx),
                 linger,
                 to,
-            ),
-            None => {
-                inner.client.remove_if(&key, |_, v| v.is_live(&input_tx));
-            }
+            );
         };
         let (sent_tx, sent_rx) = oneshot::channel();
         let handle = ClientTransaction {
@@ -540,56 +540,38 @@ impl TransactionLayer {
 }
 
 impl Inner {
-    /// Turns the entry `mine` recognises into a lingering one until
-    /// `linger.until` (ended at once when that has passed).
-    fn linger<K, I>(
+    /// Ends the transaction whose entry `mine` recognises: removes the
+    /// entry, or, with a `linger` still to run, turns it into a lingering
+    /// one until `linger.until`.
+    fn finish<K, I>(
         this: &Arc<Inner>,
         table: &DashMap<K, Slot<I>, Hasher>,
         key: K,
         mine: impl Fn(&Slot<I>) -> bool,
-        linger: Linger,
+        linger: Option<Linger>,
         peer: Peer,
     ) where
-        K: Clone + Eq + std::hash::Hash + Into<Key>,
+        K: Eq + std::hash::Hash,
     {
-        if linger.until <= tokio::time::Instant::now() {
+        let Some(linger) = linger.filter(|l| l.until > tokio::time::Instant::now()) else {
             table.remove_if(&key, |_, v| mine(v));
             return;
+        };
+        if let Some(mut slot) = table.get_mut(&key).filter(|slot| mine(slot)) {
+            *slot = Slot::Lingering {
+                echo: linger.echo,
+                peer,
+                until: linger.until,
+            };
         }
-        match table.get_mut(&key) {
-            Some(mut slot) if mine(&slot) => {
-                *slot = Slot::Lingering {
-                    echo: linger.echo,
-                    peer,
-                };
-            }
-            _ => return,
-        }
-        this.expiry.at(
-            linger.until,
-            key.into(),
-            Arc::downgrade(this),
-            Inner::expire,
-        );
+        this.sweeper.get_or_init(|| {
+            tokio::spawn(linger::sweep(Arc::downgrade(this), Inner::sweep));
+        });
     }
 
-    /// The sweeper's end of a lingering entry.
-    fn expire(&self, key: Key) {
-        match key {
-            Key::Server(k) => {
-                self.server
-                    .remove_if(&k, |_, v| matches!(v, Slot::Lingering { .. }));
-            }
-            Key::Client(k) => {
-                self.client
-                    .remove_if(&k, |_, v| matches!(v, Slot::Lingering { .. }));
-            }
-        }
-    }
-}
-
-impl Expiring for Inner {
-    fn expiry(&self) -> &Expiry {
-        &self.expiry
+    /// The sweeper's round: frees the entries whose timer has fired.
+    fn sweep(&self, now: tokio::time::Instant) {
+        linger::sweep_table(&self.server, now);
+        linger::sweep_table(&self.client, now);
     }
 }

@@ -5,19 +5,19 @@
 //! them with what it sent last. That stretch is most of its life (32 s of
 //! Timer J after a REGISTER's 200, 32 s of Timers L and M after every
 //! call's answer), so the layer plays it without a task: the transaction's
-//! entry in the table becomes a [`Slot::Lingering`], and the layer's one
-//! sweeper removes it when its timer would have fired.
+//! entry in the table becomes a [`Slot::Lingering`] that knows when its
+//! timer fires. From then on the entry counts as gone (lookups and counts
+//! skip it), and the layer's sweeper frees it within a second.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Notify};
+use dashmap::DashMap;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::driver::Inline;
-use super::key::{ClientKey, ServerKey};
 use super::server_non_invite::ServerNonInvite;
 use crate::transport::Peer;
 
@@ -47,9 +47,13 @@ pub(crate) enum Slot<I> {
     Live(mpsc::UnboundedSender<I>),
     /// A non-INVITE server transaction run with no task (server table only).
     Inline(Arc<Inline<ServerNonInvite>>),
-    /// Waiting out its timer, with no task (`peer` is where an
-    /// [`Echo::Resend`] goes).
-    Lingering { echo: Echo, peer: Peer },
+    /// Waiting out its timer, with no task, until `until` (`peer` is
+    /// where an [`Echo::Resend`] goes).
+    Lingering {
+        echo: Echo,
+        peer: Peer,
+        until: Instant,
+    },
 }
 
 impl<I> Slot<I> {
@@ -57,111 +61,45 @@ impl<I> Slot<I> {
     pub fn is_live(&self, input: &mpsc::UnboundedSender<I>) -> bool {
         matches!(self, Slot::Live(tx) if tx.same_channel(input))
     }
-}
 
-/// A lingering entry's key, for the sweeper.
-pub(crate) enum Key {
-    Server(ServerKey),
-    Client(ClientKey),
-}
-
-impl From<ServerKey> for Key {
-    fn from(k: ServerKey) -> Key {
-        Key::Server(k)
+    /// Whether this entry's transaction has terminated: a lingering one
+    /// whose timer has fired (the sweeper has yet to free it).
+    pub fn ended(&self, now: Instant) -> bool {
+        matches!(self, Slot::Lingering { until, .. } if *until <= now)
     }
 }
 
-impl From<ClientKey> for Key {
-    fn from(k: ClientKey) -> Key {
-        Key::Client(k)
-    }
-}
+/// How often the sweeper frees the entries whose timer has fired.
+const SWEEP: Duration = Duration::from_secs(1);
 
-/// When each lingering entry ends, in order; one sweeper task per layer
-/// sleeps until the first.
-#[derive(Default)]
-pub(crate) struct Expiry {
-    due: Mutex<BTreeMap<(Instant, u64), Key>>,
-    seq: AtomicU64,
-    /// Woken when an entry due sooner than any other arrives.
-    sooner: Arc<Notify>,
-    sweeper: std::sync::OnceLock<()>,
-}
-
-impl Expiry {
-    /// Schedules `key` to be removed at `until` (starting the sweeper on
-    /// first use; `sweep` is how it removes what is due).
-    pub fn at<T: Expiring + Send + Sync + 'static>(
-        &self,
-        until: Instant,
-        key: Key,
-        owner: Weak<T>,
-        sweep: fn(&T, Key),
-    ) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let first = {
-            let Ok(mut due) = self.due.lock() else {
-                return;
-            };
-            let sooner = due.first_key_value().is_none_or(|((t, _), _)| until < *t);
-            due.insert((until, seq), key);
-            sooner
-        };
-        let sooner = self.sooner.clone();
-        self.sweeper.get_or_init(|| {
-            tokio::spawn(run_sweeper(owner, sooner, sweep));
-        });
-        if first {
-            self.sooner.notify_one();
-        }
-    }
-
-    /// Takes every key due by `now`; returns them and the next deadline.
-    fn due_by(&self, now: Instant) -> (Vec<Key>, Option<Instant>) {
-        let Ok(mut due) = self.due.lock() else {
-            return (Vec::new(), None);
-        };
-        let mut keys = Vec::new();
-        while let Some(entry) = due.first_entry() {
-            if entry.key().0 > now {
-                return (keys, Some(entry.key().0));
-            }
-            keys.push(entry.remove());
-        }
-        (keys, None)
-    }
-}
-
-/// Something that owns an [`Expiry`] (the layer's tables).
-pub(crate) trait Expiring {
-    fn expiry(&self) -> &Expiry;
-}
-
-async fn run_sweeper<T: Expiring + Send + Sync + 'static>(
-    owner: Weak<T>,
-    sooner: Arc<Notify>,
-    sweep: fn(&T, Key),
-) {
+/// Frees `tables`' ended entries every [`SWEEP`], for as long as their
+/// owner lives. One per layer, started with its first lingering entry.
+pub(crate) async fn sweep<T: Send + Sync + 'static>(owner: Weak<T>, tables: fn(&T, Instant)) {
+    let mut tick = tokio::time::interval(SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let next = {
-            // Not held across the wait: the layer may go away meanwhile.
-            let Some(owner) = owner.upgrade() else {
-                return;
-            };
-            let (keys, next) = owner.expiry().due_by(Instant::now());
-            for key in keys {
-                sweep(&owner, key);
-            }
-            next
+        tick.tick().await;
+        let Some(owner) = owner.upgrade() else {
+            return;
         };
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => {}
-                    _ = sooner.notified() => {}
-                }
-            }
-            None => sooner.notified().await,
-        }
+        tables(&owner, Instant::now());
     }
+}
+
+/// Drops `table`'s ended entries.
+pub(crate) fn sweep_table<K, I, S>(table: &DashMap<K, Slot<I>, S>, now: Instant)
+where
+    K: Eq + std::hash::Hash,
+    S: std::hash::BuildHasher + Clone,
+{
+    table.retain(|_, v| !v.ended(now));
+}
+
+/// The live (not ended) entries of `table`.
+pub(crate) fn live_count<K, I, S>(table: &DashMap<K, Slot<I>, S>, now: Instant) -> usize
+where
+    K: Eq + std::hash::Hash,
+    S: std::hash::BuildHasher + Clone,
+{
+    table.iter().filter(|e| !e.value().ended(now)).count()
 }

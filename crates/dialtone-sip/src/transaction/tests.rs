@@ -351,6 +351,11 @@ async fn server_non_invite_over_udp_answers_on_the_responders_task() {
         .unwrap_or_else(|e| panic!("sent by reply() itself: {e}"));
     assert_eq!(code(&r), 200);
     assert_eq!(layer.counts(), (1, 0), "Completed, until Timer J");
+    // At Timer J it is gone; the sweeper frees its entry within a second.
+    tokio::time::sleep(Duration::from_millis(32_001)).await;
+    assert_eq!(layer.counts(), (0, 0));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(layer.table_sizes(), (0, 0), "swept");
 }
 
 #[tokio::test(start_paused = true)]
