@@ -286,6 +286,12 @@ class Dialtone:
         except FileNotFoundError:
             return ""
 
+    def wire(self) -> list["WireMessage"]:
+        """The SIP trace in this instance's log (on when its log filter has
+        `dialtone_sip::wire=trace`): every message sent and received."""
+        return [WireMessage(m.group(1), m.group(2), m.group(4), m.group(3))
+                for m in _WIRE_ENTRY.finditer(self.log())]
+
     # -- CLI ------------------------------------------------------------
     def cli(self, *args: str, check: bool = True, timeout: float = 30.0,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -471,6 +477,31 @@ def base_config(workdir: Path, sip_port: int, http_port: int) -> dict:
             "level": "debug,sqlx=warn",
         },
     }
+
+
+@dataclass
+class WireMessage:
+    """One message of dialtone's SIP trace."""
+    at: str  # the log's UTC timestamp
+    way: str  # "recv" or "send"
+    peer: str  # "from=udp:…" or "to=udp:…"
+    text: str
+
+    def header(self, name: str) -> str:
+        m = re.search(rf"^{re.escape(name)}:[ \t]*(.*?)\r?$", self.text, re.M | re.I)
+        return m.group(1) if m else ""
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0].strip()
+
+    def __str__(self) -> str:
+        return f"{self.at} {self.way} {self.peer}: {self.first_line} (CSeq {self.header('CSeq')})"
+
+
+_WIRE_ENTRY = re.compile(
+    r"^(\S+Z) TRACE dialtone_sip::wire: (recv|send)\n(.*?)\n ((?:from|to)=\S+)[^\n]*$",
+    re.S | re.M)
 
 
 _INSTANCES = pytest.StashKey[list]()

@@ -9,6 +9,7 @@ minutes)."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from conftest import SCENARIOS
 from test_calls import N_BOB, PW, Pbx
 
 LOSS = ["-lost", "10"]
+WIRE_TRACE = "debug,sqlx=warn,dialtone_sip::wire=trace"
 
 
 def retransmissions(r) -> int:
@@ -55,15 +57,19 @@ def uas_tolerating_bye_before_ack(tmp_path) -> str:
 
 
 def test_calls_complete_through_10_percent_loss_on_both_sides(dialtone_factory, sipp, tmp_path):
-    pbx = Pbx(dialtone_factory(), sipp)
+    # The SIP trace on: a call that fails is told from both sides of the switch.
+    pbx = Pbx(dialtone_factory(config={"log": {"level": WIRE_TRACE}}), sipp)
     calls = 30
     phone = pbx.phone("bob", uas_tolerating_bye_before_ack(tmp_path), calls=calls, timeout=90,
                       extra=LOSS)
     caller = pbx.trunk_call("uac.xml", N_BOB, calls=calls, rate=5, limit=10, timeout=90,
                             media=False, extra=LOSS)
     callee = phone.wait(60)
-    assert caller.ok(calls=calls), caller
+    assert caller.ok(calls=calls), f"{caller}\n{story(pbx.d, caller)}\n--- callee ---\n{callee}"
     assert callee.ok(calls=calls), callee
+    wire = pbx.d.wire()  # the trace is there, both ways, for the next failure
+    assert any(m.way == "recv" and m.first_line.startswith("INVITE") for m in wire), len(wire)
+    assert any(m.way == "send" and m.first_line.startswith("INVITE") for m in wire), len(wire)
     assert retransmissions(caller) + retransmissions(callee) > 0, "no loss happened"
     m = pbx.d.wait_metric("dialtone_calls_active", 0)
     assert m["dialtone_calls_active"] == 0, m
@@ -71,6 +77,32 @@ def test_calls_complete_through_10_percent_loss_on_both_sides(dialtone_factory, 
     assert drained(pbx.d), pbx.d.metrics()
     recs = pbx.d.wait_calls(calls, 20)
     assert sum(1 for r in recs if r.get("outcome") == "answered") == calls, recs[:3]
+
+
+def story(d, caller) -> str:
+    """What dialtone's SIP trace shows of the caller's failed calls: each
+    one's messages with the caller and with the callee it dialled (the
+    first INVITE dialtone sent after receiving the caller's)."""
+    failed = list(dict.fromkeys(re.findall(r"Call-Id '([^']+)'", caller.errors)))
+    if not failed:
+        return "(no failed Call-ID in the caller's error log)"
+    wire = d.wire()
+    # Pair each caller's INVITE with the next new outbound INVITE.
+    waiting, legs, seen = [], {}, set()
+    for m in wire:
+        cid = m.header("Call-ID")
+        if m.first_line.startswith("INVITE") and cid not in seen:
+            seen.add(cid)
+            if m.way == "recv":
+                waiting.append(cid)
+            elif waiting:
+                legs[waiting.pop(0)] = cid
+    out = []
+    for a in failed:
+        b = legs.get(a)
+        out.append(f"--- dialtone's trace of {a} (callee leg {b}) ---")
+        out += [str(m) for m in wire if m.header("Call-ID") in (a, b)]
+    return "\n".join(out)
 
 
 def proc_fds(pid: int) -> int:

@@ -10,6 +10,7 @@ mod tcp;
 mod tls;
 mod udp;
 pub mod via;
+pub mod wire;
 
 pub use tls::TlsSetup;
 
@@ -463,6 +464,7 @@ impl Transports {
             }
             return Ok(());
         }
+        wire::sent(&bytes, peer);
         match peer.protocol {
             Protocol::Udp => self
                 .udp_socket(peer)?
@@ -490,6 +492,7 @@ impl Transports {
             return Err(TransportError::NoTransport(peer.protocol, peer.addr));
         }
         let bytes = crate::message::to_bytes(msg);
+        wire::sent(&bytes, peer);
         socket2::SockRef::from(&*self.udp_socket(peer)?)
             .send_to(&bytes, &peer.addr.into())
             .map(|_| ())
@@ -591,6 +594,7 @@ impl Transports {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return None; // keepalive
         }
+        wire::received(bytes, &from, local);
         match crate::message::parse(bytes) {
             Ok(mut msg) => {
                 if let SipMessage::Request(req) = &mut msg {
@@ -613,6 +617,7 @@ impl Transports {
                     return None;
                 }
                 tracing::debug!(%from, status, %reason, "rejected malformed request");
+                wire::sent(&response, &from);
                 Some(response)
             }
             Err(crate::message::ParseError::Drop { reason }) => {
