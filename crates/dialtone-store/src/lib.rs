@@ -17,6 +17,7 @@
 
 mod accounts;
 mod api_keys;
+mod cache;
 mod calls;
 mod contacts;
 mod error;
@@ -37,7 +38,6 @@ mod scheduled_calls;
 mod srtp;
 mod store;
 mod trunks;
-mod user_cache;
 mod users;
 mod write_behind;
 

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::cache::Table;
 use crate::error::is_unique_violation;
 use crate::store::unix_now;
 use crate::{Store, StoreError};
@@ -125,7 +126,10 @@ impl<'a> Numbers<'a> {
         .execute(self.store.pool())
         .await;
         match inserted {
-            Ok(_) => Ok(created),
+            Ok(_) => {
+                self.store.changed(Table::Numbers, number).await?;
+                Ok(created)
+            }
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
                 what: format!("number {number:?}"),
             }),
@@ -159,6 +163,14 @@ impl<'a> Numbers<'a> {
         Ok(found.into_iter().next())
     }
 
+    /// [`lookup`](Self::lookup) through the switch's cache, when this
+    /// process keeps one ([`Store::keep_in_memory`]).
+    pub async fn lookup_cached(&self, dialled: &str) -> Result<Option<Number>, StoreError> {
+        self.store
+            .read_through(|c| &c.numbers, dialled, self.lookup(dialled))
+            .await
+    }
+
     /// Every number, ordered by number.
     pub async fn list(&self) -> Result<Vec<Number>, StoreError> {
         let rows = sqlx::query(SELECT_NUMBERS)
@@ -182,6 +194,7 @@ impl<'a> Numbers<'a> {
             .execute(self.store.pool())
             .await?
             .rows_affected();
+        self.store.changed(Table::Numbers, number).await?;
         Ok(updated > 0)
     }
 
@@ -192,6 +205,7 @@ impl<'a> Numbers<'a> {
             .execute(self.store.pool())
             .await?
             .rows_affected();
+        self.store.changed(Table::Numbers, number).await?;
         Ok(deleted > 0)
     }
 }

@@ -83,7 +83,7 @@ pub struct Store {
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
     pub(crate) location: std::sync::OnceLock<crate::location::Location>,
-    pub(crate) users: std::sync::OnceLock<crate::user_cache::UserCache>,
+    pub(crate) caches: std::sync::OnceLock<crate::cache::Caches>,
 }
 
 /// What a database URL designates.

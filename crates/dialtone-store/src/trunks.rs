@@ -4,11 +4,13 @@
 //! answers the trunk's digest challenges with.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
+use crate::cache::{Table, ALL_TRUNKS};
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::limits::CallLimits;
 use crate::numbers::TargetKind;
@@ -92,6 +94,7 @@ impl<'a> Trunks<'a> {
         match insert(&mut tx, &trunk).await {
             Ok(()) => {
                 tx.commit().await?;
+                self.store.changed(Table::Trunks, t.name).await?;
                 Ok(trunk)
             }
             Err(e) => {
@@ -148,6 +151,7 @@ impl<'a> Trunks<'a> {
             .await?;
         }
         tx.commit().await?;
+        self.store.changed(Table::Trunks, t.name).await?;
         self.get(t.name).await?.ok_or_else(|| StoreError::NotFound {
             what: format!("trunk {:?}", t.name),
         })
@@ -202,10 +206,40 @@ impl<'a> Trunks<'a> {
         Ok(trunks)
     }
 
+    /// The first trunk `matches` accepts (by name, by a call's source
+    /// address), through the switch's cache when this process keeps one
+    /// ([`Store::keep_in_memory`]). A miss reads the trunks again: as
+    /// nothing absent is cached, a trunk just added elsewhere is found at
+    /// once.
+    pub async fn find_cached(
+        &self,
+        matches: impl Fn(&Trunk) -> bool,
+    ) -> Result<Option<Trunk>, StoreError> {
+        let Some(cache) = self.store.memory.caches.get().map(|c| &c.trunks) else {
+            return Ok(self.list().await?.into_iter().find(|t| matches(t)));
+        };
+        let cached = cache.get(ALL_TRUNKS);
+        if let Some(t) = cached.and_then(|l| l.iter().find(|t| matches(t)).cloned()) {
+            return Ok(Some(t));
+        }
+        let epoch = cache.epoch();
+        let list = Arc::new(self.list().await?);
+        let found = list.iter().find(|t| matches(t)).cloned();
+        cache.keep(ALL_TRUNKS, list, epoch);
+        Ok(found)
+    }
+
+    /// [`get`](Self::get) through the switch's cache (see [`find_cached`](Self::find_cached)).
+    pub async fn get_cached(&self, name: &str) -> Result<Option<Trunk>, StoreError> {
+        self.find_cached(|t| t.name == name).await
+    }
+
     /// Sets the trunk's call limits (both; None clears one); Ok(false) when
     /// there is no such trunk.
     pub async fn set_limits(&self, name: &str, limits: CallLimits) -> Result<bool, StoreError> {
-        crate::limits::set(self.store, "trunks", "name", name, limits).await
+        let found = crate::limits::set(self.store, "trunks", "name", name, limits).await?;
+        self.store.changed(Table::Trunks, name).await?;
+        Ok(found)
     }
 
     /// Sets the trunk's SRTP policy (None: back to the configured default);
@@ -215,7 +249,9 @@ impl<'a> Trunks<'a> {
         name: &str,
         policy: Option<SrtpPolicy>,
     ) -> Result<bool, StoreError> {
-        crate::srtp::set(self.store, "trunks", "name", name, policy).await
+        let found = crate::srtp::set(self.store, "trunks", "name", name, policy).await?;
+        self.store.changed(Table::Trunks, name).await?;
+        Ok(found)
     }
 
     /// Removes the trunk; Ok(false) when there was no such trunk.
@@ -262,6 +298,7 @@ impl<'a> Trunks<'a> {
         match deleted {
             Ok(_) => {
                 tx.commit().await?;
+                self.store.changed(Table::Trunks, name).await?;
                 Ok(true)
             }
             // A route created concurrently (PostgreSQL) still holds the foreign key.

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::cache::Table;
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::limits::CallLimits;
 use crate::registrations::lock_aor;
@@ -111,18 +112,9 @@ impl<'a> Users<'a> {
     /// keeps one ([`Store::keep_in_memory`]); a user that does not exist is
     /// read from the database every time.
     pub async fn get_cached(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let Some(cache) = self.store.memory.users.get() else {
-            return self.get(username).await;
-        };
-        if let Some(u) = cache.get(username) {
-            return Ok(Some(u));
-        }
-        let epoch = cache.epoch();
-        let user = self.get(username).await?;
-        if let Some(u) = &user {
-            cache.keep(u, epoch);
-        }
-        Ok(user)
+        self.store
+            .read_through(|c| &c.users, username, self.get(username))
+            .await
     }
 
     /// Every user, ordered by username.
@@ -148,7 +140,7 @@ impl<'a> Users<'a> {
             .execute(self.store.pool())
             .await?
             .rows_affected();
-        self.store.user_changed(username).await?;
+        self.store.changed(Table::Users, username).await?;
         Ok(updated > 0)
     }
 
@@ -156,7 +148,7 @@ impl<'a> Users<'a> {
     /// there is no such user.
     pub async fn set_limits(&self, username: &str, limits: CallLimits) -> Result<bool, StoreError> {
         let found = crate::limits::set(self.store, "users", "username", username, limits).await?;
-        self.store.user_changed(username).await?;
+        self.store.changed(Table::Users, username).await?;
         Ok(found)
     }
 
@@ -168,7 +160,7 @@ impl<'a> Users<'a> {
         policy: Option<SrtpPolicy>,
     ) -> Result<bool, StoreError> {
         let found = crate::srtp::set(self.store, "users", "username", username, policy).await?;
-        self.store.user_changed(username).await?;
+        self.store.changed(Table::Users, username).await?;
         Ok(found)
     }
 
@@ -198,7 +190,7 @@ impl<'a> Users<'a> {
         if let Some(table) = self.store.location() {
             table.forget(username);
         }
-        self.store.user_changed(username).await?;
+        self.store.changed(Table::Users, username).await?;
         Ok(true)
     }
 }

@@ -1,7 +1,7 @@
 //! The running switch's copy of the hot tables (issue 13): the location
-//! table ([`crate::location`]) and the users the registrar authenticates
-//! against ([`crate::user_cache`]), with the task that writes the one
-//! behind and keeps the other fresh.
+//! table ([`crate::location`]), and the users, numbers and trunks every
+//! REGISTER and call reads ([`crate::cache`]), with the task that writes
+//! the one behind and keeps the others fresh.
 //!
 //! Durability: a changed binding is written within [`LINGER`] plus one
 //! transaction (well under 100 ms on a healthy database), every batch in
@@ -15,17 +15,17 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cache::{Caches, Table};
 use crate::location::Location;
 use crate::registrations::write_changes;
-use crate::user_cache::UserCache;
 use crate::{Store, StoreError};
 
 /// How long a change waits for others to share its transaction.
 pub const LINGER: Duration = Duration::from_millis(20);
 /// Bindings per transaction.
 const BATCH: usize = 2_000;
-/// How often the `users` generation is read.
-const GENERATION_POLL: Duration = Duration::from_secs(1);
+/// How often the cached tables' generations are read.
+const GENERATION_POLL: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Counters for /metrics.
@@ -49,11 +49,15 @@ impl Store {
         let now = crate::store::unix_now();
         let bindings = self.registrations().list_all(now).await?;
         let n = bindings.len();
-        let generation = self.generation("users").await?;
-        let cache = UserCache::default();
-        cache.generation.store(generation, Ordering::Release);
+        let caches = Caches::default();
+        let generations = self.generations().await?;
+        for table in Table::ALL {
+            caches
+                .generation(table)
+                .store(generations[table as usize], Ordering::Release);
+        }
         if self.memory.location.set(Location::load(bindings)).is_err()
-            || self.memory.users.set(cache).is_err()
+            || self.memory.caches.set(caches).is_err()
         {
             tracing::warn!("the location table was already kept in memory");
         }
@@ -61,7 +65,7 @@ impl Store {
         Ok(())
     }
 
-    /// Writes changed AORs behind and follows the `users` generation, until
+    /// Writes changed AORs behind and follows the cached tables' generations, until
     /// `shutdown`; then returns (call [`flush_write_behind`](Self::flush_write_behind)).
     pub async fn run_write_behind(&self, mut shutdown: watch::Receiver<bool>) {
         let Some(table) = self.location() else {
@@ -75,7 +79,7 @@ impl Store {
             tokio::select! {
                 _ = table.wake.notified() => {}
                 _ = poll.tick() => {
-                    self.follow_users().await;
+                    self.follow_generations().await;
                     if table.pending() == 0 {
                         continue;
                     }
@@ -148,51 +152,68 @@ impl Store {
         }
     }
 
-    /// Drops the user cache when another process changed users, and the
+    /// Drops a cached table when another process changed it, and the
     /// bindings of users that are gone.
-    async fn follow_users(&self) {
-        let (Some(cache), Some(table)) = (self.memory.users.get(), self.location()) else {
+    async fn follow_generations(&self) {
+        let (Some(caches), Some(location)) = (self.memory.caches.get(), self.location()) else {
             return;
         };
-        let Ok(now) = self.generation("users").await else {
+        let Ok(now) = self.generations().await else {
             return;
         };
-        if cache.generation.swap(now, Ordering::AcqRel) == now {
-            return;
+        for table in Table::ALL {
+            let now = now[table as usize];
+            if caches.generation(table).swap(now, Ordering::AcqRel) == now {
+                continue;
+            }
+            caches.clear(table);
+            if table == Table::Users {
+                self.forget_removed_users(location).await;
+            }
         }
-        cache.clear();
+    }
+
+    async fn forget_removed_users(&self, location: &Location) {
         let Ok(users) = self.users().list().await else {
             return;
         };
         let known: std::collections::HashSet<String> =
             users.into_iter().map(|u| u.username).collect();
-        for aor in table.aors() {
+        for aor in location.aors() {
             if !known.contains(&aor) {
                 tracing::info!(%aor, "user removed: its bindings go");
-                table.forget(&aor);
+                location.forget(&aor);
             }
         }
     }
 
-    /// A table's generation (0 when it has none yet).
-    pub(crate) async fn generation(&self, name: &str) -> Result<i64, StoreError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT value FROM generations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
+    /// The cached tables' generations, in [`Table::ALL`]'s order (0 for a
+    /// table that has none yet).
+    async fn generations(&self) -> Result<[i64; 3], StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM generations")
+            .fetch_all(self.pool())
             .await?;
-        Ok(v.unwrap_or(0))
+        let mut out = [0; 3];
+        for (name, value) in rows {
+            if let Some(t) = Table::ALL.iter().find(|t| t.name() == name) {
+                out[*t as usize] = value;
+            }
+        }
+        Ok(out)
     }
 
-    /// Adds one to a table's generation, so that a process caching it
-    /// notices; and drops this process's cached copy of `user`.
-    pub(crate) async fn user_changed(&self, user: &str) -> Result<(), StoreError> {
-        if let Some(cache) = self.memory.users.get() {
-            cache.drop_user(user);
+    /// After a change to `table` (`key` the user changed, for users):
+    /// drops this process's cached copy, and adds one to the table's
+    /// generation so that other processes caching it notice.
+    pub(crate) async fn changed(&self, table: Table, key: &str) -> Result<(), StoreError> {
+        if let Some(caches) = self.memory.caches.get() {
+            caches.drop(table, key);
         }
         sqlx::query(
-            "INSERT INTO generations (name, value) VALUES ('users', 1) \
+            "INSERT INTO generations (name, value) VALUES ($1, 1) \
              ON CONFLICT (name) DO UPDATE SET value = generations.value + 1",
         )
+        .bind(table.name())
         .execute(self.pool())
         .await?;
         Ok(())

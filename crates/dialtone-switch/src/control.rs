@@ -181,7 +181,7 @@ impl CallControl {
             (Destination::Dial(n), Some(from)) => {
                 let number = store
                     .numbers()
-                    .lookup(from)
+                    .lookup_cached(from)
                     .await
                     .map_err(db)?
                     .ok_or_else(|| CommandError::Invalid(format!("no phone number {from:?}")))?;
@@ -190,7 +190,7 @@ impl CallControl {
                     "trunk" => {
                         let trunk = store
                             .trunks()
-                            .get(&number.target)
+                            .get_cached(&number.target)
                             .await
                             .map_err(db)?
                             .ok_or_else(|| {

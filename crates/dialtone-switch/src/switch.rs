@@ -385,10 +385,9 @@ impl Switch {
     /// by digest), where it goes, and a Call actor to carry it.
     async fn on_invite(&self, tx: ServerTransaction) {
         let source = self.caller_ip(&tx);
-        let trunk = match self.store.trunks().list().await {
-            Ok(trunks) => trunks
-                .into_iter()
-                .find(|t| router::trunk_matches(t, source)),
+        let matches = |t: &dialtone_store::Trunk| router::trunk_matches(t, source);
+        let trunk = match self.store.trunks().find_cached(matches).await {
+            Ok(trunk) => trunk,
             Err(e) => {
                 tracing::error!(error = %e, "trunk lookup failed");
                 let _ = tx.respond(with_reason(tx.response(500), "Database Unavailable"));

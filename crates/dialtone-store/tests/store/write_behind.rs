@@ -3,11 +3,12 @@
 //! store) sees the bindings only once they are written, `flush` writes
 //! everything, a restart loads them back; the registrar's user cache
 //! follows a change made by another process through the `users`
-//! generation, and a user removed elsewhere loses its bindings.
+//! generation, and a user removed elsewhere loses its bindings; the
+//! number and trunk caches follow theirs.
 
 use std::time::Duration;
 
-use dialtone_store::BindingChange;
+use dialtone_store::{BindingChange, NewTrunk, SrtpPolicy, TargetKind};
 use tokio::sync::watch;
 
 use crate::common::TestDb;
@@ -16,6 +17,7 @@ use crate::queues::setup;
 backend_tests!(
     bindings_are_written_behind_and_loaded_back,
     the_user_cache_follows_other_processes,
+    the_number_and_trunk_caches_follow_changes,
 );
 
 fn upsert(contact: &str, expires_at: i64) -> BindingChange {
@@ -215,6 +217,113 @@ async fn the_user_cache_follows_other_processes(db: TestDb) {
     assert!(switch.users().set_dnd("alice", false).await.expect("dnd"));
     let alice = switch.users().get_cached("alice").await.expect("get");
     assert!(!alice.expect("alice").dnd);
+    stop.send(true).expect("stop");
+    writer.await.expect("writer");
+}
+
+fn trunk<'a>(ips: &'a [String]) -> NewTrunk<'a> {
+    NewTrunk {
+        name: "carrier",
+        host: Some("sip.example.net"),
+        transport: "udp",
+        inbound_ips: ips,
+        username: None,
+        password: None,
+        register: false,
+    }
+}
+
+async fn the_number_and_trunk_caches_follow_changes(db: TestDb) {
+    let switch = db.reopen().await;
+    let first = ["192.0.2.1".to_owned()];
+    switch.trunks().create(trunk(&first)).await.expect("trunk");
+    switch
+        .numbers()
+        .create("+15551230001", TargetKind::User, "alice", false)
+        .await
+        .expect("number");
+    switch.keep_in_memory().await.expect("keep");
+    let cli = db.reopen().await;
+    let (stop, stopped) = watch::channel(false);
+    let writer = tokio::spawn({
+        let s = switch.clone();
+        async move { s.run_write_behind(stopped).await }
+    });
+    let target = |n: Option<dialtone_store::Number>| n.map(|n| n.target).unwrap_or_default();
+    // Cached in both forms dialled.
+    for dialled in ["+15551230001", "15551230001"] {
+        let n = switch
+            .numbers()
+            .lookup_cached(dialled)
+            .await
+            .expect("lookup");
+        assert_eq!(target(n), "alice");
+    }
+    let from_first = |t: &dialtone_store::Trunk| t.inbound_ips == first;
+    let t = switch.trunks().find_cached(from_first).await.expect("find");
+    assert!(t.is_some());
+
+    // Another process repoints the number and moves the trunk.
+    assert!(cli.numbers().remove("+15551230001").await.expect("remove"));
+    cli.numbers()
+        .create("+15551230001", TargetKind::User, "bob", false)
+        .await
+        .expect("number");
+    let second = ["192.0.2.2".to_owned()];
+    cli.trunks().upsert(trunk(&second)).await.expect("upsert");
+    wait_for("the number cache to follow", || async {
+        let n = switch
+            .numbers()
+            .lookup_cached("15551230001")
+            .await
+            .expect("lookup");
+        target(n) == "bob"
+    })
+    .await;
+    // A trunk added elsewhere is found at once, as a miss reads again.
+    let other = ["192.0.2.9".to_owned()];
+    let mut added = trunk(&other);
+    added.name = "backup";
+    cli.trunks().create(added).await.expect("trunk");
+    let t = switch.trunks().get_cached("backup").await.expect("get");
+    assert_eq!(t.map(|t| t.inbound_ips), Some(other.to_vec()));
+    wait_for("the trunk cache to follow", || async {
+        let t = switch.trunks().get_cached("carrier").await.expect("get");
+        t.is_some_and(|t| t.inbound_ips == second)
+    })
+    .await;
+
+    // Changes made in this process are seen at once: the exact form of
+    // a number wins over the other form cached before it existed.
+    switch
+        .numbers()
+        .create("15551230001", TargetKind::User, "carol", false)
+        .await
+        .expect("number");
+    let n = switch
+        .numbers()
+        .lookup_cached("15551230001")
+        .await
+        .expect("lookup");
+    assert_eq!(target(n), "carol");
+    assert!(switch
+        .trunks()
+        .set_srtp("carrier", Some(SrtpPolicy::Required))
+        .await
+        .expect("srtp"));
+    let t = switch.trunks().get_cached("carrier").await.expect("get");
+    assert_eq!(t.and_then(|t| t.srtp), Some(SrtpPolicy::Required));
+    assert!(switch
+        .numbers()
+        .remove("15551230001")
+        .await
+        .expect("remove"));
+    let n = switch
+        .numbers()
+        .lookup_cached("15551230001")
+        .await
+        .expect("lookup");
+    assert_eq!(target(n), "bob");
     stop.send(true).expect("stop");
     writer.await.expect("writer");
 }

@@ -518,7 +518,7 @@ pub async fn parties(
     match ask.who {
         Caller::Trunk(t) => out.push(Limited::trunk(t)),
         Caller::User(u) => {
-            if let Some(row) = store.users().get(u).await? {
+            if let Some(row) = store.users().get_cached(u).await? {
                 out.push(Limited::user(&row));
                 accounts.push(row.account_id);
             }
@@ -535,7 +535,7 @@ pub async fn parties(
         .user
         .filter(|u| !matches!(ask.who, Caller::User(w) if w.as_str() == *u))
     {
-        if let Some(row) = store.users().get(u).await? {
+        if let Some(row) = store.users().get_cached(u).await? {
             out.push(Limited::user(&row));
             accounts.push(row.account_id);
         }

@@ -66,7 +66,7 @@ impl Call {
         }
         if let (Target::User(name), None) = (&target, self.live.account()) {
             // A call from a trunk to a user belongs to the user's account.
-            if let Ok(Some(u)) = self.ctx.store.users().get(name).await {
+            if let Ok(Some(u)) = self.ctx.store.users().get_cached(name).await {
                 self.live.set_account(Some(u.account_id));
             }
         }

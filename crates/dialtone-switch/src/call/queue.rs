@@ -30,7 +30,7 @@ impl Call {
     /// Whether user `name` can take a queue call now.
     async fn member_free(&self, name: &str) -> bool {
         let store = &self.ctx.store;
-        let dnd = matches!(store.users().get(name).await, Ok(Some(u)) if u.dnd);
+        let dnd = matches!(store.users().get_cached(name).await, Ok(Some(u)) if u.dnd);
         if dnd {
             return false;
         }

@@ -60,14 +60,14 @@ pub enum RouteError {
 
 /// Routes `dialled` (the Request-URI user part) for `caller`.
 pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Routed, RouteError> {
-    if let Some(n) = store.numbers().lookup(dialled).await? {
+    if let Some(n) = store.numbers().lookup_cached(dialled).await? {
         return Ok(Routed {
             target: number_target(store, &n).await?,
             record: n.record,
         });
     }
     if !matches!(caller, Caller::Trunk(_)) {
-        if store.users().get(dialled).await?.is_some() {
+        if store.users().get_cached(dialled).await?.is_some() {
             return Ok(Routed {
                 target: Target::User(dialled.to_string()),
                 record: false,
@@ -75,12 +75,16 @@ pub async fn route(store: &Store, caller: &Caller, dialled: &str) -> Result<Rout
         }
         let routes = store.routes().list().await?;
         if let Some((route, number)) = match_route(&routes, dialled) {
-            let trunk = store.trunks().get(&route.trunk).await?.ok_or_else(|| {
-                RouteError::Misconfigured(format!(
-                    "route {} names missing trunk {}",
-                    route.id, route.trunk
-                ))
-            })?;
+            let trunk = store
+                .trunks()
+                .get_cached(&route.trunk)
+                .await?
+                .ok_or_else(|| {
+                    RouteError::Misconfigured(format!(
+                        "route {} names missing trunk {}",
+                        route.id, route.trunk
+                    ))
+                })?;
             return Ok(Routed {
                 target: Target::Trunk { trunk, number },
                 record: route.record,
@@ -96,7 +100,7 @@ async fn number_target(store: &Store, n: &Number) -> Result<Target, RouteError> 
         TargetKind::Persona => Target::Persona(n.target.clone()),
         TargetKind::Queue => Target::Queue(n.target.clone()),
         TargetKind::Trunk => {
-            let trunk = store.trunks().get(&n.target).await?.ok_or_else(|| {
+            let trunk = store.trunks().get_cached(&n.target).await?.ok_or_else(|| {
                 RouteError::Misconfigured(format!(
                     "number {} names missing trunk {}",
                     n.number, n.target
