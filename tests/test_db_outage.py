@@ -4,8 +4,10 @@ calls carry on (nothing in a call's media or dialogs needs the database),
 their records — answered before the outage, ended during it — are kept in
 memory and written once the database answers again, a call attempted
 meanwhile is refused cleanly (500 Database Unavailable, the process keeps
-serving), /healthz says the database is down, and once it is back new calls
-and registrations work. The database is a private PostgreSQL server
+serving; the switch's caches know who calls and where the call goes, but
+not the call limits of its account, so the attempt is recorded as failed),
+/healthz says the database is down, and once it is back new calls and
+registrations work. The database is a private PostgreSQL server
 (tests/private_pg.py), so stopping it disturbs no other test."""
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def test_calls_survive_postgres_restart_and_their_records_are_written_after(
     call = pbx.trunk_call("uac.xml", N_BOB, calls=1, timeout=20, duration_ms=500)
     assert call.ok(), call
     assert after.wait(20).ok()
-    # The call refused during the outage never became a call: no record.
-    recs = d.wait_calls(CALLS + 1, 10)
-    assert len(recs) == CALLS + 1, [(r["id"], r.get("outcome")) for r in recs]
+    # The call refused during the outage is recorded as failed, with why,
+    # written once the database answered again: no other record.
+    recs = d.wait_calls(CALLS + 2, 10)
+    assert len(recs) == CALLS + 2, [(r["id"], r.get("outcome")) for r in recs]
+    failed = [r for r in recs if r.get("outcome") != "answered"]
+    assert [(r["outcome"], r["hangup_cause"]) for r in failed] == \
+        [("failed", "500 Database Unavailable")], failed
