@@ -164,7 +164,7 @@ impl CallControl {
             Speaker::User(u) => {
                 let user = store
                     .users()
-                    .get(u)
+                    .get_cached(u)
                     .await
                     .map_err(db)?
                     .filter(|r| mine(&r.account_id))

@@ -148,7 +148,7 @@ impl Resolver {
                         .ctx
                         .store
                         .users()
-                        .get(name)
+                        .get_cached(name)
                         .await
                         .map_err(|_| (500, "Database Unavailable"))?
                         .and_then(|u| u.srtp),
