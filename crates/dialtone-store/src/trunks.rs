@@ -210,7 +210,7 @@ impl<'a> Trunks<'a> {
     /// address), through the switch's cache when this process keeps one
     /// ([`Store::keep_in_memory`]). A miss reads the trunks again: as
     /// nothing absent is cached, a trunk just added elsewhere is found at
-    /// once.
+    /// once. With the database away, a miss is a miss.
     pub async fn find_cached(
         &self,
         matches: impl Fn(&Trunk) -> bool,
@@ -219,11 +219,23 @@ impl<'a> Trunks<'a> {
             return Ok(self.list().await?.into_iter().find(|t| matches(t)));
         };
         let cached = cache.get(ALL_TRUNKS);
-        if let Some(t) = cached.and_then(|l| l.iter().find(|t| matches(t)).cloned()) {
+        if let Some(t) = cached
+            .as_ref()
+            .and_then(|l| l.iter().find(|t| matches(t)).cloned())
+        {
             return Ok(Some(t));
         }
         let epoch = cache.epoch();
-        let list = Arc::new(self.list().await?);
+        let list = match self.list().await {
+            Ok(list) => Arc::new(list),
+            // The database away: the trunks cached stand, and a call from
+            // elsewhere is no trunk's (a user's, which the caches serve).
+            Err(e) if cached.is_some() => {
+                tracing::debug!(error = %e, "trunks not read again: the cached ones stand");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let found = list.iter().find(|t| matches(t)).cloned();
         cache.keep(ALL_TRUNKS, list, epoch);
         Ok(found)

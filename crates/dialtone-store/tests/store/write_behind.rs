@@ -326,4 +326,28 @@ async fn the_number_and_trunk_caches_follow_changes(db: TestDb) {
     assert_eq!(target(n), "bob");
     stop.send(true).expect("stop");
     writer.await.expect("writer");
+
+    // The database away: what is cached still answers, and a source no
+    // cached trunk has is no trunk's (not an error).
+    switch.close().await;
+    let from_second = |t: &dialtone_store::Trunk| t.inbound_ips == second;
+    let t = switch
+        .trunks()
+        .find_cached(from_second)
+        .await
+        .expect("cached");
+    assert_eq!(t.map(|t| t.name), Some("carrier".to_string()));
+    let nobody = |t: &dialtone_store::Trunk| t.inbound_ips.is_empty();
+    assert!(switch
+        .trunks()
+        .find_cached(nobody)
+        .await
+        .expect("a miss")
+        .is_none());
+    let n = switch
+        .numbers()
+        .lookup_cached("15551230001")
+        .await
+        .expect("cached");
+    assert_eq!(target(n), "bob");
 }
