@@ -157,9 +157,7 @@ impl TransactionLayer {
             tracing::debug!(%from, "request without a usable Via dropped");
             return None;
         };
-        let found = self.inner.server.get(&key);
-        // A lingering entry whose timer has fired is no transaction.
-        if let Some(slot) = found.filter(|s| !s.ended(tokio::time::Instant::now())) {
+        if let Some(slot) = linger::find(&self.inner.server, &key) {
             match &*slot {
                 Slot::Live(tx) => {
                     let _ = tx.send(ServerInput::Request(Box::new(req)));
@@ -239,10 +237,9 @@ impl TransactionLayer {
     fn on_cancel(&self, req: Request, key: ServerKey, from: Peer, local: SocketAddr) {
         // Some(None): the INVITE was answered already and only lingers; the
         // CANCEL is answered 200 and has no effect (§9.2).
-        let now = tokio::time::Instant::now();
         let invite = ServerKey::for_request_as(&req, &Method::Invite).and_then(|k| {
-            let slot = self.inner.server.get(&k)?;
-            (!slot.ended(now)).then(|| match &*slot {
+            let slot = linger::find(&self.inner.server, &k)?;
+            Some(match &*slot {
                 Slot::Live(tx) => Some(tx.clone()),
                 Slot::Inline(_) | Slot::Lingering { .. } => None,
             })
@@ -379,9 +376,9 @@ impl TransactionLayer {
     }
 
     fn on_response(&self, response: Response, from: Peer) -> Option<TuEvent> {
-        let slot = ClientKey::for_response(&response).and_then(|k| self.inner.client.get(&k));
-        let now = tokio::time::Instant::now();
-        let Some(slot) = slot.filter(|s| !s.ended(now)) else {
+        let slot =
+            ClientKey::for_response(&response).and_then(|k| linger::find(&self.inner.client, &k));
+        let Some(slot) = slot else {
             return Some(TuEvent::Response { response, from });
         };
         let code = response.status_code.code();

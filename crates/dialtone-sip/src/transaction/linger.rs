@@ -95,6 +95,20 @@ where
     table.retain(|_, v| !v.ended(now));
 }
 
+/// `key`'s entry in `table`, unless it only lingers and its timer has
+/// fired (it is no transaction any more; the sweeper has yet to free it).
+pub(crate) fn find<'a, K, I, S>(
+    table: &'a DashMap<K, Slot<I>, S>,
+    key: &K,
+) -> Option<dashmap::mapref::one::Ref<'a, K, Slot<I>>>
+where
+    K: Eq + std::hash::Hash,
+    S: std::hash::BuildHasher + Clone,
+{
+    let now = Instant::now();
+    table.get(key).filter(|slot| !slot.ended(now))
+}
+
 /// The live (not ended) entries of `table`.
 pub(crate) fn live_count<K, I, S>(table: &DashMap<K, Slot<I>, S>, now: Instant) -> usize
 where

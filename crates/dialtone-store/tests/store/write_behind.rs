@@ -32,6 +32,26 @@ fn upsert(contact: &str, expires_at: i64) -> BindingChange {
     }
 }
 
+/// The switch's write-behind task, as `run` starts it.
+struct Writer {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(store: &dialtone_store::Store) -> Writer {
+        let (stop, stopped) = watch::channel(false);
+        let s = store.clone();
+        let task = tokio::spawn(async move { s.run_write_behind(stopped).await });
+        Writer { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        self.task.await.expect("writer");
+    }
+}
+
 async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
     for _ in 0..200 {
         if f().await {
@@ -80,11 +100,7 @@ async fn bindings_are_written_behind_and_loaded_back(db: TestDb) {
         .is_empty());
     assert_eq!(switch.write_behind_stats().expect("kept").pending, 3);
 
-    let (stop, stopped) = watch::channel(false);
-    let writer = tokio::spawn({
-        let s = switch.clone();
-        async move { s.run_write_behind(stopped).await }
-    });
+    let writer = Writer::start(&switch);
     wait_for("the batch", || async {
         other
             .registrations()
@@ -123,8 +139,7 @@ async fn bindings_are_written_behind_and_loaded_back(db: TestDb) {
             .is_empty()
     })
     .await;
-    stop.send(true).expect("stop");
-    writer.await.expect("writer");
+    writer.stop().await;
 
     // Shutdown's flush writes what changed after the writer stopped.
     switch
@@ -172,11 +187,7 @@ async fn the_user_cache_follows_other_processes(db: TestDb) {
     setup(&switch, &["alice", "bob"]).await;
     switch.keep_in_memory().await.expect("keep");
     let cli = db.reopen().await;
-    let (stop, stopped) = watch::channel(false);
-    let writer = tokio::spawn({
-        let s = switch.clone();
-        async move { s.run_write_behind(stopped).await }
-    });
+    let writer = Writer::start(&switch);
     let cached = switch.users().get_cached("alice").await.expect("get");
     assert!(!cached.expect("alice").dnd);
     switch
@@ -217,8 +228,7 @@ async fn the_user_cache_follows_other_processes(db: TestDb) {
     assert!(switch.users().set_dnd("alice", false).await.expect("dnd"));
     let alice = switch.users().get_cached("alice").await.expect("get");
     assert!(!alice.expect("alice").dnd);
-    stop.send(true).expect("stop");
-    writer.await.expect("writer");
+    writer.stop().await;
 }
 
 fn trunk<'a>(ips: &'a [String]) -> NewTrunk<'a> {
@@ -244,11 +254,7 @@ async fn the_number_and_trunk_caches_follow_changes(db: TestDb) {
         .expect("number");
     switch.keep_in_memory().await.expect("keep");
     let cli = db.reopen().await;
-    let (stop, stopped) = watch::channel(false);
-    let writer = tokio::spawn({
-        let s = switch.clone();
-        async move { s.run_write_behind(stopped).await }
-    });
+    let writer = Writer::start(&switch);
     let target = |n: Option<dialtone_store::Number>| n.map(|n| n.target).unwrap_or_default();
     // Cached in both forms dialled.
     for dialled in ["+15551230001", "15551230001"] {
@@ -324,8 +330,7 @@ async fn the_number_and_trunk_caches_follow_changes(db: TestDb) {
         .await
         .expect("lookup");
     assert_eq!(target(n), "bob");
-    stop.send(true).expect("stop");
-    writer.await.expect("writer");
+    writer.stop().await;
 
     // The database away: what is cached still answers, and a source no
     // cached trunk has is no trunk's (not an error).
