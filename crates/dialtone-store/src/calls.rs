@@ -6,6 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::batch::{self, AnyQuery, MultiRow};
 use crate::error::is_unique_violation;
 use crate::{Store, StoreError};
 
@@ -82,8 +83,6 @@ const MUTABLE_COLUMNS: &str = "direction, from_uri, to_uri, caller, callee, answ
      ended_at, outcome, hangup_cause, hangup_side, codecs, legs, stats, recording, persona, \
      transcript, account_id";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
 /// Binds the fields of [`MUTABLE_COLUMNS`], in that order.
 fn bind_mutable<'q>(query: AnyQuery<'q>, rec: &'q CallRecord) -> AnyQuery<'q> {
     query
@@ -125,8 +124,12 @@ fn upsert_sql() -> &'static str {
     })
 }
 
-fn upsert_query(rec: &CallRecord) -> AnyQuery<'_> {
-    let query = sqlx::query(upsert_sql())
+/// [`upsert_sql`] for one row and for many.
+static UPSERTS: MultiRow = MultiRow::new(upsert_sql);
+
+/// Binds a record's parameters of [`upsert_sql`].
+fn bind_upsert<'q>(query: AnyQuery<'q>, rec: &'q &CallRecord) -> AnyQuery<'q> {
+    let query = query
         .bind(rec.id.as_str())
         .bind(rec.node.as_str())
         .bind(rec.started_at);
@@ -168,17 +171,34 @@ impl<'a> Calls<'a> {
     /// record whose earlier write may or may not have happened (retried
     /// after the database was unreachable).
     pub async fn upsert(&self, rec: &CallRecord) -> Result<(), StoreError> {
-        upsert_query(rec).execute(self.store.pool()).await?;
+        bind_upsert(sqlx::query(upsert_sql()), &rec)
+            .execute(self.store.pool())
+            .await?;
         Ok(())
     }
 
-    /// [`upsert`](Self::upsert) for several records in one transaction (the
-    /// switch's batched record writes): all of them are written, or none.
+    /// [`upsert`](Self::upsert) for several records (the switch's batched
+    /// record writes), all of them or none: multi-row statements
+    /// ([`crate::batch`]), in one transaction when there are several. A
+    /// call's id appears once in a statement, so of two versions of one
+    /// call the later wins, as it would written one after the other.
     pub async fn upsert_all(&self, recs: &[CallRecord]) -> Result<(), StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        for rec in recs {
-            upsert_query(rec).execute(&mut *tx).await?;
+        let mut seen = std::collections::HashSet::with_capacity(recs.len());
+        let mut latest: Vec<&CallRecord> = recs
+            .iter()
+            .rev()
+            .filter(|r| seen.insert(r.id.as_str()))
+            .collect();
+        latest.reverse();
+        if latest.is_empty() {
+            return Ok(());
         }
+        if batch::chunks(&latest).nth(1).is_none() {
+            let mut conn = self.store.pool().acquire().await?;
+            return UPSERTS.execute(&mut conn, &latest, bind_upsert).await;
+        }
+        let mut tx = self.store.begin_write().await?;
+        UPSERTS.execute(&mut tx, &latest, bind_upsert).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -17,6 +17,7 @@
 
 mod accounts;
 mod api_keys;
+mod batch;
 mod cache;
 mod calls;
 mod contacts;

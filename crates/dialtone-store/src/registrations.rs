@@ -6,6 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::batch::{AnyQuery, MultiRow};
 use crate::location::Change;
 use crate::{Store, StoreError};
 
@@ -181,7 +182,7 @@ impl<'a> Registrations<'a> {
                 BindingChange::Upsert { contact, .. } => {
                     match change.binding(aor, call_id, cseq, now) {
                         Some(b) => {
-                            bind_rows(sqlx::query(UPSERT), &[&b])
+                            bind_binding(sqlx::query(UPSERT), &b)
                                 .execute(&mut *tx)
                                 .await?;
                         }
@@ -271,11 +272,11 @@ pub(crate) fn out_of_order(
 }
 
 /// Writes the location table's changed bindings in one transaction: the
-/// bindings that are gone one DELETE each, the others as upserts of
-/// [`UPSERT_ROWS`] rows a statement, then one row a statement. Both
-/// statements keep their text, so each backend prepares them once (SQLite
-/// looks `$N` parameters up by name while it parses: a statement built
-/// afresh for every batch cost more than all the rest of a registration).
+/// bindings that are gone one DELETE each, the others as multi-row upserts
+/// ([`crate::batch`]). Each statement keeps its text, so each backend
+/// prepares it once (SQLite looks `$N` parameters up by name while it
+/// parses: a statement built afresh for every batch cost more than all the
+/// rest of a registration).
 pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(), StoreError> {
     let mut tx = store.begin_write().await?;
     let mut rows = Vec::with_capacity(batch.len());
@@ -285,61 +286,31 @@ pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(),
             Change::Delete { aor, contact } => delete_contact(&mut tx, aor, contact).await?,
         }
     }
-    let mut chunks = rows.chunks_exact(UPSERT_ROWS);
-    for chunk in chunks.by_ref() {
-        bind_rows(sqlx::query(upsert_rows_sql()), chunk)
-            .execute(&mut *tx)
-            .await?;
-    }
-    for row in chunks.remainder() {
-        bind_rows(sqlx::query(UPSERT), std::slice::from_ref(row))
-            .execute(&mut *tx)
-            .await?;
-    }
+    UPSERTS.execute(&mut *tx, &rows, bind_ref).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Rows of one multi-row upsert.
-const UPSERT_ROWS: usize = 16;
+/// [`UPSERT`] for one row and for many.
+static UPSERTS: MultiRow = MultiRow::new(|| UPSERT);
 
-fn upsert_rows_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let values = (0..UPSERT_ROWS)
-            .map(|r| {
-                let marks: Vec<String> = (1..=12).map(|c| format!("${}", r * 12 + c)).collect();
-                format!("({})", marks.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        UPSERT.replace(
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            &format!("VALUES {values}"),
-        )
-    })
+fn bind_ref<'q>(q: AnyQuery<'q>, b: &'q &Binding) -> AnyQuery<'q> {
+    bind_binding(q, b)
 }
 
-fn bind_rows<'q>(
-    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    rows: &[&'q Binding],
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    for b in rows {
-        q = q
-            .bind(b.aor.as_str())
-            .bind(b.contact.as_str())
-            .bind(b.expires_at)
-            .bind(b.q.map(q_to_milli))
-            .bind(b.call_id.as_str())
-            .bind(i64::from(b.cseq))
-            .bind(b.source.as_str())
-            .bind(b.user_agent.as_deref())
-            .bind(b.instance.as_deref())
-            .bind(b.updated_at)
-            .bind(b.updated_at)
-            .bind(b.path.as_deref());
-    }
-    q
+fn bind_binding<'q>(q: AnyQuery<'q>, b: &'q Binding) -> AnyQuery<'q> {
+    q.bind(b.aor.as_str())
+        .bind(b.contact.as_str())
+        .bind(b.expires_at)
+        .bind(b.q.map(q_to_milli))
+        .bind(b.call_id.as_str())
+        .bind(i64::from(b.cseq))
+        .bind(b.source.as_str())
+        .bind(b.user_agent.as_deref())
+        .bind(b.instance.as_deref())
+        .bind(b.updated_at)
+        .bind(b.updated_at)
+        .bind(b.path.as_deref())
 }
 
 /// Serialises writers of one AOR until the transaction ends. Upserting the

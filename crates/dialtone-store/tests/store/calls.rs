@@ -1,6 +1,6 @@
 //! Call records: start → update → get round trip of every field, list order
 //! and limit, closing a restarted node's orphans, counting active calls, the
-//! recording path and the call's account.
+//! recording path and the call's account, and the batched upsert.
 
 use dialtone_store::{CallRecord, StoreError};
 
@@ -15,6 +15,7 @@ backend_tests!(
     recording_path_is_written_at_start_and_by_update,
     account_id_is_written_at_start_and_by_update,
     upsert_inserts_then_overwrites_but_keeps_the_start,
+    upsert_all_writes_a_batch_of_any_size_and_the_later_version_wins,
 );
 
 /// Unix milliseconds.
@@ -396,4 +397,58 @@ async fn upsert_inserts_then_overwrites_but_keeps_the_start(db: TestDb) {
     calls.upsert(&changed).await.expect("update");
     assert_eq!(calls.get("u1").await.expect("get"), Some(rec));
     assert_eq!(calls.list(10).await.expect("list").len(), 1);
+}
+
+/// 203 records are four multi-row statements and three smaller ones; a
+/// call given twice keeps its later version; a second batch overwrites.
+async fn upsert_all_writes_a_batch_of_any_size_and_the_later_version_wins(db: TestDb) {
+    let calls = db.store.calls();
+    calls.upsert_all(&[]).await.expect("nothing");
+    let mut batch: Vec<CallRecord> = (0..200)
+        .map(|i| call(&format!("b{i:03}"), "node-a", T0 + i))
+        .collect();
+    let mut answered = batch[7].clone();
+    answered.answered_at = Some(T0 + 900);
+    batch.push(answered.clone());
+    let mut ended = batch[150].clone();
+    ended.ended_at = Some(T0 + 950);
+    batch.push(ended.clone());
+    batch.push(call("b200", "node-a", T0 + 200));
+    calls.upsert_all(&batch).await.expect("first batch");
+    let listed = calls.list(1000).await.expect("list");
+    assert_eq!(listed.len(), 201);
+    assert_eq!(calls.get("b007").await.expect("get"), Some(answered));
+    assert_eq!(calls.get("b150").await.expect("get"), Some(ended));
+    assert_eq!(
+        calls.get("b199").await.expect("get"),
+        Some(call("b199", "node-a", T0 + 199))
+    );
+
+    let again: Vec<CallRecord> = (0..70)
+        .map(|i| {
+            let mut r = call(&format!("b{i:03}"), "node-a", T0 + i);
+            r.outcome = Some("answered".into());
+            r
+        })
+        .collect();
+    calls.upsert_all(&again).await.expect("second batch");
+    assert_eq!(calls.list(1000).await.expect("list").len(), 201);
+    assert_eq!(
+        calls.get("b069").await.expect("get"),
+        Some(again[69].clone())
+    );
+    assert_eq!(
+        calls
+            .get("b070")
+            .await
+            .expect("get")
+            .and_then(|r| r.outcome),
+        None
+    );
+    // One record alone goes without a transaction of its own.
+    calls.upsert_all(&again[..1]).await.expect("one");
+    assert_eq!(
+        calls.get("b000").await.expect("get"),
+        Some(again[0].clone())
+    );
 }

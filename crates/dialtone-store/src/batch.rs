@@ -1,0 +1,123 @@
+//! Many rows in few statements. What is written behind (call records,
+//! bindings) goes to the database in batches, and every statement is a
+//! hand-off to sqlx's worker thread and back, so a batch is written as
+//! multi-row `INSERT … VALUES (…), (…) …` statements: [`MAX_ROWS`] rows
+//! each, then one per binary digit of the rest (32, 16, … 1). Only
+//! `log2(MAX_ROWS) + 1` texts of a statement are ever prepared.
+
+use std::sync::OnceLock;
+
+use sqlx::AnyConnection;
+
+use crate::StoreError;
+
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Rows per statement at most: 64 call records are 1,280 parameters,
+/// well inside SQLite's 32,766 and PostgreSQL's 65,535.
+pub(crate) const MAX_ROWS: usize = 64;
+const TEXTS: usize = MAX_ROWS.ilog2() as usize + 1;
+
+/// A one-row statement (`… VALUES ($1, …, $k) …`) and its multi-row forms.
+pub(crate) struct MultiRow {
+    single: fn() -> &'static str,
+    texts: [OnceLock<String>; TEXTS],
+}
+
+impl MultiRow {
+    pub(crate) const fn new(single: fn() -> &'static str) -> Self {
+        MultiRow {
+            single,
+            texts: [const { OnceLock::new() }; TEXTS],
+        }
+    }
+
+    /// The statement for `rows` rows, a power of two up to [`MAX_ROWS`]
+    /// (as [`chunks`] makes them).
+    pub(crate) fn sql(&self, rows: usize) -> &str {
+        let level = (rows.max(1).ilog2() as usize).min(TEXTS - 1);
+        self.texts[level].get_or_init(|| widen((self.single)(), 1 << level))
+    }
+
+    /// Runs `rows` on `conn` in as few statements as [`chunks`] allows,
+    /// each row's parameters bound by `bind` in the single form's order.
+    pub(crate) async fn execute<T>(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[T],
+        bind: for<'q> fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+    ) -> Result<(), StoreError> {
+        for chunk in chunks(rows) {
+            let query = chunk.iter().fold(sqlx::query(self.sql(chunk.len())), bind);
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `rows` cut into the statements [`MultiRow::execute`] runs: [`MAX_ROWS`]
+/// at a time, then the largest power of two left, and so on.
+pub(crate) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let n = rows.len().min(MAX_ROWS);
+        let (head, rest) = rows.split_at(1 << n.ilog2());
+        rows = rest;
+        Some(head)
+    })
+}
+
+/// `single`'s `VALUES (…)` group repeated for `rows` rows, numbered on.
+fn widen(single: &str, rows: usize) -> String {
+    let start = single.find("VALUES (").map_or(0, |i| i + "VALUES ".len());
+    let end = single[start..]
+        .find(')')
+        .map_or(single.len(), |i| start + i + 1);
+    let columns = single[start..end].matches('$').count();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    format!(
+        "{}{}{}",
+        &single[..start],
+        values.join(", "),
+        &single[end..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn single() -> &'static str {
+        "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    }
+
+    #[test]
+    fn a_batch_is_cut_into_powers_of_two() {
+        let rows: Vec<u32> = (0..203).collect();
+        let sizes: Vec<usize> = chunks(&rows).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [64, 64, 64, 8, 2, 1]);
+        let all: Vec<u32> = chunks(&rows).flatten().copied().collect();
+        assert_eq!(all, rows);
+        assert_eq!(chunks::<u32>(&[]).count(), 0);
+    }
+
+    #[test]
+    fn the_values_group_is_repeated_and_numbered_on() {
+        static S: MultiRow = MultiRow::new(single);
+        assert_eq!(S.sql(1), single());
+        assert_eq!(
+            S.sql(4),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8) \
+             ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+        );
+    }
+}
