@@ -286,7 +286,7 @@ pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(),
             Change::Delete { aor, contact } => delete_contact(&mut tx, aor, contact).await?,
         }
     }
-    UPSERTS.execute(&mut *tx, &rows, bind_ref).await?;
+    UPSERTS.execute(&mut tx, &rows, bind_ref).await?;
     tx.commit().await?;
     Ok(())
 }
