@@ -289,17 +289,21 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Settings every SQLite connection gets when it is opened.
+/// Settings every SQLite connection gets when it is opened. An embedded
+/// database has no link to lose, so a connection is not pinged each time
+/// it is taken from the pool (sqlx's default): the ping is a round trip to
+/// the connection's worker thread, as much as a statement.
 fn sqlite_pool(pool: AnyPoolOptions) -> AnyPoolOptions {
-    pool.after_connect(|conn, _meta| {
-        Box::pin(async move {
-            // sqlx's own default is also 5 s, but Any cannot pass connect options
-            // except through the URL, so state it rather than rely on a default.
-            conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
-                .await?;
-            Ok(())
+    pool.test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // sqlx's own default is also 5 s, but Any cannot pass connect options
+                // except through the URL, so state it rather than rely on a default.
+                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                    .await?;
+                Ok(())
+            })
         })
-    })
 }
 
 /// Switches the file to write-ahead logging, so readers do not block the writer
