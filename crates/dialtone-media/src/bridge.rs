@@ -1,8 +1,9 @@
-//! [`Bridge`]: relays media between two endpoints. Task layout: one task per
-//! direction and channel — RTP a→b, RTP b→a, RTCP a→b, RTCP b→a — so the two
-//! RTP directions run in parallel on a multi-threaded runtime and a slow send
-//! one way never delays the other, plus one watchdog task for RTP timeouts
-//! when they are enabled. All of them stop on one watch signal.
+//! [`Bridge`]: relays media between two endpoints. Task layout: one task
+//! relays all four routes — RTP a→b, RTP b→a, RTCP a→b, RTCP b→a — and
+//! watches for RTP timeouts ([`relay`]); its sends never wait, so a slow
+//! peer one way never delays the other. A transcoding bridge runs a task
+//! per direction, one per endpoint for its RTCP reports, and the watchdog's
+//! own. All of them stop on one watch signal.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -21,8 +22,9 @@ use crate::record::Recording;
 use crate::relay::{self, Channel, Route};
 use crate::stats::EndpointStats;
 use crate::transcode::Transcoder;
+use crate::watchdog::Watchdog;
+use crate::MediaEvent;
 use crate::{reports, StreamFormat};
-use crate::{watchdog, MediaEvent};
 
 /// Upper bound on datagrams discarded per socket when a bridge starts, so a
 /// flood cannot keep `start` spinning.
@@ -83,6 +85,12 @@ impl Bridge {
                 tap.format(f);
             }
         }
+        let watchdog = Watchdog::new(
+            [Arc::clone(sa), Arc::clone(sb)],
+            started,
+            sa.rtp_timeout.min(sb.rtp_timeout),
+            events,
+        );
         let mut tasks = Vec::with_capacity(5);
         match transcoders(sa.id, sb.id, fa.as_ref(), fb.as_ref()) {
             Some((ab, ba)) => {
@@ -94,43 +102,37 @@ impl Bridge {
                 for ep in [sa, sb] {
                     tasks.push(tokio::spawn(reports::run(Arc::clone(ep), stop_rx.clone())));
                 }
+                if let Some(watchdog) = watchdog {
+                    tasks.push(tokio::spawn(watchdog.run(stop_rx)));
+                }
             }
             None => {
-                let routes = [
-                    (
+                let path = |chan, from: &Arc<_>, to: &Arc<_>, pts, tap| relay::Path {
+                    chan,
+                    from: Arc::clone(from),
+                    to: Arc::clone(to),
+                    route: Route { pts, tap },
+                };
+                let paths = vec![
+                    path(
                         Channel::Rtp,
                         sa,
                         sb,
                         PtMap::between(fa.as_ref(), fb.as_ref()),
                         tap_a,
                     ),
-                    (
+                    path(
                         Channel::Rtp,
                         sb,
                         sa,
                         PtMap::between(fb.as_ref(), fa.as_ref()),
                         tap_b,
                     ),
-                    (Channel::Rtcp, sa, sb, PtMap::default(), None),
-                    (Channel::Rtcp, sb, sa, PtMap::default(), None),
+                    path(Channel::Rtcp, sa, sb, PtMap::default(), None),
+                    path(Channel::Rtcp, sb, sa, PtMap::default(), None),
                 ];
-                for (chan, from, to, pts, tap) in routes {
-                    tasks.push(tokio::spawn(relay::run(
-                        chan,
-                        Arc::clone(from),
-                        Arc::clone(to),
-                        Route { pts, tap },
-                        stop_rx.clone(),
-                    )));
-                }
+                tasks.push(tokio::spawn(relay::run(paths, watchdog, stop_rx)));
             }
-        }
-        let timeout = sa.rtp_timeout.min(sb.rtp_timeout);
-        if !timeout.is_zero() {
-            let eps = [Arc::clone(sa), Arc::clone(sb)];
-            tasks.push(tokio::spawn(watchdog::run(
-                eps, started, timeout, events, stop_rx,
-            )));
         }
         debug!(a = sa.id, b = sb.id, "bridge started");
         Bridge { a, b, stop, tasks }

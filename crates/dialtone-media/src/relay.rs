@@ -1,15 +1,17 @@
-//! The relay fast path: one loop per direction and channel (RTP or RTCP) that
-//! receives on one endpoint's socket and sends out of the other's. A loop
-//! waits for its socket to be readable, then relays every datagram waiting
+//! The relay fast path: one task per bridge relays its four routes (RTP
+//! and RTCP, each way), receiving on one endpoint's socket and sending out
+//! of the other's, and keeps the bridge's RTP-timeout watchdog. It waits
+//! until a socket is readable, then relays every datagram waiting there
 //! without awaiting anything: its receive buffer lives on the stack for
-//! that stretch, not in the task (four relays per call would otherwise
-//! hold 16 KiB of buffers for the whole call). Headers are rewritten in
-//! place; nothing is allocated per packet. Sends never wait: a datagram
-//! that finds the kernel's send buffer full is dropped and counted, as
-//! late media would be worthless.
+//! that stretch, not in the task. Headers are rewritten in place; nothing
+//! is allocated per packet. Sends never wait: a datagram that finds the
+//! kernel's send buffer full is dropped and counted, as late media would
+//! be worthless, so one direction never holds up the other, and a call
+//! costs one task to start and one to stop rather than one per route.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -21,6 +23,7 @@ use crate::packet::{classify, is_rtcp, Datagram};
 use crate::protect::Outbound;
 use crate::record::Tap;
 use crate::stats::Counters;
+use crate::watchdog::Watchdog;
 
 /// Receive buffer size. A datagram that fills it may have been truncated by
 /// the kernel and is dropped rather than relayed corrupt; RTP stays under the
@@ -41,47 +44,97 @@ pub(crate) enum Channel {
     Rtcp,
 }
 
-/// Relays `chan` datagrams arriving at `from` out of `to` until `stop` fires
-/// (or its sender is dropped).
-pub(crate) async fn run(
-    chan: Channel,
-    from: Arc<Shared>,
-    to: Arc<Shared>,
-    route: Route,
-    mut stop: watch::Receiver<bool>,
-) {
-    let sock = match chan {
-        Channel::Rtp => &from.rtp,
-        Channel::Rtcp => &from.rtcp,
-    };
-    // Created once, not per packet: it registers its waker a single time.
-    let stopped = stop.changed();
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            // Stop first: under a constant packet flow the receive branch is
-            // always ready and would otherwise starve it.
-            biased;
-            _ = &mut stopped => break,
-            r = sock.readable() => if let Err(e) = r {
-                debug!(endpoint = from.id, error = %e, "relay socket failed");
-                break;
-            },
+/// Where one route's datagrams come from and go: `chan` datagrams
+/// arriving at `from` go out of `to`.
+pub(crate) struct Path {
+    pub(crate) chan: Channel,
+    pub(crate) from: Arc<Shared>,
+    pub(crate) to: Arc<Shared>,
+    pub(crate) route: Route,
+}
+
+impl Path {
+    fn socket(&self) -> &tokio::net::UdpSocket {
+        match self.chan {
+            Channel::Rtp => &self.from.rtp,
+            Channel::Rtcp => &self.from.rtcp,
         }
-        relay_waiting(chan, sock, &from, &to, &route);
     }
 }
 
-/// Relays the datagrams waiting on `sock` (at most a batch, so that the
-/// stop signal and other tasks get their turn under a flood).
-fn relay_waiting(
-    chan: Channel,
-    sock: &tokio::net::UdpSocket,
-    from: &Shared,
-    to: &Shared,
-    route: &Route,
+/// Relays along every path until `stop` fires (or its sender is dropped),
+/// and checks `watchdog` when it is due.
+pub(crate) async fn run(
+    paths: Vec<Path>,
+    watchdog: Option<Watchdog>,
+    mut stop: watch::Receiver<bool>,
 ) {
+    // Created once, not per packet: it registers its waker a single time.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    let first = watchdog.as_ref().map_or_else(Instant::now, Watchdog::check);
+    let due = tokio::time::sleep_until(first.into());
+    tokio::pin!(due);
+    loop {
+        let ready = tokio::select! {
+            // Stop first: under a constant packet flow a socket is always
+            // ready and would otherwise starve it; the watchdog next, for
+            // the same reason (it fires only when due).
+            biased;
+            _ = &mut stopped => break,
+            () = &mut due, if watchdog.is_some() => {
+                if let Some(w) = &watchdog {
+                    due.as_mut().reset(w.check().into());
+                }
+                continue;
+            }
+            ready = std::future::poll_fn(|cx| readable(&paths, cx)) => ready,
+        };
+        let Ok(ready) = ready else {
+            break;
+        };
+        for (i, path) in paths.iter().enumerate() {
+            if ready & (1 << i) != 0 {
+                relay_waiting(path);
+            }
+        }
+    }
+}
+
+/// Which paths' sockets are readable, as a bit per path; pending (with
+/// every socket's waker set) when none is. An error means the reactor is
+/// gone (the runtime shuts down).
+fn readable(paths: &[Path], cx: &mut Context<'_>) -> Poll<std::io::Result<u32>> {
+    let mut ready = 0;
+    for (i, path) in paths.iter().enumerate() {
+        match path.socket().poll_recv_ready(cx) {
+            Poll::Ready(Ok(())) => ready |= 1 << i,
+            Poll::Ready(Err(e)) => {
+                debug!(endpoint = path.from.id, error = %e, "relay socket failed");
+                return Poll::Ready(Err(e));
+            }
+            Poll::Pending => {}
+        }
+    }
+    if ready == 0 {
+        Poll::Pending
+    } else {
+        Poll::Ready(Ok(ready))
+    }
+}
+
+/// Relays the datagrams waiting on `path`'s socket (at most a batch, so
+/// that the stop signal, the other paths and other tasks get their turn
+/// under a flood).
+fn relay_waiting(path: &Path) {
     const BATCH: usize = 64;
+    let Path {
+        chan,
+        from,
+        to,
+        route,
+    } = path;
+    let sock = path.socket();
     let mut buf = [0u8; BUF_LEN];
     for _ in 0..BATCH {
         let r = match sock.try_recv_from(&mut buf) {

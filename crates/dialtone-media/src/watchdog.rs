@@ -3,7 +3,9 @@
 //!
 //! It does not reset a timer per packet: the relay only records when RTP last
 //! arrived, and the watchdog sleeps until the earliest moment a timeout could
-//! be due, re-reading the arrival times when it wakes.
+//! be due, re-reading the arrival times when it wakes. A plain bridge's relay
+//! task keeps it ([`Watchdog::check`]); the transcoding bridge and the audio
+//! port give it a task of its own ([`Watchdog::run`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,18 +16,38 @@ use tracing::info;
 use crate::endpoint::Shared;
 use crate::MediaEvent;
 
-pub(crate) async fn run(
+pub(crate) struct Watchdog {
     endpoints: [Arc<Shared>; 2],
     started: Instant,
     timeout: Duration,
     events: mpsc::UnboundedSender<MediaEvent>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
+}
+
+impl Watchdog {
+    /// Watches a pair of endpoints (the same one twice is reported once:
+    /// the first look marks the silence as reported); `None` when timeouts
+    /// are off (`timeout` zero).
+    pub(crate) fn new(
+        endpoints: [Arc<Shared>; 2],
+        started: Instant,
+        timeout: Duration,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> Option<Watchdog> {
+        (!timeout.is_zero()).then_some(Watchdog {
+            endpoints,
+            started,
+            timeout,
+            events,
+        })
+    }
+
+    /// Reports the endpoints silent for the timeout (once per silence), and
+    /// says when to look again.
+    pub(crate) fn check(&self) -> Instant {
         let now = Instant::now();
         // Sleeping at most `timeout` also picks up set_expect_rtp(true) in time.
-        let mut wake = now + timeout;
-        for ep in &endpoints {
+        let mut wake = now + self.timeout;
+        for ep in &self.endpoints {
             let silent_for = {
                 let mut st = ep.lock();
                 if !st.expect_rtp || st.timeout_reported {
@@ -33,11 +55,11 @@ pub(crate) async fn run(
                 }
                 let since = st
                     .last_rtp
-                    .map_or(started, |t| t.max(started))
+                    .map_or(self.started, |t| t.max(self.started))
                     .max(st.expect_since);
                 let silent_for = now.saturating_duration_since(since);
-                if silent_for < timeout {
-                    wake = wake.min(since + timeout);
+                if silent_for < self.timeout {
+                    wake = wake.min(since + self.timeout);
                     continue;
                 }
                 st.timeout_reported = true;
@@ -45,15 +67,23 @@ pub(crate) async fn run(
             };
             info!(endpoint = ep.id, ?silent_for, "RTP timeout");
             // Call control may have stopped listening; nothing else to do then.
-            let _ = events.send(MediaEvent::RtpTimeout {
+            let _ = self.events.send(MediaEvent::RtpTimeout {
                 endpoint: ep.id,
                 silent_for,
             });
         }
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            () = tokio::time::sleep_until(wake.into()) => {}
+        wake
+    }
+
+    /// Checks whenever [`check`](Self::check) says, until `stop` fires.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let wake = self.check();
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
         }
     }
 }

@@ -23,7 +23,8 @@ use tracing::{debug, warn};
 
 use crate::codec::{g711, CodecError, CodecKind};
 use crate::endpoint::Endpoint;
-use crate::{reports, watchdog, MediaError, MediaEvent};
+use crate::watchdog::Watchdog;
+use crate::{reports, MediaError, MediaEvent};
 
 use playout::Playout;
 use task::PortTask;
@@ -294,17 +295,9 @@ impl AudioPort {
         )));
         tasks.push(tokio::spawn(dtmf::deliver(digits_rx, tx, stop_rx.clone())));
         tasks.push(tokio::spawn(reports::run(Arc::clone(sh), stop_rx.clone())));
-        if !sh.rtp_timeout.is_zero() {
-            // The watchdog watches a pair of endpoints; the same one twice is
-            // reported once (the first look marks the silence as reported).
-            let eps = [Arc::clone(sh), Arc::clone(sh)];
-            tasks.push(tokio::spawn(watchdog::run(
-                eps,
-                started,
-                sh.rtp_timeout,
-                events,
-                stop_rx,
-            )));
+        let pair = [Arc::clone(sh), Arc::clone(sh)];
+        if let Some(watchdog) = Watchdog::new(pair, started, sh.rtp_timeout, events) {
+            tasks.push(tokio::spawn(watchdog.run(stop_rx)));
         }
         debug!(
             endpoint = sh.id,
