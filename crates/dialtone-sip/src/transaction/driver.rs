@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::linger::Linger;
 use super::timer::{Timer, TimerConfig, TimerSet};
+use super::tu::ToTu;
 use crate::transport::{Peer, Transports};
 
 /// What a state machine asks its driver to do in reaction to one event.
@@ -57,7 +58,7 @@ pub(crate) trait Machine: Send + 'static {
 pub(crate) async fn run<M: Machine>(
     mut machine: M,
     mut inputs: mpsc::UnboundedReceiver<M::Input>,
-    events: mpsc::UnboundedSender<M::Event>,
+    events: ToTu<M::Event>,
     transports: Transports,
     peer: Peer,
     config: TimerConfig,
@@ -119,13 +120,13 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
 async fn flush<M: Machine>(
     machine: &mut M,
     fx: &mut Effects<M::Event>,
-    events: &mpsc::UnboundedSender<M::Event>,
+    events: &ToTu<M::Event>,
     transports: &Transports,
     peer: &Peer,
 ) {
     loop {
         for e in fx.tu.drain(..) {
-            let _ = events.send(e);
+            events.tell(e);
         }
         let outgoing: Vec<SipMessage> = fx.send.drain(..).collect();
         if outgoing.is_empty() {

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::driver::Inline;
 use super::server_non_invite::ServerNonInvite;
+use super::tu::{Forward, Redirect};
 use super::{ClientEvent, ServerEvent, ServerInput, TransactionError};
 use crate::message::reply;
 use crate::transport::Peer;
@@ -21,6 +22,8 @@ pub struct ServerTransaction {
     pub(super) local: SocketAddr,
     pub(super) input: ServerInputs,
     pub(super) events: Option<mpsc::UnboundedReceiver<ServerEvent>>,
+    /// Where the transaction tells its events (none when it runs inline).
+    pub(super) to_tu: Option<Redirect<ServerEvent>>,
     pub(super) to_tag: String,
 }
 
@@ -110,10 +113,13 @@ impl ServerTransaction {
         }
     }
 
-    /// Takes the event stream, so that a task can watch it while the owner
-    /// keeps this handle to respond with; `next_event` then returns None.
-    pub fn take_events(&mut self) -> Option<mpsc::UnboundedReceiver<ServerEvent>> {
-        self.events.take()
+    /// Passes this transaction's events (those waiting first) to
+    /// `forward`, called on the transaction's task, while the owner keeps
+    /// this handle to respond with; `next_event` then returns None.
+    pub fn forward_events(&mut self, forward: impl FnMut(ServerEvent) + Send + 'static) {
+        if let (Some(events), Some(to_tu)) = (self.events.take(), &self.to_tu) {
+            to_tu.to(events, Box::new(forward) as Forward<_>);
+        }
     }
 
     /// Our To tag for responses to `req`: its own tag in a dialog, else
@@ -144,7 +150,8 @@ impl ServerTransaction {
 pub struct ClientTransaction {
     pub(super) request: Request,
     pub(super) peer: Peer,
-    pub(super) events: mpsc::UnboundedReceiver<ClientEvent>,
+    pub(super) events: Option<mpsc::UnboundedReceiver<ClientEvent>>,
+    pub(super) to_tu: Redirect<ClientEvent>,
     pub(super) sent: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
@@ -168,15 +175,25 @@ impl ClientTransaction {
         self.peer
     }
 
-    /// The next response or failure; None once the transaction has ended.
+    /// The next response or failure; None once the transaction has ended
+    /// (or its events are forwarded).
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
-        self.events.recv().await
+        self.events.as_mut()?.recv().await
+    }
+
+    /// Passes this transaction's responses and failures (those waiting
+    /// first) to `forward`, called on the transaction's task; the handle
+    /// may then be dropped.
+    pub fn forward_events(&mut self, forward: impl FnMut(ClientEvent) + Send + 'static) {
+        if let Some(events) = self.events.take() {
+            self.to_tu.to(events, Box::new(forward) as Forward<_>);
+        }
     }
 
     /// Waits for the final response, skipping provisionals.
     pub async fn final_response(&mut self) -> Result<Response, TransactionError> {
         loop {
-            match self.events.recv().await {
+            match self.next_event().await {
                 Some(ClientEvent::Provisional(_)) => continue,
                 Some(ClientEvent::Final(r)) => return Ok(r),
                 Some(ClientEvent::Timeout) => return Err(TransactionError::Timeout),

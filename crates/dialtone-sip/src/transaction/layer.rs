@@ -19,6 +19,7 @@ use super::linger::{self, Echo, Linger, Slot};
 use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
 use super::timer::TimerConfig;
+use super::tu::ToTu;
 use super::{ClientInput, ServerInput, TransactionError};
 use crate::message::reply;
 use crate::transport::{via, Incoming, Peer, Protocol, Transports};
@@ -278,7 +279,7 @@ impl TransactionLayer {
             return self.new_inline_server(req, key, from, local, reply_to);
         }
         let (input_tx, input_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (to_tu, event_rx) = ToTu::channel();
         self.inner
             .server
             .insert(key.clone(), Slot::Live(input_tx.clone()));
@@ -312,12 +313,13 @@ impl TransactionLayer {
             local,
             input: ServerInputs::Task(input_tx),
             events: Some(event_rx),
+            to_tu: Some(to_tu.redirect()),
         };
         if req.method == Method::Invite {
             self.spawn(
                 ServerInvite::new(req),
                 input_rx,
-                event_tx,
+                to_tu,
                 reply_to,
                 None,
                 done,
@@ -326,7 +328,7 @@ impl TransactionLayer {
             self.spawn(
                 ServerNonInvite::new(),
                 input_rx,
-                event_tx,
+                to_tu,
                 reply_to,
                 None,
                 done,
@@ -372,6 +374,7 @@ impl TransactionLayer {
             local,
             input: ServerInputs::Inline(machine),
             events: None,
+            to_tu: None,
         }
     }
 
@@ -474,7 +477,7 @@ impl TransactionLayer {
             .filter(|k| k.branch.starts_with(MAGIC_COOKIE))
             .ok_or(TransactionError::NoKey)?;
         let (input_tx, input_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (to_tu, event_rx) = ToTu::channel();
         self.inner
             .client
             .insert(key.clone(), Slot::Live(input_tx.clone()));
@@ -493,24 +496,18 @@ impl TransactionLayer {
         let handle = ClientTransaction {
             request: req.clone(),
             peer: to,
-            events: event_rx,
+            events: Some(event_rx),
+            to_tu: to_tu.redirect(),
             sent: Some(sent_rx),
         };
         let started = Some(sent_tx);
         if req.method == Method::Invite {
-            self.spawn(
-                ClientInvite::new(req),
-                input_rx,
-                event_tx,
-                to,
-                started,
-                done,
-            );
+            self.spawn(ClientInvite::new(req), input_rx, to_tu, to, started, done);
         } else {
             self.spawn(
                 ClientNonInvite::new(req),
                 input_rx,
-                event_tx,
+                to_tu,
                 to,
                 started,
                 done,
@@ -523,7 +520,7 @@ impl TransactionLayer {
         &self,
         machine: M,
         inputs: mpsc::UnboundedReceiver<M::Input>,
-        events: mpsc::UnboundedSender<M::Event>,
+        events: ToTu<M::Event>,
         peer: Peer,
         started: Option<oneshot::Sender<()>>,
         done: impl FnOnce(Option<Linger>) + Send + 'static,

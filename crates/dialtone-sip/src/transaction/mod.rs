@@ -22,6 +22,7 @@ mod linger;
 mod server_invite;
 mod server_non_invite;
 mod timer;
+mod tu;
 
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,7 @@ pub use layer::{TransactionLayer, TuEvent, TuHandler};
 pub use server_invite::ServerInviteState;
 pub use server_non_invite::ServerNonInviteState;
 pub use timer::{Timer, TimerConfig};
+pub use tu::Forward;
 
 use rsip::{Request, Response};
 

@@ -163,34 +163,27 @@ fn launch(
 }
 
 impl Call {
-    /// Watches a server transaction's events (CANCEL, ACK, timeouts).
+    /// Watches a server transaction's events (CANCEL, ACK, timeouts): the
+    /// transaction puts them straight into this call's channel.
     pub fn watch_server(&self, leg: LegId, tx: &mut ServerTransaction) {
-        if let Some(mut events) = tx.take_events() {
-            let out = self.events_tx.downgrade();
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    if !send_weak(&out, CallEvent::Server { leg, event }) {
-                        break;
-                    }
-                }
-            });
-        }
+        let out = self.events_tx.downgrade();
+        tx.forward_events(move |event| {
+            send_weak(&out, CallEvent::Server { leg, event });
+        });
     }
 
-    /// Watches a client transaction's responses.
+    /// Watches a client transaction's responses, as [`watch_server`](Self::watch_server) does.
     pub fn watch_client(&self, leg: LegId, pending: Pending, mut tx: ClientTransaction) {
         let out = self.events_tx.downgrade();
-        tokio::spawn(async move {
-            while let Some(event) = tx.next_event().await {
-                let event = CallEvent::Client {
+        tx.forward_events(move |event| {
+            send_weak(
+                &out,
+                CallEvent::Client {
                     leg,
                     pending,
                     event,
-                };
-                if !send_weak(&out, event) {
-                    break;
-                }
-            }
+                },
+            );
         });
     }
 }
