@@ -183,7 +183,7 @@ macro_rules! select_personas {
     };
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+use crate::batch::AnyQuery;
 
 /// Binds the fields of [`MUTABLE_COLUMNS`], in that order.
 fn bind_mutable<'q>(query: AnyQuery<'q>, p: &'q Persona) -> AnyQuery<'q> {
