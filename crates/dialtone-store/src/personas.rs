@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::batch::AnyQuery;
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::numbers::TargetKind;
 use crate::store::unix_now;
@@ -182,8 +183,6 @@ macro_rules! select_personas {
         )
     };
 }
-
-use crate::batch::AnyQuery;
 
 /// Binds the fields of [`MUTABLE_COLUMNS`], in that order.
 fn bind_mutable<'q>(query: AnyQuery<'q>, p: &'q Persona) -> AnyQuery<'q> {
