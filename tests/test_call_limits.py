@@ -1,6 +1,6 @@
 """Calls that dialtone ends or routes on its own: the ring timeout (the
-caller gets 480, the record says no_answer), the maximum call duration (both
-parties get BYE), and a call out through a trunk that challenges the INVITE
+caller gets 480, the record says no_answer), the maximum call duration and
+the RTP timeout (both parties get BYE), and a call out through a trunk that challenges the INVITE
 (the trunk here is a second dialtone, acting as the carrier: it knows our
 switch as user pbx1 and routes the number to its own registered phone)."""
 
@@ -31,6 +31,19 @@ def test_max_duration_ends_the_call(dialtone_factory, sipp):
     assert callee.wait(15).ok(), "the callee must get BYE too"
     rec = pbx.record()
     assert rec["hangup_cause"] == "max duration", rec
+    assert rec["hangup_side"] == "system", rec
+
+
+def test_rtp_timeout_ends_the_call(dialtone_factory, sipp):
+    # Neither SIPp party sends RTP: the media's watchdog tells the call,
+    # which hangs up both sides.
+    pbx = Pbx(dialtone_factory(config={"media": {"rtp_timeout_secs": 1}}), sipp)
+    callee = pbx.phone("bob", "uas.xml", timeout=15)
+    r = pbx.trunk_call("uac_wait_bye.xml", "15551230001")
+    assert r.ok(), r
+    assert callee.wait(15).ok(), "the callee must get BYE too"
+    rec = pbx.record()
+    assert rec["hangup_cause"] == "rtp timeout", rec
     assert rec["hangup_side"] == "system", rec
 
 

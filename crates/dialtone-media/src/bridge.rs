@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use socket2::SockRef;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -23,7 +23,7 @@ use crate::relay::{self, Channel, Route};
 use crate::stats::EndpointStats;
 use crate::transcode::Transcoder;
 use crate::watchdog::Watchdog;
-use crate::MediaEvent;
+use crate::MediaEvents;
 use crate::{reports, StreamFormat};
 
 /// Upper bound on datagrams discarded per socket when a bridge starts, so a
@@ -54,7 +54,7 @@ impl Bridge {
     ///
     /// # Panics
     /// Outside a tokio runtime (it spawns the relay tasks).
-    pub fn start(a: Endpoint, b: Endpoint, events: mpsc::UnboundedSender<MediaEvent>) -> Bridge {
+    pub fn start(a: Endpoint, b: Endpoint, events: impl Into<MediaEvents>) -> Bridge {
         Bridge::start_recorded(a, b, events, None)
     }
 
@@ -63,7 +63,7 @@ impl Bridge {
     pub fn start_recorded(
         a: Endpoint,
         b: Endpoint,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: impl Into<MediaEvents>,
         recording: Option<&Recording>,
     ) -> Bridge {
         for ep in [&a.shared, &b.shared] {
@@ -89,7 +89,7 @@ impl Bridge {
             [Arc::clone(sa), Arc::clone(sb)],
             started,
             sa.rtp_timeout.min(sb.rtp_timeout),
-            events,
+            events.into(),
         );
         let mut tasks = Vec::with_capacity(5);
         match transcoders(sa.id, sb.id, fa.as_ref(), fb.as_ref()) {

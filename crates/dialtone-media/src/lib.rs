@@ -51,8 +51,8 @@ pub use stats::EndpointStats;
 
 use std::time::Duration;
 
-/// Something the media layer tells call control about, sent on the channel
-/// given to [`Bridge::start`].
+/// Something the media layer tells call control about, through the
+/// [`MediaEvents`] given to [`Bridge::start`] or [`AudioPort::start`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     /// The peer of endpoint `endpoint` (see [`Endpoint::id`]) was expected to
@@ -60,4 +60,28 @@ pub enum MediaEvent {
     /// `rtp_timeout`). Sent once per silence: again only after RTP resumed and
     /// stopped again.
     RtpTimeout { endpoint: u64, silent_for: Duration },
+}
+
+/// Where a bridge or an audio port reports its [`MediaEvent`]s: a function
+/// run on the media task that saw the event (it must not block), or a
+/// channel (`From`; an event for a receiver that is gone is dropped).
+#[derive(Clone)]
+pub struct MediaEvents(std::sync::Arc<dyn Fn(MediaEvent) + Send + Sync>);
+
+impl MediaEvents {
+    pub fn new(report: impl Fn(MediaEvent) + Send + Sync + 'static) -> Self {
+        MediaEvents(std::sync::Arc::new(report))
+    }
+
+    pub(crate) fn send(&self, ev: MediaEvent) {
+        (self.0)(ev)
+    }
+}
+
+impl From<tokio::sync::mpsc::UnboundedSender<MediaEvent>> for MediaEvents {
+    fn from(tx: tokio::sync::mpsc::UnboundedSender<MediaEvent>) -> Self {
+        MediaEvents::new(move |ev| {
+            let _ = tx.send(ev);
+        })
+    }
 }

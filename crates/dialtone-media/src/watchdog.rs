@@ -10,17 +10,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::endpoint::Shared;
-use crate::MediaEvent;
+use crate::{MediaEvent, MediaEvents};
 
 pub(crate) struct Watchdog {
     endpoints: [Arc<Shared>; 2],
     started: Instant,
     timeout: Duration,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: MediaEvents,
 }
 
 impl Watchdog {
@@ -31,7 +31,7 @@ impl Watchdog {
         endpoints: [Arc<Shared>; 2],
         started: Instant,
         timeout: Duration,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: MediaEvents,
     ) -> Option<Watchdog> {
         (!timeout.is_zero()).then_some(Watchdog {
             endpoints,
@@ -66,8 +66,7 @@ impl Watchdog {
                 silent_for
             };
             info!(endpoint = ep.id, ?silent_for, "RTP timeout");
-            // Call control may have stopped listening; nothing else to do then.
-            let _ = self.events.send(MediaEvent::RtpTimeout {
+            self.events.send(MediaEvent::RtpTimeout {
                 endpoint: ep.id,
                 silent_for,
             });

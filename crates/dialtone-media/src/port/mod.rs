@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 use crate::codec::{g711, CodecError, CodecKind};
 use crate::endpoint::Endpoint;
 use crate::watchdog::Watchdog;
-use crate::{reports, MediaError, MediaEvent};
+use crate::{reports, MediaError, MediaEvents};
 
 use playout::Playout;
 use task::PortTask;
@@ -242,7 +242,7 @@ impl AudioPort {
         ep: Endpoint,
         caller: PortFormat,
         playout: PortFormat,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: impl Into<MediaEvents>,
     ) -> Result<(AudioPort, mpsc::Receiver<PortEvent>), (MediaError, Endpoint)> {
         AudioPort::start_with(ep, caller, playout, PortOptions::default(), events)
     }
@@ -266,7 +266,7 @@ impl AudioPort {
         caller: PortFormat,
         playout: PortFormat,
         options: PortOptions,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: impl Into<MediaEvents>,
     ) -> Result<(AudioPort, mpsc::Receiver<PortEvent>), (MediaError, Endpoint)> {
         let (task, playout_queue) = match PortTask::new(&ep, caller, playout, options) {
             Ok(t) => t,
@@ -296,7 +296,7 @@ impl AudioPort {
         tasks.push(tokio::spawn(dtmf::deliver(digits_rx, tx, stop_rx.clone())));
         tasks.push(tokio::spawn(reports::run(Arc::clone(sh), stop_rx.clone())));
         let pair = [Arc::clone(sh), Arc::clone(sh)];
-        if let Some(watchdog) = Watchdog::new(pair, started, sh.rtp_timeout, events) {
+        if let Some(watchdog) = Watchdog::new(pair, started, sh.rtp_timeout, events.into()) {
             tasks.push(tokio::spawn(watchdog.run(stop_rx)));
         }
         debug!(

@@ -158,10 +158,9 @@ pub struct Call {
     /// What the transfer being dialled holds: the call's once it answers,
     /// given back if it fails.
     pub transfer_permits: Option<Permits>,
-    /// The call's timers (ring, maximum duration, session refresh): aborted
-    /// when it ends, so that no sleeping task keeps an ended call's channel
-    /// (and what it holds) alive for hours.
-    pub timers: Vec<tokio::task::AbortHandle>,
+    /// The call's timers (ring, maximum duration, session refresh), which
+    /// its loop waits on beside its channel.
+    pub timers: super::timers::Timers,
     /// A transfer's destination is being resolved off the actor
     /// ([`CallEvent::Resolved`] ends it): no other transfer starts meanwhile.
     pub resolving: bool,
@@ -186,7 +185,14 @@ impl Call {
         }
         self.publish();
         while self.state != CallState::Ended {
-            let Some(ev) = rx.recv().await else { break };
+            let ev = tokio::select! {
+                biased;
+                ev = rx.recv() => match ev {
+                    Some(ev) => ev,
+                    None => break,
+                },
+                ev = self.timers.fired() => ev,
+            };
             Box::pin(self.on_event(ev)).await;
             self.publish();
         }
@@ -520,9 +526,7 @@ impl Call {
     }
 
     async fn finish(&mut self) {
-        for t in self.timers.drain(..) {
-            t.abort();
-        }
+        self.timers = Default::default();
         self.close_agent("call ended");
         if self.probe.is_some() && self.record.probe.is_none() {
             self.ctx.probes.ended(&self.id, None);

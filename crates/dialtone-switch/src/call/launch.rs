@@ -1,8 +1,8 @@
 //! Starting a call and feeding it: a new Call actor is registered and its
-//! task spawned (an inbound INVITE or a call dialtone places), and the
-//! small forwarding tasks carry each transaction's and the media's events
-//! into the call's channel — holding it weakly, so an ended call's channel
-//! (and what it holds) is not kept alive by them.
+//! task spawned (an inbound INVITE or a call dialtone places), and each
+//! transaction's and the media's events are put into the call's channel by
+//! the task that has them — through a weak sender, so an ended call's
+//! channel (and what it holds) is not kept alive by them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -117,16 +117,11 @@ fn launch(
     ctx.total.fetch_add(1, Ordering::Relaxed);
     let h = handle.clone();
     tokio::spawn(async move {
-        let (media_tx, mut media_rx) = mpsc::unbounded_channel();
-        let fwd = tx.downgrade();
-        tokio::spawn(async move {
-            while let Some(ev) = media_rx.recv().await {
-                if !send_weak(&fwd, CallEvent::Media(ev)) {
-                    break;
-                }
-            }
+        let to_call = tx.downgrade();
+        let media_events = dialtone_media::MediaEvents::new(move |ev| {
+            send_weak(&to_call, CallEvent::Media(ev));
         });
-        let media = CallMedia::new(ctx.media.clone(), media_tx);
+        let media = CallMedia::new(ctx.media.clone(), media_events);
         let mut call = Call {
             resolving: false,
             id,
@@ -155,7 +150,7 @@ fn launch(
             then_dial: None,
             permits,
             transfer_permits: None,
-            timers: Vec::new(),
+            timers: Default::default(),
         };
         call.run(start, rx).await;
     });

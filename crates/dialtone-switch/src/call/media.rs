@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use dialtone_media::{
-    AudioPort, Bridge, Endpoint, EndpointStats, MediaEngine, MediaError, MediaEvent, PortEvent,
+    AudioPort, Bridge, Endpoint, EndpointStats, MediaEngine, MediaError, MediaEvents, PortEvent,
     PortFormat, PortOptions, PortPlayer, Recording,
 };
 use tokio::sync::mpsc;
@@ -18,7 +18,7 @@ pub use super::ids::Slot;
 
 pub struct CallMedia {
     engine: MediaEngine,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: MediaEvents,
     endpoints: Vec<Option<Endpoint>>,
     locals: Vec<SocketAddr>,
     bridge: Option<(Slot, Slot, Bridge)>,
@@ -31,7 +31,7 @@ pub struct CallMedia {
 }
 
 impl CallMedia {
-    pub fn new(engine: MediaEngine, events: mpsc::UnboundedSender<MediaEvent>) -> Self {
+    pub fn new(engine: MediaEngine, events: MediaEvents) -> Self {
         CallMedia {
             engine,
             events,

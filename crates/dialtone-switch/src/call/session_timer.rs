@@ -153,7 +153,7 @@ impl Call {
             .min();
         let Some(shortest) = shortest else { return };
         let every = (shortest / 8).max(Duration::from_millis(250));
-        self.every(every, || Some(CallEvent::SessionTick));
+        self.every(every, || CallEvent::SessionTick);
     }
 
     /// Refreshes what we refresh; ends the call when a far end did not.
