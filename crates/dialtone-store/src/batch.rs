@@ -4,6 +4,11 @@
 //! multi-row `INSERT … VALUES (…), (…) …` statements: [`MAX_ROWS`] rows
 //! each, then one per binary digit of the rest (32, 16, … 1). Only
 //! `log2(MAX_ROWS) + 1` texts of a statement are ever prepared.
+//!
+//! SQLite is given anonymous `?` markers in them, not `$n`: `$n` is a
+//! named parameter there, and sqlx looks each one's name up in a list as
+//! long as the statement's parameters (1,280 for 64 call records), which
+//! made binding a batch quadratic in its size.
 
 use std::sync::OnceLock;
 
@@ -18,25 +23,51 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyA
 pub(crate) const MAX_ROWS: usize = 64;
 const TEXTS: usize = MAX_ROWS.ilog2() as usize + 1;
 
-/// A one-row statement (`… VALUES ($1, …, $k) …`) and its multi-row forms.
+/// How a statement's parameters are marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Marks {
+    /// `$1, $2, …`: PostgreSQL's.
+    Numbered,
+    /// `?, ?, …` in binding order: SQLite's cheapest.
+    Anonymous,
+}
+
+impl Marks {
+    fn of(conn: &AnyConnection) -> Marks {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Marks::Anonymous
+        } else {
+            Marks::Numbered
+        }
+    }
+}
+
+/// A one-row statement (`… VALUES ($1, …, $k) …`, no other parameter
+/// outside that group) and its multi-row forms.
 pub(crate) struct MultiRow {
     single: fn() -> &'static str,
-    texts: [OnceLock<String>; TEXTS],
+    numbered: [OnceLock<String>; TEXTS],
+    anonymous: [OnceLock<String>; TEXTS],
 }
 
 impl MultiRow {
     pub(crate) const fn new(single: fn() -> &'static str) -> Self {
         MultiRow {
             single,
-            texts: [const { OnceLock::new() }; TEXTS],
+            numbered: [const { OnceLock::new() }; TEXTS],
+            anonymous: [const { OnceLock::new() }; TEXTS],
         }
     }
 
     /// The statement for `rows` rows, a power of two up to [`MAX_ROWS`]
     /// (as [`chunks`] makes them).
-    pub(crate) fn sql(&self, rows: usize) -> &str {
+    pub(crate) fn sql(&self, rows: usize, marks: Marks) -> &str {
         let level = (rows.max(1).ilog2() as usize).min(TEXTS - 1);
-        self.texts[level].get_or_init(|| widen((self.single)(), 1 << level))
+        let texts = match marks {
+            Marks::Numbered => &self.numbered,
+            Marks::Anonymous => &self.anonymous,
+        };
+        texts[level].get_or_init(|| widen((self.single)(), 1 << level, marks))
     }
 
     /// Runs `rows` on `conn` in as few statements as [`chunks`] allows,
@@ -47,8 +78,11 @@ impl MultiRow {
         rows: &[T],
         bind: for<'q> fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
     ) -> Result<(), StoreError> {
+        let marks = Marks::of(conn);
         for chunk in chunks(rows) {
-            let query = chunk.iter().fold(sqlx::query(self.sql(chunk.len())), bind);
+            let query = chunk
+                .iter()
+                .fold(sqlx::query(self.sql(chunk.len(), marks)), bind);
             query.execute(&mut *conn).await?;
         }
         Ok(())
@@ -69,8 +103,9 @@ pub(crate) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// `single`'s `VALUES (…)` group repeated for `rows` rows, numbered on.
-fn widen(single: &str, rows: usize) -> String {
+/// `single`'s `VALUES (…)` group repeated for `rows` rows, numbered on or
+/// all `?`.
+fn widen(single: &str, rows: usize, marks: Marks) -> String {
     let start = single.find("VALUES (").map_or(0, |i| i + "VALUES ".len());
     let end = single[start..]
         .find(')')
@@ -79,7 +114,10 @@ fn widen(single: &str, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
             let marks: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
+                .map(|c| match marks {
+                    Marks::Numbered => format!("${}", r * columns + c),
+                    Marks::Anonymous => "?".to_string(),
+                })
                 .collect();
             format!("({})", marks.join(", "))
         })
@@ -113,10 +151,15 @@ mod tests {
     #[test]
     fn the_values_group_is_repeated_and_numbered_on() {
         static S: MultiRow = MultiRow::new(single);
-        assert_eq!(S.sql(1), single());
+        assert_eq!(S.sql(1, Marks::Numbered), single());
         assert_eq!(
-            S.sql(4),
+            S.sql(4, Marks::Numbered),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8) \
+             ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+        );
+        assert_eq!(
+            S.sql(2, Marks::Anonymous),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) \
              ON CONFLICT (a) DO UPDATE SET b = excluded.b"
         );
     }
