@@ -27,6 +27,8 @@ WORKDIR /src
 # The workspace: its members (crates/*, bench/ai-load) and the shipped
 # config (a unit test reads it).
 COPY Cargo.toml Cargo.lock ./
+# .cargo/config.toml: how mimalloc, the allocator, is built
+COPY .cargo ./.cargo
 COPY crates ./crates
 COPY bench/ai-load ./bench/ai-load
 COPY config ./config

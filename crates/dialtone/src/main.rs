@@ -92,6 +92,13 @@ enum Command {
 
 const DEFAULT_CONFIG: &str = "config/dialtone.toml";
 
+/// mimalloc rather than glibc's malloc: a call's signalling allocates and
+/// frees many small buffers across two worker threads, and glibc's
+/// malloc, free and consolidation were a fifth of the switch's CPU
+/// (BENCHMARKS.md, "Calls after issue 13, fifth round").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let (path, optional) = match &args.config {

@@ -84,8 +84,8 @@ pub fn with_to_tag(resp: &mut Response, tag: &str) {
 /// Whether a To/From value carries a `tag` parameter (crude fallback for
 /// values that do not parse).
 fn has_tag(value: &str) -> bool {
-    match NameAddr::parse(value) {
-        Ok(n) => n.tag().is_some(),
+    match NameAddr::parse_tag(value) {
+        Ok(tag) => tag.is_some(),
         Err(_) => {
             let after = value.rfind('>').map_or(value, |i| &value[i..]);
             after

@@ -117,7 +117,7 @@ pub fn uas_check(req: &Request, policy: &UasPolicy) -> Result<(), Rejection> {
     }
     for name in ["From", "To", "Contact"] {
         for v in values(name) {
-            if !(name == "Contact" && v.trim() == "*") && NameAddr::parse(v).is_err() {
+            if !(name == "Contact" && v.trim() == "*") && NameAddr::check(v).is_err() {
                 return Err(Rejection::new(400, format!("Bad {name} header")));
             }
         }

@@ -62,8 +62,7 @@ pub fn tag_of(headers: &Headers, party: Party) -> Option<String> {
         (Party::To, Header::To(t)) => Some(t.value()),
         _ => None,
     })?;
-    let na = NameAddr::parse(value).ok()?;
-    Some(na.tag().unwrap_or_default().to_string())
+    Some(NameAddr::parse_tag(value).ok()?.unwrap_or_default())
 }
 
 pub(crate) fn call_id(headers: &Headers) -> Option<String> {

@@ -53,6 +53,24 @@ impl NameAddr {
         parse_one(&s).map_err(|e| HeaderError::new("name-addr", e))
     }
 
+    /// Checks one value as [`parse`](Self::parse) does, without building
+    /// it (no URI, no strings).
+    pub fn check(value: &str) -> Result<(), HeaderError> {
+        with_params(value, |_| ())
+    }
+
+    /// The `tag` parameter of one value, which is checked as
+    /// [`parse`](Self::parse) checks it but not built: what the
+    /// transaction layer asks of every From and To.
+    pub fn parse_tag(value: &str) -> Result<Option<String>, HeaderError> {
+        with_params(value, |params| {
+            params
+                .into_iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("tag"))
+                .and_then(|(_, v)| v.map(str::to_string))
+        })
+    }
+
     /// Checks one squeezed value without building it.
     pub(crate) fn check_squeezed(value: &str) -> Result<(), String> {
         split_one(value).map(|_| ())
@@ -173,6 +191,18 @@ fn parse_one(s: &str) -> Result<NameAddr, String> {
             .collect(),
         angle_brackets: p.angle_brackets,
     })
+}
+
+/// Checks one value and gives `read` its header parameters.
+fn with_params<T>(
+    value: &str,
+    read: impl FnOnce(Vec<(&str, Option<&str>)>) -> T,
+) -> Result<T, HeaderError> {
+    let s = squeeze(value);
+    let params = split_one(&s)
+        .and_then(|p| parse_params(p.params))
+        .map_err(|e| HeaderError::new("name-addr", e))?;
+    Ok(read(params))
 }
 
 /// Splits and checks one squeezed value.
@@ -325,6 +355,34 @@ mod tests {
         ] {
             assert!(NameAddr::parse(bad).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn check_and_parse_tag_agree_with_parse() {
+        for s in [
+            "\"J Rosenberg \\\\\\\"\"  <sip:jdrosen@example.com> ; tag = 98asjd8",
+            "sip:j.user@example.com;tag=1",
+            "<sip:a@b;tag=uri-param-not-header>;x=1",
+            "<sip:a@b>;TAG=up;tag=second",
+            "<sip:a@b>;tag",
+            "\"a>b;tag=no\" <sip:a@b>",
+            "\"Mr. J. User <sip:j.user@example.com>",
+            "<sip:a@b>;;",
+            "",
+        ] {
+            let full = NameAddr::parse(s);
+            assert_eq!(NameAddr::check(s).is_ok(), full.is_ok(), "{s:?}");
+            assert_eq!(
+                NameAddr::parse_tag(s).ok().flatten(),
+                full.ok().and_then(|n| n.tag().map(str::to_string)),
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            NameAddr::parse_tag("<sip:a@b>;TAG=up").unwrap().as_deref(),
+            Some("up")
+        );
+        assert_eq!(NameAddr::parse_tag("<sip:a@b;tag=u>").unwrap(), None);
     }
 
     #[test]
