@@ -301,6 +301,10 @@ fn sqlite_pool(pool: AnyPoolOptions) -> AnyPoolOptions {
                 // except through the URL, so state it rather than rely on a default.
                 conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
                     .await?;
+                // A multi-row upsert inside a transaction keeps a statement
+                // journal; in memory, not a temporary file created and
+                // deleted at every commit of a write-behind batch.
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
                 Ok(())
             })
         })
@@ -421,5 +425,35 @@ mod tests {
             parse_target("sqlite://"),
             Err(StoreError::InvalidUrl { .. })
         ));
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_sqlite_file_connection_has_its_pragmas() {
+        let dir = std::env::temp_dir().join(format!("dialtone-pragmas-{}", std::process::id()));
+        let path = dir.join("p.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        store.pool().close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        // 2 is MEMORY.
+        assert_eq!(temp_store, 2);
+        assert_eq!(u64::try_from(busy).ok(), Some(SQLITE_BUSY_TIMEOUT_MS));
+        assert_eq!(journal.to_ascii_lowercase(), "wal");
     }
 }
