@@ -556,7 +556,11 @@ impl Call {
             outcome: self.record.rec.outcome.clone().unwrap_or_default(),
             cause: self.record.rec.hangup_cause.clone().unwrap_or_default(),
         });
-        self.ctx.registry.remove(&self.handle);
+        // Every Call-ID this call registered is one of its legs'.
+        self.ctx.registry.remove(
+            &self.handle,
+            self.legs.iter().map(|l| l.sip_call_id.as_str()),
+        );
         tracing::info!(call = %self.id, outcome = ?self.record.rec.outcome, cause = ?self.record.rec.hangup_cause, "call ended");
     }
 }

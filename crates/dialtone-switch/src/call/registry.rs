@@ -91,9 +91,15 @@ impl CallRegistry {
             .remove_if(sip_call_id, |_, h| h.same(handle));
     }
 
-    pub fn remove(&self, handle: &CallHandle) {
+    /// Removes an ended call, and the entries of the legs' Call-IDs it
+    /// registered that still point at it (a leg handed over to another
+    /// call points at that one). A lookup per leg, not a scan of every
+    /// live call's legs.
+    pub fn remove<'a>(&self, handle: &CallHandle, sip_call_ids: impl IntoIterator<Item = &'a str>) {
         self.by_id.remove_if(&handle.id, |_, h| h.same(handle));
-        self.by_sip_call_id.retain(|_, h| !h.same(handle));
+        for call_id in sip_call_ids {
+            self.remove_leg(call_id, handle);
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<CallHandle> {
