@@ -139,9 +139,7 @@ impl ServerTransaction {
         let mut h = KEY.get_or_init(Default::default).build_hasher();
         super::key::call_id(&req.headers).hash(&mut h);
         super::key::tag_of(&req.headers, super::key::Party::From).hash(&mut h);
-        crate::transport::via::ViaValue::top(&req.headers)
-            .and_then(|v| v.branch().map(str::to_owned))
-            .hash(&mut h);
+        crate::transport::via::top_branch(&req.headers).hash(&mut h);
         format!("{:016x}", h.finish())
     }
 }

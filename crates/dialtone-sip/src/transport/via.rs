@@ -31,10 +31,7 @@ fn stamped(value: &str, src: SocketAddr) -> Option<String> {
     let wants_rport = params
         .iter()
         .any(|p| p.eq_ignore_ascii_case("rport") || p.to_ascii_lowercase().starts_with("rport="));
-    let differs = ViaValue::parse(first)
-        .and_then(|v| v.host.parse::<IpAddr>().ok())
-        .map(|ip| ip != src.ip())
-        .unwrap_or(true);
+    let differs = sent_by_ip(sent).is_none_or(|ip| ip != src.ip());
     if !wants_rport && !differs {
         return None;
     }
@@ -60,6 +57,34 @@ fn stamped(value: &str, src: SocketAddr) -> Option<String> {
         out.push_str(rest);
     }
     Some(out)
+}
+
+/// The sent-by host of `sent` (`SIP/2.0/UDP host:port`) when it is an IP
+/// address, read without parsing the rest of the Via.
+fn sent_by_ip(sent: &str) -> Option<IpAddr> {
+    let (_, hostport) = sent.rsplit_once(|c: char| c.is_ascii_whitespace())?;
+    match crate::message::uri::parse_hostport(hostport.trim())
+        .ok()?
+        .host
+    {
+        rsip::Host::IpAddr(ip) => Some(ip),
+        rsip::Host::Domain(_) => None,
+    }
+}
+
+/// The `branch` of the top Via in `headers`, read without parsing the rest
+/// (what a To tag is derived from; [`ViaValue`] for everything else).
+pub(crate) fn top_branch(headers: &rsip::Headers) -> Option<&str> {
+    let value = headers.iter().find_map(|h| match h {
+        Header::Via(v) => Some(v.value()),
+        _ => None,
+    })?;
+    split_first_via(value).0.split(';').skip(1).find_map(|p| {
+        let (name, value) = p.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("branch")
+            .then(|| value.trim())
+    })
 }
 
 fn split_first_via(value: &str) -> (&str, Option<&str>) {
@@ -197,6 +222,39 @@ mod tests {
             stamped("SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1", src()),
             None
         );
+    }
+
+    #[test]
+    fn same_ipv6_host_without_rport_is_untouched() {
+        let src: SocketAddr = "[2001:db8::7]:40000"
+            .parse()
+            .unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            stamped("SIP/2.0/UDP [2001:db8:0::7]:5060;branch=z9hG4bK1", src),
+            None
+        );
+    }
+
+    #[test]
+    fn the_top_branch_is_read_from_the_first_via_only() {
+        let mut headers = rsip::Headers::default();
+        headers.push(Header::Via(rsip::headers::Via::new(
+            "SIP/2.0/UDP 10.0.0.1:5060 ; rport ; BRANCH = z9hG4bKa, SIP/2.0/UDP h2;branch=z9hG4bKb",
+        )));
+        headers.push(Header::Via(rsip::headers::Via::new(
+            "SIP/2.0/UDP h3;branch=z9hG4bKc",
+        )));
+        assert_eq!(top_branch(&headers), Some("z9hG4bKa"));
+        assert_eq!(
+            ViaValue::top(&headers)
+                .and_then(|v| v.branch().map(str::to_string))
+                .as_deref(),
+            Some("z9hG4bKa")
+        );
+        let mut none = rsip::Headers::default();
+        none.push(Header::Via(rsip::headers::Via::new("SIP/2.0/UDP h1;rport")));
+        assert_eq!(top_branch(&none), None);
+        assert_eq!(top_branch(&rsip::Headers::default()), None);
     }
 
     #[test]
