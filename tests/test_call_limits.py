@@ -6,6 +6,8 @@ switch as user pbx1 and routes the number to its own registered phone)."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import received_messages
 from test_calls import PW, TRUNK_IP, Pbx
 
@@ -23,27 +25,19 @@ def test_ring_timeout_gives_480_and_no_answer(dialtone_factory, sipp):
     assert "CANCEL sip:" in rung.messages, rung.messages[-3000:]
 
 
-def test_max_duration_ends_the_call(dialtone_factory, sipp):
-    pbx = Pbx(dialtone_factory(config={"calls": {"max_duration_secs": 1}}), sipp)
+@pytest.mark.parametrize("config,cause", [
+    ({"calls": {"max_duration_secs": 1}}, "max duration"),
+    # Neither SIPp party sends RTP: the media's watchdog tells the call.
+    ({"media": {"rtp_timeout_secs": 1}}, "rtp timeout"),
+], ids=["max_duration", "rtp_timeout"])
+def test_the_switch_ends_the_call(dialtone_factory, sipp, config, cause):
+    pbx = Pbx(dialtone_factory(config=config), sipp)
     callee = pbx.phone("bob", "uas.xml", timeout=15)
     r = pbx.trunk_call("uac_wait_bye.xml", "15551230001")
     assert r.ok(), r
     assert callee.wait(15).ok(), "the callee must get BYE too"
     rec = pbx.record()
-    assert rec["hangup_cause"] == "max duration", rec
-    assert rec["hangup_side"] == "system", rec
-
-
-def test_rtp_timeout_ends_the_call(dialtone_factory, sipp):
-    # Neither SIPp party sends RTP: the media's watchdog tells the call,
-    # which hangs up both sides.
-    pbx = Pbx(dialtone_factory(config={"media": {"rtp_timeout_secs": 1}}), sipp)
-    callee = pbx.phone("bob", "uas.xml", timeout=15)
-    r = pbx.trunk_call("uac_wait_bye.xml", "15551230001")
-    assert r.ok(), r
-    assert callee.wait(15).ok(), "the callee must get BYE too"
-    rec = pbx.record()
-    assert rec["hangup_cause"] == "rtp timeout", rec
+    assert rec["hangup_cause"] == cause, rec
     assert rec["hangup_side"] == "system", rec
 
 

@@ -62,14 +62,29 @@ fn stamped(value: &str, src: SocketAddr) -> Option<String> {
 /// The sent-by host of `sent` (`SIP/2.0/UDP host:port`) when it is an IP
 /// address, read without parsing the rest of the Via.
 fn sent_by_ip(sent: &str) -> Option<IpAddr> {
-    let (_, hostport) = sent.rsplit_once(|c: char| c.is_ascii_whitespace())?;
-    match crate::message::uri::parse_hostport(hostport.trim())
-        .ok()?
-        .host
-    {
+    match split_sent(sent)?.1.host {
         rsip::Host::IpAddr(ip) => Some(ip),
         rsip::Host::Domain(_) => None,
     }
+}
+
+/// `SIP/2.0/UDP host:port` split into its protocol part and its sent-by.
+fn split_sent(sent: &str) -> Option<(&str, rsip::HostWithPort)> {
+    let (proto, hostport) = sent.rsplit_once(|c: char| c.is_ascii_whitespace())?;
+    let hp = crate::message::uri::parse_hostport(hostport.trim()).ok()?;
+    Some((proto, hp))
+}
+
+/// The parameters of one Via (what follows its sent-by), as written:
+/// names not yet lower-cased.
+fn via_params(params: std::str::Split<'_, char>) -> impl Iterator<Item = (&str, Option<&str>)> {
+    params
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (p, None),
+        })
 }
 
 /// The `branch` of the top Via in `headers`, read without parsing the rest
@@ -79,12 +94,10 @@ pub(crate) fn top_branch(headers: &rsip::Headers) -> Option<&str> {
         Header::Via(v) => Some(v.value()),
         _ => None,
     })?;
-    split_first_via(value).0.split(';').skip(1).find_map(|p| {
-        let (name, value) = p.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("branch")
-            .then(|| value.trim())
-    })
+    let mut parts = split_first_via(value).0.split(';');
+    parts.next();
+    via_params(parts)
+        .find_map(|(name, value)| name.eq_ignore_ascii_case("branch").then_some(value)?)
 }
 
 fn split_first_via(value: &str) -> (&str, Option<&str>) {
@@ -118,20 +131,14 @@ impl ViaValue {
         let (first, _) = split_first_via(value);
         let mut parts = first.split(';');
         let sent = parts.next()?.trim();
-        let (proto, hostport) = sent.rsplit_once(|c: char| c.is_ascii_whitespace())?;
+        let (proto, hp) = split_sent(sent)?;
         let protocol = proto.trim().rsplit('/').next()?.trim().to_ascii_uppercase();
-        let hp = crate::message::uri::parse_hostport(hostport.trim()).ok()?;
         let host = match &hp.host {
             rsip::Host::IpAddr(ip) => ip.to_string(),
             rsip::Host::Domain(d) => d.to_string(),
         };
-        let params = parts
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v.trim().to_string())),
-                None => (p.to_ascii_lowercase(), None),
-            })
+        let params = via_params(parts)
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.map(str::to_string)))
             .collect();
         Some(ViaValue {
             protocol,
