@@ -2,8 +2,11 @@
 //! bindings) goes to the database in batches, and every statement is a
 //! hand-off to sqlx's worker thread and back, so a batch is written as
 //! multi-row `INSERT … VALUES (…), (…) …` statements: [`MAX_ROWS`] rows
-//! each, then one per binary digit of the rest (32, 16, … 1). Only
-//! `log2(MAX_ROWS) + 1` texts of a statement are ever prepared.
+//! each, then one with the rest. A batch of up to [`MAX_ROWS`] rows is one
+//! statement, which needs no transaction around it: no BEGIN and COMMIT,
+//! each a hand-off of its own. Each size is a text of its own, prepared
+//! once on the connection its lane keeps ([`crate::writer`]), so at most
+//! [`MAX_ROWS`] per table, inside sqlx's cache of 100 per connection.
 //!
 //! SQLite is given anonymous `?` markers in them, not `$n`: `$n` is a
 //! named parameter there, and sqlx looks each one's name up in a list as
@@ -21,7 +24,7 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyA
 /// Rows per statement at most: 64 call records are 1,280 parameters,
 /// well inside SQLite's 32,766 and PostgreSQL's 65,535.
 pub(crate) const MAX_ROWS: usize = 64;
-const TEXTS: usize = MAX_ROWS.ilog2() as usize + 1;
+const TEXTS: usize = MAX_ROWS;
 
 /// How a statement's parameters are marked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,15 +62,14 @@ impl MultiRow {
         }
     }
 
-    /// The statement for `rows` rows, a power of two up to [`MAX_ROWS`]
-    /// (as [`chunks`] makes them).
+    /// The statement for `rows` rows, 1 to [`MAX_ROWS`].
     pub(crate) fn sql(&self, rows: usize, marks: Marks) -> &str {
-        let level = (rows.max(1).ilog2() as usize).min(TEXTS - 1);
+        let level = rows.clamp(1, MAX_ROWS) - 1;
         let texts = match marks {
             Marks::Numbered => &self.numbered,
             Marks::Anonymous => &self.anonymous,
         };
-        texts[level].get_or_init(|| widen((self.single)(), 1 << level, marks))
+        texts[level].get_or_init(|| widen((self.single)(), level + 1, marks))
     }
 
     /// Runs `rows` on `conn` in as few statements as [`chunks`] allows,
@@ -90,17 +92,9 @@ impl MultiRow {
 }
 
 /// `rows` cut into the statements [`MultiRow::execute`] runs: [`MAX_ROWS`]
-/// at a time, then the largest power of two left, and so on.
-pub(crate) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if rows.is_empty() {
-            return None;
-        }
-        let n = rows.len().min(MAX_ROWS);
-        let (head, rest) = rows.split_at(1 << n.ilog2());
-        rows = rest;
-        Some(head)
-    })
+/// at a time, then the rest.
+pub(crate) fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    rows.chunks(MAX_ROWS)
 }
 
 /// `single`'s `VALUES (…)` group repeated for `rows` rows, numbered on or
@@ -139,10 +133,11 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_cut_into_powers_of_two() {
+    fn a_batch_is_cut_into_full_statements_and_the_rest() {
         let rows: Vec<u32> = (0..203).collect();
         let sizes: Vec<usize> = chunks(&rows).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [64, 64, 64, 8, 2, 1]);
+        assert_eq!(sizes, [64, 64, 64, 11]);
+        assert_eq!(chunks(&rows[..64]).count(), 1);
         let all: Vec<u32> = chunks(&rows).flatten().copied().collect();
         assert_eq!(all, rows);
         assert_eq!(chunks::<u32>(&[]).count(), 0);
@@ -157,6 +152,7 @@ mod tests {
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8) \
              ON CONFLICT (a) DO UPDATE SET b = excluded.b"
         );
+        assert_eq!(S.sql(3, Marks::Numbered).matches("($").count(), 3);
         assert_eq!(
             S.sql(2, Marks::Anonymous),
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) \

@@ -4,10 +4,11 @@
 //! [`Calls::close_orphans`].
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::batch::{self, AnyQuery, MultiRow};
 use crate::error::is_unique_violation;
+use crate::writer::{begin_write, Lane};
 use crate::{Store, StoreError};
 
 /// One call.
@@ -193,14 +194,17 @@ impl<'a> Calls<'a> {
         if latest.is_empty() {
             return Ok(());
         }
-        if batch::chunks(&latest).nth(1).is_none() {
-            let mut conn = self.store.pool().acquire().await?;
-            return UPSERTS.execute(&mut conn, &latest, bind_upsert).await;
-        }
-        let mut tx = self.store.begin_write().await?;
-        UPSERTS.execute(&mut tx, &latest, bind_upsert).await?;
-        tx.commit().await?;
-        Ok(())
+        let backend = self.store.backend();
+        let write = async |conn: &mut AnyConnection| {
+            if batch::chunks(&latest).nth(1).is_none() {
+                return UPSERTS.execute(conn, &latest, bind_upsert).await;
+            }
+            let mut tx = begin_write(conn, backend).await?;
+            UPSERTS.execute(&mut tx, &latest, bind_upsert).await?;
+            tx.commit().await?;
+            Ok(())
+        };
+        self.store.write_batch(Lane::Records, write).await
     }
 
     /// Overwrites every field of the call with `rec.id` except `id`, `node` and

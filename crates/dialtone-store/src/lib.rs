@@ -41,6 +41,7 @@ mod store;
 mod trunks;
 mod users;
 mod write_behind;
+mod writer;
 
 pub use accounts::{check_contact_url, Account, Accounts, DEFAULT_REGION};
 pub use api_keys::{ApiKey, ApiKeys, KEY_PREFIX};

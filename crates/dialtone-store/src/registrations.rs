@@ -4,10 +4,11 @@
 //! and hides expired bindings from every read.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
-use crate::batch::{AnyQuery, MultiRow};
+use crate::batch::{self, AnyQuery, MultiRow};
 use crate::location::Change;
+use crate::writer::{begin_write, Lane};
 use crate::{Store, StoreError};
 
 /// One contact bound to an address of record (RFC 3261 §10).
@@ -271,24 +272,36 @@ pub(crate) fn out_of_order(
     })
 }
 
-/// Writes the location table's changed bindings in one transaction: the
+/// Writes the location table's changed bindings, all or none: the
 /// bindings that are gone one DELETE each, the others as multi-row upserts
-/// ([`crate::batch`]). Each statement keeps its text, so each backend
+/// ([`crate::batch`]), in one transaction when that is more than one
+/// statement. Each statement keeps its text, so each backend
 /// prepares it once (SQLite looks `$N` parameters up by name while it
 /// parses: a statement built afresh for every batch cost more than all the
 /// rest of a registration).
 pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
+    let backend = store.backend();
     let mut rows = Vec::with_capacity(batch.len());
+    let mut gone = Vec::new();
     for change in batch {
         match change {
             Change::Upsert(b) => rows.push(b),
-            Change::Delete { aor, contact } => delete_contact(&mut tx, aor, contact).await?,
+            Change::Delete { aor, contact } => gone.push((aor, contact)),
         }
     }
-    UPSERTS.execute(&mut tx, &rows, bind_ref).await?;
-    tx.commit().await?;
-    Ok(())
+    let write = async |conn: &mut AnyConnection| {
+        if gone.is_empty() && batch::chunks(&rows).nth(1).is_none() {
+            return UPSERTS.execute(conn, &rows, bind_ref).await;
+        }
+        let mut tx = begin_write(conn, backend).await?;
+        for (aor, contact) in &gone {
+            delete_contact(&mut tx, aor, contact).await?;
+        }
+        UPSERTS.execute(&mut tx, &rows, bind_ref).await?;
+        tx.commit().await?;
+        Ok(())
+    };
+    store.write_batch(Lane::Bindings, write).await
 }
 
 /// [`UPSERT`] for one row and for many.
@@ -335,14 +348,14 @@ pub(crate) async fn lock_aor(
 }
 
 async fn delete_contact(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     aor: &str,
     contact: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM registrations WHERE aor = $1 AND contact = $2")
         .bind(aor)
         .bind(contact)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

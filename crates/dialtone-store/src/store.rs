@@ -13,6 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
+use crate::writer::{begin_sql, Writers};
 use crate::{
     Accounts, ApiKeys, Calls, Contacts, Hours, Leads, Nodes, Numbers, PersonaMcpServers,
     PersonaTools, Personas, Queues, Registrations, Routes, ScheduledCalls, StoreError, Trunks,
@@ -77,6 +78,8 @@ pub struct Store {
     /// What a running switch keeps in memory ([`crate::write_behind`]);
     /// empty in every other process.
     pub(crate) memory: std::sync::Arc<Memory>,
+    /// The connections write-behind batches keep ([`crate::writer`]).
+    pub(crate) writers: std::sync::Arc<Writers>,
 }
 
 /// The tables one process keeps in memory, once it asks to.
@@ -154,6 +157,8 @@ impl Store {
             pool,
             backend,
             memory: Default::default(),
+            // The in-memory database's one connection serves every query.
+            writers: std::sync::Arc::new(Writers::new(target != Target::SqliteMemory)),
         })
     }
 
@@ -255,6 +260,7 @@ impl Store {
 
     /// Closes every connection; later calls on any clone fail.
     pub async fn close(&self) {
+        self.writers.release();
         self.pool.close().await;
     }
 
@@ -269,16 +275,7 @@ impl Store {
 
     /// Starts a transaction that will write.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let tx = match self.backend {
-            // A deferred SQLite transaction that reads and then writes fails at once
-            // with SQLITE_BUSY when another writer got in between (the busy timeout
-            // does not apply to that upgrade). Taking the write lock at BEGIN makes
-            // concurrent writers queue on the busy timeout instead.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            // PostgreSQL writers serialise on row locks (see the `aors` table).
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(tx)
+        Ok(self.pool.begin_with(begin_sql(self.backend)).await?)
     }
 }
 

@@ -1,0 +1,109 @@
+//! The connections write-behind batches go through (issue 13). Each stream
+//! of batches — call records, bindings — keeps one connection from the pool
+//! between its batches rather than taking one for each:
+//!
+//! - sqlx pings a connection when it goes back to the pool, from a task it
+//!   spawns for that: on SQLite a round trip to the connection's thread;
+//! - the pool hands its idle connections out in turn, and a SQLite
+//!   connection that finds the file written by another connection since its
+//!   last transaction drops its page cache and reads the pages again.
+//!
+//! A batch that fails gives its connection back to the pool, which closes it
+//! if it is broken (a PostgreSQL restart); the next batch takes a fresh one.
+//! The in-memory SQLite database is a single connection that every query
+//! needs, so there nothing is kept between batches.
+
+use std::sync::Mutex;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Connection, Transaction};
+
+use crate::{Backend, Store, StoreError};
+
+/// A stream of write-behind batches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lane {
+    Records = 0,
+    Bindings = 1,
+}
+
+/// The connection each [`Lane`] keeps between batches.
+#[derive(Debug, Default)]
+pub(crate) struct Writers {
+    /// False when the pool's connections must all stay in it.
+    keep: bool,
+    held: [Mutex<Option<PoolConnection<Any>>>; 2],
+}
+
+impl Writers {
+    pub(crate) fn new(keep: bool) -> Writers {
+        Writers {
+            keep,
+            held: Default::default(),
+        }
+    }
+
+    /// Gives the kept connections back to the pool (before it closes, which
+    /// waits for every connection to come back).
+    pub(crate) fn release(&self) {
+        for slot in &self.held {
+            drop(slot.lock().ok().and_then(|mut held| held.take()));
+        }
+    }
+
+    fn take(&self, lane: Lane) -> Option<PoolConnection<Any>> {
+        self.held[lane as usize].lock().ok()?.take()
+    }
+
+    fn keep(&self, lane: Lane, conn: PoolConnection<Any>) {
+        if !self.keep {
+            return;
+        }
+        if let Ok(mut held) = self.held[lane as usize].lock() {
+            // Another batch of this lane that ran meanwhile on a connection
+            // of its own (flush at shutdown beside the loop) leaves one.
+            *held = Some(conn);
+        }
+    }
+}
+
+impl Store {
+    /// Runs `write` on `lane`'s connection, and keeps the connection for the
+    /// lane's next batch if it succeeded. `write` starts a transaction
+    /// ([`begin_write`]) when it runs more than one statement.
+    pub(crate) async fn write_batch<W>(&self, lane: Lane, write: W) -> Result<(), StoreError>
+    where
+        W: AsyncFnOnce(&mut AnyConnection) -> Result<(), StoreError>,
+    {
+        let mut conn = match self.writers.take(lane) {
+            Some(conn) => conn,
+            None => self.pool().acquire().await?,
+        };
+        let result = write(&mut conn).await;
+        if result.is_ok() {
+            self.writers.keep(lane, conn);
+        }
+        result
+    }
+}
+
+/// How a transaction that will write begins.
+pub(crate) fn begin_sql(backend: Backend) -> &'static str {
+    match backend {
+        // A deferred SQLite transaction that reads and then writes fails at once
+        // with SQLITE_BUSY when another writer got in between (the busy timeout
+        // does not apply to that upgrade). Taking the write lock at BEGIN makes
+        // concurrent writers queue on the busy timeout instead.
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        // PostgreSQL writers serialise on row locks (see the `aors` table).
+        Backend::Postgres => "BEGIN",
+    }
+}
+
+/// Starts a transaction that will write, on `conn`.
+pub(crate) async fn begin_write(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<Transaction<'_, Any>, StoreError> {
+    Ok(conn.begin_with(begin_sql(backend)).await?)
+}
