@@ -23,6 +23,17 @@ pub enum Role {
     Uac,
 }
 
+impl Role {
+    /// "uas" (its INVITE came to us) or "uac" (we placed it), as listings
+    /// and call records name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Uas => "uas",
+            Role::Uac => "uac",
+        }
+    }
+}
+
 /// RFC 3261 dialog life of one leg, as the call sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LegState {

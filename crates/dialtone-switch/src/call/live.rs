@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use dialtone_sip::sdp::Format;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -146,12 +147,12 @@ impl Live {
     }
 
     pub fn update(&self, state: CallState, record: &Record, legs: &Legs, persona: Option<&str>) {
-        let next = snapshot(state, record, legs, persona, self.account_id.clone());
+        let account_id = self.account_id.as_deref();
         self.view.send_if_modified(|cur| {
-            if *cur == next {
+            if shows(cur, state, record, legs, persona, account_id) {
                 false
             } else {
-                *cur = next;
+                *cur = snapshot(state, record, legs, persona, account_id.map(str::to_string));
                 true
             }
         });
@@ -159,6 +160,55 @@ impl Live {
 
     pub fn notify(&self, notice: CallNotice) {
         self.notices.send(notice);
+    }
+}
+
+/// Whether `cur` already shows what [`snapshot`] would make of these: most
+/// events change nothing a listing shows, and then nothing is copied (the
+/// transcript of an AI call among it).
+fn shows(
+    cur: &CallSnapshot,
+    state: CallState,
+    record: &Record,
+    legs: &Legs,
+    persona: Option<&str>,
+    account_id: Option<&str>,
+) -> bool {
+    let r = &record.rec;
+    cur.state == state.as_str()
+        && cur.id == r.id
+        && cur.direction == r.direction
+        && cur.caller == r.caller
+        && cur.callee == r.callee
+        && cur.from_uri == r.from_uri
+        && cur.to_uri == r.to_uri
+        && cur.persona.as_deref() == persona
+        && cur.account_id.as_deref() == account_id
+        && cur.started_at == r.started_at
+        && cur.answered_at == r.answered_at
+        && cur.legs.len() == legs.as_slice().len()
+        && cur.legs.iter().zip(legs.iter()).all(|(v, l)| {
+            v.label == l.label
+                && v.role == l.role.as_str()
+                && v.state == leg_state(l.state)
+                && v.sip_call_id == l.sip_call_id
+                && shows_codec(v.codec.as_deref(), l.codec.as_ref())
+        })
+        && cur.transcript == record.transcript
+}
+
+/// The leg's codec as a listing names it: "PCMU/8000".
+pub(super) fn codec_name(c: &Format) -> String {
+    format!("{}/{}", c.encoding, c.clock_rate)
+}
+
+fn shows_codec(shown: Option<&str>, codec: Option<&Format>) -> bool {
+    match (shown, codec) {
+        (None, None) => true,
+        (Some(shown), Some(c)) => shown.split_once('/').is_some_and(|(encoding, rate)| {
+            encoding == c.encoding && rate.parse::<u32>() == Ok(c.clock_rate)
+        }),
+        _ => false,
     }
 }
 
@@ -186,15 +236,83 @@ fn snapshot(
             .iter()
             .map(|l| LegView {
                 label: l.label.clone(),
-                role: format!("{:?}", l.role).to_lowercase(),
+                role: l.role.as_str().into(),
                 state: leg_state(l.state).into(),
                 sip_call_id: l.sip_call_id.clone(),
-                codec: l
-                    .codec
-                    .as_ref()
-                    .map(|c| format!("{}/{}", c.encoding, c.clock_rate)),
+                codec: l.codec.as_ref().map(codec_name),
             })
             .collect(),
         transcript: record.transcript.clone(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use dialtone_sip::transport::{Peer, Protocol};
+
+    use super::*;
+    use crate::call::ids::Slot;
+    use crate::call::leg::{Leg, Role};
+    use crate::call::Origin;
+    use crate::router::Caller;
+
+    fn call() -> (Record, Legs) {
+        let origin = Origin {
+            label: "user:1001".into(),
+            from_trunk: false,
+            caller: Caller::User("1001".into()),
+            account_id: None,
+            srtp: None,
+        };
+        let record = Record::outbound("c1", "node", &origin, "1001", "1002", "example.com");
+        let mut legs = Legs::default();
+        let peer = Peer::new(Protocol::Udp, "127.0.0.1:5060".parse().unwrap());
+        legs.push(Leg::new(
+            Role::Uac,
+            peer,
+            "sip-1".into(),
+            Slot(0),
+            "127.0.0.1".parse().unwrap(),
+            "user:1002".into(),
+            Caller::User("1001".into()),
+        ));
+        (record, legs)
+    }
+
+    #[test]
+    fn a_snapshot_shows_what_it_was_made_of_and_no_change_after() {
+        let (mut record, mut legs) = call();
+        let state = CallState::Dialing;
+        let cur = snapshot(state, &record, &legs, None, None);
+        assert!(shows(&cur, state, &record, &legs, None, None));
+
+        assert!(!shows(
+            &cur,
+            CallState::Answered,
+            &record,
+            &legs,
+            None,
+            None
+        ));
+        assert!(!shows(&cur, state, &record, &legs, Some("sales"), None));
+        assert!(!shows(&cur, state, &record, &legs, None, Some("acct")));
+
+        legs.iter_mut().next().unwrap().state = LegState::Connected;
+        assert!(!shows(&cur, state, &record, &legs, None, None));
+        let cur = snapshot(state, &record, &legs, None, None);
+        assert!(shows(&cur, state, &record, &legs, None, None));
+
+        legs.iter_mut().next().unwrap().codec = Some(Format::new(0, "PCMU", 8000, None));
+        assert!(!shows(&cur, state, &record, &legs, None, None));
+        let cur = snapshot(state, &record, &legs, None, None);
+        assert_eq!(cur.legs[0].codec.as_deref(), Some("PCMU/8000"));
+        assert!(shows(&cur, state, &record, &legs, None, None));
+
+        record.rec.answered_at = Some(1);
+        assert!(!shows(&cur, state, &record, &legs, None, None));
+        let cur = snapshot(state, &record, &legs, None, None);
+        record.transcript_line("caller", "hello");
+        assert!(!shows(&cur, state, &record, &legs, None, None));
     }
 }

@@ -162,7 +162,7 @@ impl Record {
             .map(|l| {
                 serde_json::json!({
                     "label": l.label,
-                    "role": format!("{:?}", l.role).to_lowercase(),
+                    "role": l.role.as_str(),
                     "sip_call_id": l.sip_call_id,
                     "peer": l.peer.to_string(),
                     "final_status": l.final_status.as_ref().map(|(c, r)| format!("{c} {r}")),
@@ -174,7 +174,7 @@ impl Record {
         // was transcoded ("opus/48000 PCMU/8000").
         let mut codecs: Vec<String> = Vec::new();
         for c in legs.iter().filter_map(|l| l.codec.as_ref()) {
-            let c = format!("{}/{}", c.encoding, c.clock_rate);
+            let c = super::live::codec_name(c);
             if !codecs.contains(&c) {
                 codecs.push(c);
             }
