@@ -13,6 +13,7 @@
 //! The in-memory SQLite database is a single connection that every query
 //! needs, so there nothing is kept between batches.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use sqlx::pool::PoolConnection;
@@ -32,6 +33,8 @@ pub(crate) enum Lane {
 pub(crate) struct Writers {
     /// False when the pool's connections must all stay in it.
     keep: bool,
+    /// The pool is closing: nothing is kept any more.
+    closed: AtomicBool,
     held: [Mutex<Option<PoolConnection<Any>>>; 2],
 }
 
@@ -39,13 +42,16 @@ impl Writers {
     pub(crate) fn new(keep: bool) -> Writers {
         Writers {
             keep,
+            closed: AtomicBool::new(false),
             held: Default::default(),
         }
     }
 
-    /// Gives the kept connections back to the pool (before it closes, which
-    /// waits for every connection to come back).
+    /// Gives the kept connections back to the pool, and keeps none from now
+    /// on (before the pool closes, which waits for every connection to come
+    /// back, a batch still running among them).
     pub(crate) fn release(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         for slot in &self.held {
             drop(slot.lock().ok().and_then(|mut held| held.take()));
         }
@@ -60,6 +66,11 @@ impl Writers {
             return;
         }
         if let Ok(mut held) = self.held[lane as usize].lock() {
+            // Checked under the lock: `release` either finds this
+            // connection in the slot or has marked the pool closing first.
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
             // Another batch of this lane that ran meanwhile on a connection
             // of its own (flush at shutdown beside the loop) leaves one.
             *held = Some(conn);
@@ -106,4 +117,58 @@ pub(crate) async fn begin_write(
     backend: Backend,
 ) -> Result<Transaction<'_, Any>, StoreError> {
     Ok(conn.begin_with(begin_sql(backend)).await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn select_one(conn: &mut AnyConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(conn).await?;
+        Ok(())
+    }
+
+    fn held(store: &Store, lane: Lane) -> bool {
+        store.writers.held[lane as usize].lock().unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_lane_keeps_its_connection_after_a_batch_and_drops_it_after_a_failure() {
+        let dir = std::env::temp_dir().join(format!("dialtone-writer-{}", std::process::id()));
+        let store = Store::connect(&format!("sqlite://{}", dir.join("w.db").display()))
+            .await
+            .unwrap();
+        store.write_batch(Lane::Records, select_one).await.unwrap();
+        assert!(held(&store, Lane::Records));
+        assert!(!held(&store, Lane::Bindings));
+
+        let failing = async |conn: &mut AnyConnection| {
+            sqlx::query("SELECT * FROM no_such_table")
+                .execute(conn)
+                .await?;
+            Ok(())
+        };
+        assert!(store.write_batch(Lane::Records, failing).await.is_err());
+        assert!(!held(&store, Lane::Records));
+
+        // Closing gives the kept connection back: the pool's close waits
+        // for every connection, so it would hang otherwise.
+        store.write_batch(Lane::Bindings, select_one).await.unwrap();
+        assert!(held(&store, Lane::Bindings));
+        tokio::time::timeout(Duration::from_secs(5), store.close())
+            .await
+            .expect("the pool closes with a lane's connection kept");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_database_keeps_its_one_connection_in_the_pool() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.write_batch(Lane::Records, select_one).await.unwrap();
+        assert!(!held(&store, Lane::Records));
+        sqlx::query("SELECT 1").execute(store.pool()).await.unwrap();
+    }
 }
