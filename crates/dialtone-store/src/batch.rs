@@ -91,9 +91,14 @@ impl MultiRow {
     }
 }
 
+/// How many statements [`MultiRow::execute`] runs for `rows` rows.
+pub(crate) fn statements(rows: usize) -> usize {
+    rows.div_ceil(MAX_ROWS)
+}
+
 /// `rows` cut into the statements [`MultiRow::execute`] runs: [`MAX_ROWS`]
 /// at a time, then the rest.
-pub(crate) fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     rows.chunks(MAX_ROWS)
 }
 
@@ -138,6 +143,9 @@ mod tests {
         let sizes: Vec<usize> = chunks(&rows).map(<[u32]>::len).collect();
         assert_eq!(sizes, [64, 64, 64, 11]);
         assert_eq!(chunks(&rows[..64]).count(), 1);
+        for n in [0, 1, 64, 65, 203] {
+            assert_eq!(statements(n), chunks(&rows[..n]).count());
+        }
         let all: Vec<u32> = chunks(&rows).flatten().copied().collect();
         assert_eq!(all, rows);
         assert_eq!(chunks::<u32>(&[]).count(), 0);

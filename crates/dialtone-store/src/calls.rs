@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::batch::{self, AnyQuery, MultiRow};
 use crate::error::is_unique_violation;
-use crate::writer::{begin_write, Lane};
+use crate::writer::Lane;
 use crate::{Store, StoreError};
 
 /// One call.
@@ -194,17 +194,12 @@ impl<'a> Calls<'a> {
         if latest.is_empty() {
             return Ok(());
         }
-        let backend = self.store.backend();
-        let write = async |conn: &mut AnyConnection| {
-            if batch::chunks(&latest).nth(1).is_none() {
-                return UPSERTS.execute(conn, &latest, bind_upsert).await;
-            }
-            let mut tx = begin_write(conn, backend).await?;
-            UPSERTS.execute(&mut tx, &latest, bind_upsert).await?;
-            tx.commit().await?;
-            Ok(())
-        };
-        self.store.write_batch(Lane::Records, write).await
+        let write =
+            async |conn: &mut AnyConnection| UPSERTS.execute(conn, &latest, bind_upsert).await;
+        let statements = batch::statements(latest.len());
+        self.store
+            .write_batch(Lane::Records, statements, write)
+            .await
     }
 
     /// Overwrites every field of the call with `rec.id` except `id`, `node` and

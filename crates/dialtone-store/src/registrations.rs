@@ -8,7 +8,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::batch::{self, AnyQuery, MultiRow};
 use crate::location::Change;
-use crate::writer::{begin_write, Lane};
+use crate::writer::Lane;
 use crate::{Store, StoreError};
 
 /// One contact bound to an address of record (RFC 3261 §10).
@@ -280,7 +280,6 @@ pub(crate) fn out_of_order(
 /// parses: a statement built afresh for every batch cost more than all the
 /// rest of a registration).
 pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(), StoreError> {
-    let backend = store.backend();
     let mut rows = Vec::with_capacity(batch.len());
     let mut gone = Vec::new();
     for change in batch {
@@ -290,18 +289,13 @@ pub(crate) async fn write_changes(store: &Store, batch: &[Change]) -> Result<(),
         }
     }
     let write = async |conn: &mut AnyConnection| {
-        if gone.is_empty() && batch::chunks(&rows).nth(1).is_none() {
-            return UPSERTS.execute(conn, &rows, bind_ref).await;
-        }
-        let mut tx = begin_write(conn, backend).await?;
         for (aor, contact) in &gone {
-            delete_contact(&mut tx, aor, contact).await?;
+            delete_contact(conn, aor, contact).await?;
         }
-        UPSERTS.execute(&mut tx, &rows, bind_ref).await?;
-        tx.commit().await?;
-        Ok(())
+        UPSERTS.execute(conn, &rows, bind_ref).await
     };
-    store.write_batch(Lane::Bindings, write).await
+    let statements = gone.len() + batch::statements(rows.len());
+    store.write_batch(Lane::Bindings, statements, write).await
 }
 
 /// [`UPSERT`] for one row and for many.
@@ -348,14 +342,14 @@ pub(crate) async fn lock_aor(
 }
 
 async fn delete_contact(
-    tx: &mut AnyConnection,
+    conn: &mut AnyConnection,
     aor: &str,
     contact: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM registrations WHERE aor = $1 AND contact = $2")
         .bind(aor)
         .bind(contact)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Connection, Transaction};
+use sqlx::{Any, AnyConnection, Connection};
 
 use crate::{Backend, Store, StoreError};
 
@@ -29,7 +29,7 @@ pub(crate) enum Lane {
 }
 
 /// The connection each [`Lane`] keeps between batches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Writers {
     /// False when the pool's connections must all stay in it.
     keep: bool,
@@ -79,10 +79,16 @@ impl Writers {
 }
 
 impl Store {
-    /// Runs `write` on `lane`'s connection, and keeps the connection for the
-    /// lane's next batch if it succeeded. `write` starts a transaction
-    /// ([`begin_write`]) when it runs more than one statement.
-    pub(crate) async fn write_batch<W>(&self, lane: Lane, write: W) -> Result<(), StoreError>
+    /// Runs `write`, `statements` statements, on `lane`'s connection: in one
+    /// transaction when they are more than one (a single statement is
+    /// atomic on its own, and BEGIN and COMMIT are a hand-off each). Keeps
+    /// the connection for the lane's next batch if it succeeded.
+    pub(crate) async fn write_batch<W>(
+        &self,
+        lane: Lane,
+        statements: usize,
+        write: W,
+    ) -> Result<(), StoreError>
     where
         W: AsyncFnOnce(&mut AnyConnection) -> Result<(), StoreError>,
     {
@@ -90,7 +96,17 @@ impl Store {
             Some(conn) => conn,
             None => self.pool().acquire().await?,
         };
-        let result = write(&mut conn).await;
+        let result = if statements > 1 {
+            async {
+                let mut tx = conn.begin_with(begin_sql(self.backend())).await?;
+                write(&mut tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await
+        } else {
+            write(&mut conn).await
+        };
         if result.is_ok() {
             self.writers.keep(lane, conn);
         }
@@ -109,14 +125,6 @@ pub(crate) fn begin_sql(backend: Backend) -> &'static str {
         // PostgreSQL writers serialise on row locks (see the `aors` table).
         Backend::Postgres => "BEGIN",
     }
-}
-
-/// Starts a transaction that will write, on `conn`.
-pub(crate) async fn begin_write(
-    conn: &mut AnyConnection,
-    backend: Backend,
-) -> Result<Transaction<'_, Any>, StoreError> {
-    Ok(conn.begin_with(begin_sql(backend)).await?)
 }
 
 #[cfg(test)]
@@ -141,7 +149,10 @@ mod tests {
         let store = Store::connect(&format!("sqlite://{}", dir.join("w.db").display()))
             .await
             .unwrap();
-        store.write_batch(Lane::Records, select_one).await.unwrap();
+        store
+            .write_batch(Lane::Records, 1, select_one)
+            .await
+            .unwrap();
         assert!(held(&store, Lane::Records));
         assert!(!held(&store, Lane::Bindings));
 
@@ -151,12 +162,15 @@ mod tests {
                 .await?;
             Ok(())
         };
-        assert!(store.write_batch(Lane::Records, failing).await.is_err());
+        assert!(store.write_batch(Lane::Records, 1, failing).await.is_err());
         assert!(!held(&store, Lane::Records));
 
         // Closing gives the kept connection back: the pool's close waits
         // for every connection, so it would hang otherwise.
-        store.write_batch(Lane::Bindings, select_one).await.unwrap();
+        store
+            .write_batch(Lane::Bindings, 1, select_one)
+            .await
+            .unwrap();
         assert!(held(&store, Lane::Bindings));
         tokio::time::timeout(Duration::from_secs(5), store.close())
             .await
@@ -167,7 +181,10 @@ mod tests {
     #[tokio::test]
     async fn the_in_memory_database_keeps_its_one_connection_in_the_pool() {
         let store = Store::connect("sqlite::memory:").await.unwrap();
-        store.write_batch(Lane::Records, select_one).await.unwrap();
+        store
+            .write_batch(Lane::Records, 1, select_one)
+            .await
+            .unwrap();
         assert!(!held(&store, Lane::Records));
         sqlx::query("SELECT 1").execute(store.pool()).await.unwrap();
     }

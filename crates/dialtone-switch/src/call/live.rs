@@ -174,27 +174,51 @@ fn shows(
     persona: Option<&str>,
     account_id: Option<&str>,
 ) -> bool {
+    // Every field named (no `..`): a field added to the snapshot must be
+    // compared here too, or its changes would never be published.
+    let CallSnapshot {
+        id,
+        state: shown_state,
+        direction,
+        caller,
+        callee,
+        from_uri,
+        to_uri,
+        persona: shown_persona,
+        account_id: shown_account,
+        started_at,
+        answered_at,
+        legs: shown_legs,
+        transcript,
+    } = cur;
     let r = &record.rec;
-    cur.state == state.as_str()
-        && cur.id == r.id
-        && cur.direction == r.direction
-        && cur.caller == r.caller
-        && cur.callee == r.callee
-        && cur.from_uri == r.from_uri
-        && cur.to_uri == r.to_uri
-        && cur.persona.as_deref() == persona
-        && cur.account_id.as_deref() == account_id
-        && cur.started_at == r.started_at
-        && cur.answered_at == r.answered_at
-        && cur.legs.len() == legs.as_slice().len()
-        && cur.legs.iter().zip(legs.iter()).all(|(v, l)| {
-            v.label == l.label
-                && v.role == l.role.as_str()
-                && v.state == leg_state(l.state)
-                && v.sip_call_id == l.sip_call_id
-                && shows_codec(v.codec.as_deref(), l.codec.as_ref())
+    shown_state == state.as_str()
+        && *id == r.id
+        && *direction == r.direction
+        && *caller == r.caller
+        && *callee == r.callee
+        && *from_uri == r.from_uri
+        && *to_uri == r.to_uri
+        && shown_persona.as_deref() == persona
+        && shown_account.as_deref() == account_id
+        && *started_at == r.started_at
+        && *answered_at == r.answered_at
+        && shown_legs.len() == legs.as_slice().len()
+        && shown_legs.iter().zip(legs.iter()).all(|(shown, l)| {
+            let LegView {
+                label,
+                role,
+                state,
+                sip_call_id,
+                codec,
+            } = shown;
+            *label == l.label
+                && role == l.role.as_str()
+                && state == leg_state(l.state)
+                && *sip_call_id == l.sip_call_id
+                && shows_codec(codec.as_deref(), l.codec.as_ref())
         })
-        && cur.transcript == record.transcript
+        && *transcript == record.transcript
 }
 
 /// The leg's codec as a listing names it: "PCMU/8000".
